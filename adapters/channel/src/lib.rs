@@ -1,0 +1,18 @@
+//! The contract between frontdesk's engine and its channel adapters.
+//!
+//! Every channel (Slack, Discord, email) turns its platform's events into the types here and
+//! delivers the engine's replies from them. The engine never sees a platform type, and the
+//! adapters never see the engine: both depend on this crate only.
+//!
+//! Layout:
+//! - `ids`: newtype identifiers, so a channel id can never be passed where a workspace id is meant.
+//! - `message`: the normalised inbound and outbound messages.
+//! - `adapter`: the `ChannelAdapter` trait that every adapter implements.
+
+pub mod adapter;
+pub mod ids;
+pub mod message;
+
+pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink};
+pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
+pub use message::{Attachment, Author, Citation, Inbound, Outbound, OutboundKind, Source};

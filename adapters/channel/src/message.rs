@@ -1,0 +1,96 @@
+//! The normalised message model: what an adapter hands the engine, and what the engine asks an
+//! adapter to deliver.
+
+use crate::ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
+use serde::{Deserialize, Serialize};
+
+/// Which channel a message came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Slack,
+    Discord,
+    Email,
+    /// The command line (`frontdesk ask`, `frontdesk chat`) and the eval harness.
+    Cli,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub id: AuthorId,
+    /// A name to show agents; never used for decisions.
+    pub display_name: Option<String>,
+    /// True for bots and automated senders; the engine never answers them.
+    pub is_bot: bool,
+}
+
+/// A file attached to a message. Listed, never indexed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: Option<String>,
+    pub size_bytes: u64,
+}
+
+/// One message from a customer or an agent, normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The platform's event id: the inbox drops a second message with the same id.
+    pub id: EventId,
+    pub source: Source,
+    pub workspace: WorkspaceId,
+    pub channel: ChannelId,
+    pub conversation: ConversationKey,
+    pub author: Author,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    /// Unix time in milliseconds at which the adapter accepted the message.
+    pub received_at_ms: i64,
+    /// True when the bot was addressed directly (a mention, a DM, a mail to the support address).
+    pub addressed_to_bot: bool,
+    /// True when the message starts a conversation rather than replying inside one.
+    pub top_level: bool,
+    /// Platform data the adapter needs to reply (e.g. Slack's message ts, email Message-ID),
+    /// kept opaque to the engine.
+    pub reply_context: serde_json::Value,
+}
+
+/// What kind of message the engine wants delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundKind {
+    /// A grounded answer with its sources.
+    Answer { citations: Vec<Citation>, confidence: f32 },
+    /// The customer is told a person is coming; `mention` is the escalation target.
+    Handoff { mention: Option<String> },
+    /// A summary card for the agents' channel.
+    AgentSummary { summary: String },
+    /// A short notice (rate limited, a person joined, the conversation was resolved).
+    Notice,
+}
+
+/// A source cited by an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    pub doc_id: String,
+    pub chunk_id: String,
+    pub title: String,
+    pub url: Option<String>,
+}
+
+/// One message the engine asks an adapter to deliver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outbound {
+    /// Unique per delivery; adapters use it as an idempotency key where the platform allows.
+    pub id: String,
+    pub source: Source,
+    pub workspace: WorkspaceId,
+    pub channel: ChannelId,
+    pub conversation: ConversationKey,
+    pub text: String,
+    pub kind: OutboundKind,
+    /// Copied from the inbound message this replies to.
+    pub reply_context: serde_json::Value,
+}
+

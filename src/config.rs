@@ -1,0 +1,474 @@
+//! `frontdesk.toml`: the configuration, read in two stages.
+//!
+//! 1. **Parse**: the file is read as TOML, `FRONTDESK_*` environment variables are laid over it,
+//!    and each section is deserialised on its own so that every unknown key and every type error
+//!    is reported together, each with its path (`retrieval.semantic_ratio: ...`).
+//! 2. **Validate**: `Config::validate` checks values that parse but make no sense (a ratio of 3,
+//!    a URL without a scheme) and again reports all of them at once.
+//!
+//! Unknown keys are rejected like `deny_unknown_fields` would, but collected (through
+//! `serde_ignored`) instead of stopping at the first one.
+//!
+//! Precedence is file < environment < command line (the CLI applies its flags after loading).
+//! Secrets are held as `SecretString` and never printed.
+//!
+//! Environment overrides: `FRONTDESK_<SECTION>__<KEY>` for a key in a section (double
+//! underscore between levels), `FRONTDESK_<KEY>` for a top-level key, e.g.
+//! `FRONTDESK_DATA_DIR=/srv/frontdesk`, `FRONTDESK_RETRIEVAL__SEMANTIC_RATIO=0.6`. A value is
+//! read as a TOML literal when it is one (numbers, booleans) and as a string otherwise.
+
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The commented configuration that `frontdesk init` writes; also `deploy/frontdesk.example.toml`.
+pub const EXAMPLE_CONFIG: &str = include_str!("../deploy/frontdesk.example.toml");
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "FRONTDESK_";
+
+/// Variables with the prefix that are not config keys (they select the file or are read elsewhere).
+const ENV_NOT_KEYS: &[&str] = &["FRONTDESK_CONFIG", "FRONTDESK_LOG"];
+
+/// Everything frontdesk can be configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where frontdesk keeps its state: the keyword index, vectors, the catalogue of what has
+    /// been ingested. Default: the platform's data directory + `frontdesk`.
+    pub data_dir: PathBuf,
+    /// Where model files live. Default: the platform's cache directory + `frontdesk/models`.
+    pub models_dir: PathBuf,
+    pub embedder: EmbedderConfig,
+    pub retrieval: RetrievalConfig,
+    pub ingest: IngestConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            models_dir: crate::models::default_models_dir(),
+            embedder: EmbedderConfig::default(),
+            retrieval: RetrievalConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+/// The platform's data directory + `frontdesk` (`~/.local/share/frontdesk` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_local_dir()
+        .map(|d| d.join("frontdesk"))
+        .unwrap_or_else(|| PathBuf::from(".frontdesk/data"))
+}
+
+/// Which embedder turns text into vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbedderKind {
+    /// all-MiniLM-L6-v2 in-process on the CPU (`frontdesk models fetch`).
+    Local,
+    /// An OpenAI-compatible `/embeddings` endpoint (`[embedder.remote]`).
+    Remote,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmbedderConfig {
+    pub kind: EmbedderKind,
+    /// Texts per forward pass of the local model.
+    pub batch_size: usize,
+    pub remote: Option<RemoteEmbedderSection>,
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        EmbedderConfig { kind: EmbedderKind::Local, batch_size: 32, remote: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+
+pub struct RemoteEmbedderSection {
+    /// e.g. `https://api.openai.com/v1`; `/embeddings` is appended.
+    pub base_url: String,
+    pub model: String,
+    /// Sent as a Bearer token. Prefer the environment: `FRONTDESK_EMBEDDER__REMOTE__API_KEY`.
+    pub api_key: Option<SecretString>,
+    /// Length of the vectors the model returns; checked on every response.
+    pub dimensions: usize,
+    #[serde(default = "default_remote_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_remote_batch() -> usize {
+    64
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+/// Which retrieval backend holds the knowledge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// In-process keyword + vector index under `data_dir`; needs no server.
+    Embedded,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetrievalConfig {
+    pub backend: BackendKind,
+    /// Weight of semantic against keyword evidence, as Meilisearch's `semanticRatio`: 0.0 is
+    /// keyword only, 1.0 semantic only.
+    pub semantic_ratio: f32,
+    /// How many candidates each of the keyword and the semantic search contribute before fusion.
+    pub candidates: usize,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig { backend: BackendKind::Embedded, semantic_ratio: 0.5, candidates: 50 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// Longest chunk in words (all-MiniLM-L6-v2 reads 256 word pieces, about 190 words).
+    pub max_words: usize,
+    /// Sections shorter than this are merged with the next one.
+    pub min_words: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { max_words: 180, min_words: 40 }
+    }
+}
+
+/// One thing wrong with the configuration, with the path of the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// The configuration could not be used; lists every problem found.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{origin} has {} problem(s):\n{}", problems.len(), list(problems))]
+    Invalid { origin: String, problems: Vec<ConfigProblem> },
+}
+
+fn list(problems: &[ConfigProblem]) -> String {
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`), then the environment, then validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
+                (text, p.display().to_string())
+            }
+            None => (String::new(), "the default configuration".to_string()),
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Config::from_toml_with_env(&text, &env, &origin)
+    }
+
+    /// Parses TOML text with environment overrides given as pairs; used by `load` and tests.
+    pub fn from_toml_with_env(
+        text: &str,
+        env: &[(String, String)],
+        origin: &str,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let mut table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let message = e.message().to_string();
+                let at = e
+                    .span()
+                    .map(|s| format!(" (line {})", line_of(text, s.start)))
+                    .unwrap_or_default();
+                return Err(ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    problems: vec![ConfigProblem { path: String::new(), message: format!("not valid TOML{at}: {message}") }],
+                });
+            }
+        };
+        apply_env(&mut table, env, &mut problems);
+
+        let mut config = Config::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "data_dir" => section(&key, value, &mut problems, |v| config.data_dir = v),
+                "models_dir" => section(&key, value, &mut problems, |v| config.models_dir = v),
+                "embedder" => section(&key, value, &mut problems, |v| config.embedder = v),
+                "retrieval" => section(&key, value, &mut problems, |v| config.retrieval = v),
+                "ingest" => section(&key, value, &mut problems, |v| config.ingest = v),
+                other => problems.push(ConfigProblem {
+                    path: other.to_string(),
+                    message: "unknown key (known: data_dir, models_dir, embedder, retrieval, ingest)".into(),
+                }),
+            }
+        }
+        problems.extend(config.validate());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid { origin: origin.to_string(), problems })
+        }
+    }
+
+    /// Checks values that parse but cannot work. Returns every problem found.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let mut bad = |path: &str, message: String| out.push(ConfigProblem { path: path.into(), message });
+        if !(0.0..=1.0).contains(&self.retrieval.semantic_ratio) || self.retrieval.semantic_ratio.is_nan() {
+            bad("retrieval.semantic_ratio", format!("must be between 0.0 and 1.0, not {}", self.retrieval.semantic_ratio));
+        }
+        if self.retrieval.candidates == 0 || self.retrieval.candidates > 1000 {
+            bad("retrieval.candidates", format!("must be between 1 and 1000, not {}", self.retrieval.candidates));
+        }
+        if self.embedder.batch_size == 0 || self.embedder.batch_size > 512 {
+            bad("embedder.batch_size", format!("must be between 1 and 512, not {}", self.embedder.batch_size));
+        }
+        if self.ingest.max_words < 20 {
+            bad("ingest.max_words", format!("must be at least 20, not {}", self.ingest.max_words));
+        }
+        if self.ingest.min_words > self.ingest.max_words {
+            bad("ingest.min_words", format!("must not exceed ingest.max_words ({})", self.ingest.max_words));
+        }
+        match (&self.embedder.kind, &self.embedder.remote) {
+            (EmbedderKind::Remote, None) => {
+                bad("embedder.remote", "is required when embedder.kind = \"remote\"".into())
+            }
+            (_, Some(r)) => {
+                if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
+                    bad("embedder.remote.base_url", format!("must start with http:// or https://, not {:?}", r.base_url));
+                }
+                if r.model.trim().is_empty() {
+                    bad("embedder.remote.model", "must not be empty".into());
+                }
+                if r.dimensions == 0 {
+                    bad("embedder.remote.dimensions", "must be greater than 0".into());
+                }
+                if r.batch_size == 0 {
+                    bad("embedder.remote.batch_size", "must be greater than 0".into());
+                }
+                if r.timeout_secs == 0 {
+                    bad("embedder.remote.timeout_secs", "must be greater than 0".into());
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text.get(..byte).map(|t| t.matches('\n').count() + 1).unwrap_or(1)
+}
+
+/// Deserialises one top-level entry, recording unknown keys and type errors with their paths.
+fn section<T: DeserializeOwned>(
+    key: &str,
+    value: toml::Value,
+    problems: &mut Vec<ConfigProblem>,
+    store: impl FnOnce(T),
+) {
+    let mut unknown = Vec::new();
+    let mut record = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
+    let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut record));
+    for p in unknown {
+        problems.push(ConfigProblem { path: format!("{key}.{p}"), message: "unknown key".into() });
+    }
+    match result {
+        Ok(v) => store(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = if inner == "." || inner.is_empty() { key.to_string() } else { format!("{key}.{inner}") };
+            let message = e.into_inner().to_string();
+            problems.push(ConfigProblem { path, message: tidy_serde_message(&message) });
+        }
+    }
+}
+
+fn tidy_serde_message(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+/// Lays `FRONTDESK_*` variables over the parsed file.
+fn apply_env(table: &mut toml::Table, env: &[(String, String)], problems: &mut Vec<ConfigProblem>) {
+    let mut vars: Vec<&(String, String)> = env.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    vars.sort();
+    for (name, raw) in vars {
+        if ENV_NOT_KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        let rest = &name[ENV_PREFIX.len()..];
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path.iter().any(|p| p.is_empty()) {
+            problems.push(ConfigProblem { path: name.clone(), message: "malformed variable name".into() });
+            continue;
+        }
+        let value = parse_env_value(raw);
+        let Some((last, parents)) = path.split_last() else { continue };
+        if let Err(message) = insert_at(table, parents, last, value) {
+            problems.push(ConfigProblem { path: name.clone(), message });
+        }
+    }
+}
+
+/// Inserts `value` at `parents.last`, creating sections on the way.
+fn insert_at(table: &mut toml::Table, parents: &[String], last: &str, value: toml::Value) -> Result<(), String> {
+    match parents.split_first() {
+        None => {
+            table.insert(last.to_string(), value);
+            Ok(())
+        }
+        Some((first, rest)) => {
+            let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => insert_at(t, rest, last, value),
+                _ => Err(format!("`{first}` is not a section, so it cannot hold `{last}`")),
+            }
+        }
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let probe = format!("v = {raw}");
+    match probe.parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            _ => toml::Value::String(raw.to_string()),
+        },
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        Config::from_toml_with_env(text, &env, "test.toml")
+    }
+
+    fn problems(r: Result<Config, ConfigError>) -> Vec<String> {
+        match r {
+            Err(ConfigError::Invalid { problems, .. }) => problems.iter().map(|p| p.to_string()).collect(),
+            Err(e) => vec![e.to_string()],
+            Ok(_) => vec![],
+        }
+    }
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let config = parse(EXAMPLE_CONFIG, &[]).unwrap();
+        assert_eq!(config.retrieval.semantic_ratio, 0.5);
+        assert_eq!(config.embedder.kind, EmbedderKind::Local);
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = parse("", &[]).unwrap();
+        assert_eq!(config.ingest.max_words, 180);
+        assert_eq!(config.retrieval.candidates, 50);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_path() {
+        let text = r#"
+            colour = "blue"
+            [retrieval]
+            semantic_ratio = 3.0
+            sematic = 1
+            [ingest]
+            max_words = "many"
+            [embedder]
+            batch_size = 0
+        "#;
+        let p = problems(parse(text, &[]));
+        let joined = p.join("\n");
+        assert!(joined.contains("colour: unknown key"), "{joined}");
+        assert!(joined.contains("retrieval.sematic"), "{joined}");
+        assert!(joined.contains("ingest.max_words"), "{joined}");
+        assert!(joined.contains("embedder.batch_size"), "{joined}");
+        assert!(joined.contains("retrieval.semantic_ratio: must be between"), "{joined}");
+        assert_eq!(p.len(), 5, "{joined}");
+    }
+
+    #[test]
+    fn semantic_checks_report_all_values() {
+        let text = "[retrieval]\nsemantic_ratio = 1.5\ncandidates = 0\n[ingest]\nmax_words = 30\nmin_words = 40\n";
+        let p = problems(parse(text, &[]));
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("retrieval.semantic_ratio"));
+    }
+
+    #[test]
+    fn env_overrides_file_values() {
+        let text = "[retrieval]\nsemantic_ratio = 0.2\n";
+        let config = parse(
+            text,
+            &[("FRONTDESK_RETRIEVAL__SEMANTIC_RATIO", "0.7"), ("FRONTDESK_DATA_DIR", "/srv/fd"), ("FRONTDESK_CONFIG", "x")],
+        )
+        .unwrap();
+        assert_eq!(config.retrieval.semantic_ratio, 0.7);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/fd"));
+    }
+
+    #[test]
+    fn env_typos_are_problems_too() {
+        let p = problems(parse("", &[("FRONTDESK_RETRIEVAL__RATIO", "0.7")]));
+        assert!(p.iter().any(|s| s.contains("retrieval.ratio")), "{p:?}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let text = "[embedder]\nkind = \"remote\"\n[embedder.remote]\nbase_url = \"https://e.example/v1\"\nmodel = \"m\"\ndimensions = 8\n";
+        let config = parse(text, &[("FRONTDESK_EMBEDDER__REMOTE__API_KEY", "sk-very-secret")]).unwrap();
+        let remote = config.embedder.remote.clone().unwrap();
+        assert_eq!(remote.api_key.as_ref().unwrap().expose_secret(), "sk-very-secret");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sk-very-secret"), "{shown}");
+    }
+
+    #[test]
+    fn invalid_toml_names_the_line() {
+        let p = problems(parse("a = 1\n[retrieval\n", &[]));
+        assert!(p[0].contains("line 2"), "{p:?}");
+    }
+
+    #[test]
+    fn remote_embedder_requires_its_section() {
+        let p = problems(parse("[embedder]\nkind = \"remote\"\n", &[]));
+        assert!(p.iter().any(|s| s.starts_with("embedder.remote")), "{p:?}");
+    }
+}

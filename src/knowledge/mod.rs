@@ -1,0 +1,12 @@
+//! Knowledge: help docs and past tickets turned into searchable chunks.
+
+pub mod base;
+pub mod chunk;
+pub mod ingest;
+pub mod mask;
+pub mod parse;
+pub mod tickets;
+pub mod types;
+
+pub use types::{Chunk, Section, SourceDocument, SourceKind};
+pub use base::{KnowledgeBase, SearchError, SearchSettings};

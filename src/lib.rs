@@ -1,0 +1,32 @@
+//! frontdesk: a customer-support assistant that answers from a company's help docs and past
+//! tickets, cites its sources, and hands the thread to a person when it is not sure.
+//!
+//! # Layout
+//! - `config`: `frontdesk.toml`, parsed strictly, validated in one pass, env overrides.
+//! - `models`: fetching and verifying model files into the models directory.
+//! - `embed`: the `Embedder` trait; the local MiniLM embedder and the remote one.
+//! - `knowledge`: parsing help docs and ticket exports, masking personal data, heading-aware
+//!   chunking, and incremental ingest into a retrieval backend.
+//! - `retrieval`: the `Retriever` trait, search requests (always scoped to a workspace), and the
+//!   embedded backend (BM25 keyword index + vector index, fused).
+//! - `runtime`: builds the store, embedder and backend from the configuration.
+//! - `store`: sled-backed catalogue of what has been indexed, and the embedding cache.
+//! - `eval`: datasets and scoring (retrieval recall and MRR per mode).
+//! - `bench`: `frontdesk bench`, speed and memory measurements.
+//! - `cli`: the command line; all user-facing printing goes through `cli::out`.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod embed;
+pub mod eval;
+pub mod knowledge;
+pub mod models;
+pub mod retrieval;
+pub mod runtime;
+pub mod store;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use frontdesk_channel as channel;

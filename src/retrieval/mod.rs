@@ -1,0 +1,164 @@
+//! Retrieval: finding the chunks that answer a question.
+//!
+//! Every backend implements `Retriever` and is held to the same contract tests. A
+//! `SearchRequest` can only be built with a `WorkspaceId`, so a search that forgets the
+//! workspace does not compile: one tenant never sees another's knowledge.
+//!
+//! Modes mirror Meilisearch's hybrid search so switching backends keeps behaviour:
+//! `semantic_ratio` 0.0 is keyword only, 1.0 semantic only, values between weigh the two.
+
+pub mod embedded;
+pub mod fusion;
+pub mod keyword;
+pub mod vectors;
+
+use crate::channel::WorkspaceId;
+use crate::knowledge::{Chunk, SourceKind};
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Keyword and semantic evidence fused by `semantic_ratio`.
+    Hybrid,
+    /// BM25 over title, headings and text only.
+    Keyword,
+    /// Vector similarity only.
+    Vector,
+}
+
+/// Which chunks may be returned, beyond the mandatory workspace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Any of these products (empty: any product, including chunks with none).
+    pub products: Vec<String>,
+    pub source_kind: Option<SourceKind>,
+    /// Unix seconds, inclusive. Chunks without a date pass only when no bound is set.
+    pub updated_after: Option<i64>,
+    pub updated_before: Option<i64>,
+}
+
+impl Filters {
+    /// True when a chunk with this metadata passes the filters.
+    pub fn admits(&self, product: Option<&str>, kind: SourceKind, updated_at: Option<i64>) -> bool {
+        if !self.products.is_empty() && !product.is_some_and(|p| self.products.iter().any(|q| q == p)) {
+            return false;
+        }
+        if self.source_kind.is_some_and(|k| k != kind) {
+            return false;
+        }
+        if self.updated_after.is_some() || self.updated_before.is_some() {
+            let Some(t) = updated_at else { return false };
+            if self.updated_after.is_some_and(|a| t < a) || self.updated_before.is_some_and(|b| t > b) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A search, always scoped to one workspace.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    workspace: WorkspaceId,
+    pub query: String,
+    /// The query's embedding; required for `Hybrid` and `Vector`.
+    pub vector: Option<Vec<f32>>,
+    pub mode: SearchMode,
+    pub semantic_ratio: f32,
+    pub limit: usize,
+    /// Candidates each list contributes before fusion.
+    pub candidates: usize,
+    pub filters: Filters,
+}
+
+impl SearchRequest {
+    pub fn new(workspace: WorkspaceId, query: impl Into<String>) -> Self {
+        SearchRequest {
+            workspace,
+            query: query.into(),
+            vector: None,
+            mode: SearchMode::Hybrid,
+            semantic_ratio: 0.5,
+            limit: 10,
+            candidates: 50,
+            filters: Filters::default(),
+        }
+    }
+
+    pub fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
+    }
+
+    /// The weight of semantic evidence actually used, given the mode.
+    pub fn effective_ratio(&self) -> f32 {
+        match self.mode {
+            SearchMode::Hybrid => self.semantic_ratio.clamp(0.0, 1.0),
+            SearchMode::Keyword => 0.0,
+            SearchMode::Vector => 1.0,
+        }
+    }
+}
+
+/// One retrieved chunk with the evidence that ranked it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hit {
+    pub doc_id: String,
+    pub chunk_id: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub source_kind: SourceKind,
+    pub product: Option<String>,
+    pub updated_at: Option<i64>,
+    /// Raw BM25 score (0 when the keyword search did not find it).
+    pub keyword_score: f32,
+    /// Keyword score scaled to [0, 1] against the best keyword hit of this query.
+    pub keyword_norm: f32,
+    /// Cosine similarity between query and chunk vectors (0 in keyword-only mode without a vector).
+    pub semantic_score: f32,
+    /// The ranking score in [0, 1].
+    pub fused_score: f32,
+}
+
+/// A chunk with its vector, ready to index.
+#[derive(Debug, Clone)]
+pub struct IndexedChunk {
+    pub chunk: Chunk,
+    pub vector: Vec<f32>,
+}
+
+/// Why a retrieval operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("this search needs the query's vector (mode {0:?})")]
+    MissingVector(SearchMode),
+    #[error("vector has {got} dimensions, the index holds {expected}")]
+    Dimensions { expected: usize, got: usize },
+    #[error("keyword index error: {0}")]
+    Keyword(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the retrieval backend is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A retrieval backend.
+#[async_trait]
+pub trait Retriever: Send + Sync {
+    /// A short name ("embedded", "meilisearch").
+    fn name(&self) -> &'static str;
+    /// Adds or replaces chunks (by `chunk_id`) in a workspace. Visible after `commit`.
+    async fn upsert(&self, workspace: &WorkspaceId, chunks: Vec<IndexedChunk>) -> Result<(), RetrievalError>;
+    /// Removes chunks by id. Visible after `commit`.
+    async fn delete(&self, workspace: &WorkspaceId, chunk_ids: &[String]) -> Result<(), RetrievalError>;
+    /// Makes all changes durable and searchable.
+    async fn commit(&self) -> Result<(), RetrievalError>;
+    /// Ranked hits, best first, at most `request.limit`.
+    async fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, RetrievalError>;
+    /// Number of chunks a workspace holds.
+    async fn count(&self, workspace: &WorkspaceId) -> Result<usize, RetrievalError>;
+}
