@@ -133,7 +133,11 @@ struct BenchReport {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     format!("{cores} cores, {cpu}")
@@ -152,8 +156,9 @@ async fn bench_size(size: usize, queries: usize) -> Result<SizeResult, CliError>
     let mut i = 0;
     while i < size {
         let n = 1000.min(size - i);
-        let batch: Vec<IndexedChunk> =
-            (i..i + n).map(|j| IndexedChunk { chunk: synthetic_chunk(&mut rng, &vocab, j), vector: rng.normal_vector() }).collect();
+        let batch: Vec<IndexedChunk> = (i..i + n)
+            .map(|j| IndexedChunk { chunk: synthetic_chunk(&mut rng, &vocab, j), vector: rng.normal_vector() })
+            .collect();
         retriever.upsert(&ws, batch).await.map_err(search_err)?;
         i += n;
         bar.inc(n as u64);
@@ -201,7 +206,8 @@ fn search_err(e: crate::retrieval::RetrievalError) -> CliError {
 /// Real chunks of the sample help centre.
 fn sample_chunks(limit: usize) -> Vec<String> {
     let docs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("evals").join("tallyhawk").join("docs");
-    let mut files: Vec<_> = std::fs::read_dir(&docs).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&docs).map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     files.sort();
     let mut out = Vec::new();
     let mut round = 0;
@@ -237,7 +243,11 @@ async fn bench_embedding(cli: &Cli, n: usize) -> Result<Option<EmbedResult>, Cli
     let start = Instant::now();
     embedder.embed(&texts).await.map_err(|e| CliError::Search(e.into()))?;
     let rate = texts.len() as f64 / start.elapsed().as_secs_f64();
-    let questions = ["How do I get a refund?", "Why does the API return TH-4012 when I export invoices?", "can I add more seats to the growth plan"];
+    let questions = [
+        "How do I get a refund?",
+        "Why does the API return TH-4012 when I export invoices?",
+        "can I add more seats to the growth plan",
+    ];
     let mut times = Vec::new();
     for i in 0..60 {
         let t = Instant::now();
@@ -263,9 +273,17 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> Result<(), CliError> {
             continue;
         }
         let r = bench_size(size, args.queries.max(1)).await?;
-        out::line(format!("{} chunks: indexed at {:.0} chunks/s; first query (loads vectors) {:.1} ms; RSS {:.0} MiB", r.chunks, r.index_chunks_per_sec, r.first_query_ms, r.rss_mib_after));
+        out::line(format!(
+            "{} chunks: indexed at {:.0} chunks/s; first query (loads vectors) {:.1} ms; RSS {:.0} MiB",
+            r.chunks, r.index_chunks_per_sec, r.first_query_ms, r.rss_mib_after
+        ));
         for l in &r.latency_ms {
-            out::line(format!("  {:<8} p50 {:>7.2} ms   p99 {:>7.2} ms", format!("{:?}", l.mode).to_lowercase(), l.p50, l.p99));
+            out::line(format!(
+                "  {:<8} p50 {:>7.2} ms   p99 {:>7.2} ms",
+                format!("{:?}", l.mode).to_lowercase(),
+                l.p50,
+                l.p99
+            ));
         }
         sizes.push(r);
     }

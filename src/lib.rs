@@ -7,10 +7,18 @@
 //! - `embed`: the `Embedder` trait; the local MiniLM embedder and the remote one.
 //! - `knowledge`: parsing help docs and ticket exports, masking personal data, heading-aware
 //!   chunking, and incremental ingest into a retrieval backend.
+//! - `llm`: the `Llm` trait; OpenAI-compatible providers with retries and fallback, the local
+//!   SmolLM2 model.
 //! - `retrieval`: the `Retriever` trait, search requests (always scoped to a workspace), and the
 //!   embedded backend (BM25 keyword index + vector index, fused).
 //! - `runtime`: builds the store, embedder and backend from the configuration.
 //! - `store`: sled-backed catalogue of what has been indexed, and the embedding cache.
+//! - `inbox`: the durable inbox (dedup, per-conversation lanes), the turn worker and the outbox
+//!   with retried, ordered delivery: every accepted message gets exactly one reply across crashes.
+//! - `engine`: the turn pipeline — policy, rate limit, state, understand, retrieve, gate,
+//!   generate, verify, decide — and the replies it produces.
+//! - `generate`: the `Generator` trait; extractive answers and model-written answers.
+//! - `conversation`, `policy`, `ratelimit`, `trace`, `prompts`: the engine's state and data.
 //! - `eval`: datasets and scoring (retrieval recall and MRR per mode).
 //! - `bench`: `frontdesk bench`, speed and memory measurements.
 //! - `cli`: the command line; all user-facing printing goes through `cli::out`.
@@ -18,13 +26,23 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod embed;
+pub mod engine;
 pub mod eval;
+pub mod generate;
+pub mod inbox;
 pub mod knowledge;
+pub mod llm;
 pub mod models;
+pub mod policy;
+pub mod prompts;
+pub mod ratelimit;
 pub mod retrieval;
 pub mod runtime;
 pub mod store;
+pub mod text;
+pub mod trace;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

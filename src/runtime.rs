@@ -55,7 +55,9 @@ impl LazyLocalEmbedder {
                 let options = self.options.clone();
                 tokio::task::spawn_blocking(move || {
                     let path = models::verify(&dir, &models::MINILM).map_err(|e| match e {
-                        models::ModelError::Missing { .. } => EmbedError::ModelMissing { dir: dir.display().to_string() },
+                        models::ModelError::Missing { .. } => {
+                            EmbedError::ModelMissing { dir: dir.display().to_string() }
+                        }
                         other => EmbedError::ModelLoad { dir: dir.display().to_string(), message: other.to_string() },
                     })?;
                     LocalBertEmbedder::load(&path, options).map(Arc::new)
@@ -119,7 +121,10 @@ pub fn open_knowledge(config: &Config) -> Result<KnowledgeBase, SetupError> {
         store,
         retriever,
         embedder,
-        search: SearchSettings { semantic_ratio: config.retrieval.semantic_ratio, candidates: config.retrieval.candidates },
+        search: SearchSettings {
+            semantic_ratio: config.retrieval.semantic_ratio,
+            candidates: config.retrieval.candidates,
+        },
         chunking: ChunkOptions { max_words: config.ingest.max_words, min_words: config.ingest.min_words },
         batch_size: config.embedder.batch_size,
     })

@@ -65,7 +65,8 @@ async fn search(kb: &KnowledgeBase, w: &str, q: &str, mode: SearchMode) -> Vec<S
 }
 
 const REFUNDS: &str = "---\ntitle: Refunds\nproduct: billing\nupdated_at: 2026-03-01\n---\n# Refunds\n\n## Annual plans\n\nAnnual plans are refunded pro rata within 30 days of renewal.\n\n## Monthly plans\n\nMonthly plans are not refunded, but you can cancel at any time.\n";
-const ERRORS: &str = "# API errors\n\n## TH-4012\n\nTH-4012 means the export token expired. Create a new token under Settings, API.\n";
+const ERRORS: &str =
+    "# API errors\n\n## TH-4012\n\nTH-4012 means the export token expired. Create a new token under Settings, API.\n";
 
 #[tokio::test]
 async fn two_workspaces_never_see_each_others_chunks() {
@@ -213,7 +214,10 @@ async fn hits_carry_headings_and_all_three_scores() {
     h.write("refunds.md", REFUNDS);
     let kb = h.open();
     ingest(&kb, &h.docs, "acme", false).await;
-    let hits = kb.search(kb.request(ws("acme"), "annual plans refunded", SearchMode::Hybrid, 3, Filters::default())).await.unwrap();
+    let hits = kb
+        .search(kb.request(ws("acme"), "annual plans refunded", SearchMode::Hybrid, 3, Filters::default()))
+        .await
+        .unwrap();
     let top = &hits[0];
     assert_eq!(top.title, "Refunds");
     assert!(!top.heading_path.is_empty());

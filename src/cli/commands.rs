@@ -42,7 +42,10 @@ pub fn config_check(cli: &Cli) -> Result<(), CliError> {
     out::line(format!("  embedder.kind          {:?}", config.embedder.kind));
     if let Some(r) = &config.embedder.remote {
         let key = if r.api_key.is_some() { "set (hidden)" } else { "not set" };
-        out::line(format!("  embedder.remote        {} model {} ({} dims), api key {key}", r.base_url, r.model, r.dimensions));
+        out::line(format!(
+            "  embedder.remote        {} model {} ({} dims), api key {key}",
+            r.base_url, r.model, r.dimensions
+        ));
     }
     out::line(format!("  retrieval.backend      {:?}", config.retrieval.backend));
     out::line(format!("  retrieval.semantic_ratio {}", config.retrieval.semantic_ratio));
@@ -97,10 +100,7 @@ fn print_summary(summary: &IngestSummary) {
         "chunks: {} added, {} updated, {} removed, {} unchanged",
         summary.chunks_added, summary.chunks_updated, summary.chunks_removed, summary.chunks_unchanged
     ));
-    out::line(format!(
-        "embedding: {} embedded, {} from cache",
-        summary.embedded, summary.embedding_cache_hits
-    ));
+    out::line(format!("embedding: {} embedded, {} from cache", summary.embedded, summary.embedding_cache_hits));
     if summary.skipped.is_empty() {
         out::line("skipped: none");
     } else {
@@ -151,15 +151,9 @@ fn print_hits(hits: &[Hit]) {
         out::line("no results");
     }
     for (i, h) in hits.iter().enumerate() {
-        let path = if h.heading_path.is_empty() { String::new() } else { format!(" › {}", h.heading_path.join(" › ")) };
-        out::line(format!(
-            "{:>2}. {:.3}  {}{}  [{}]",
-            i + 1,
-            h.fused_score,
-            h.title,
-            path,
-            h.chunk_id
-        ));
+        let path =
+            if h.heading_path.is_empty() { String::new() } else { format!(" › {}", h.heading_path.join(" › ")) };
+        out::line(format!("{:>2}. {:.3}  {}{}  [{}]", i + 1, h.fused_score, h.title, path, h.chunk_id));
         out::line(format!(
             "      keyword {:.2} (norm {:.2})  semantic {:.3}  {}{}",
             h.keyword_score,
@@ -250,11 +244,23 @@ pub async fn score_retrieval(
     Ok(modes.iter().copied().zip(ranks.iter().map(|r| RetrievalScores::from_ranks(r))).collect())
 }
 
+async fn dump_candidates(kb: &KnowledgeBase, ws: &WorkspaceId, dataset: &Dataset, path: &Path) -> Result<(), CliError> {
+    let mut lines = Vec::new();
+    for case in dataset.cases.iter().filter(|c| !c.source_doc_ids.is_empty()) {
+        let hits =
+            kb.search(kb.request(ws.clone(), &case.question, SearchMode::Hybrid, 200, Filters::default())).await?;
+        let cands: Vec<_> = hits.iter().map(|h| (h.doc_id.as_str(), h.keyword_score, h.semantic_score)).collect();
+        lines.push(serde_json::to_string(
+            &serde_json::json!({"id": case.id, "gold": case.source_doc_ids, "candidates": cands}),
+        )?);
+    }
+    std::fs::write(path, lines.join("\n")).map_err(io(format!("cannot write {}", path.display())))?;
+    Ok(())
+}
+
 pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
     if !args.retrieval_only {
-        return Err(CliError::Usage(
-            "this build scores retrieval only: pass --retrieval-only".into(),
-        ));
+        return Err(CliError::Usage("this build scores retrieval only: pass --retrieval-only".into()));
     }
     let config = cli.load_config()?;
     let dataset = Dataset::load(&args.dataset)?;
@@ -262,6 +268,9 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
     let ws = ingest_dataset(&kb, &dataset).await?;
     let modes = [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid];
     let scores = score_retrieval(&kb, &ws, &dataset, &modes).await?;
+    if let Some(path) = &args.dump_candidates {
+        dump_candidates(&kb, &ws, &dataset, path).await?;
+    }
     out::line(format!("retrieval on {} ({} cases with gold documents, doc-level):", dataset.name, scores[0].1.cases));
     out::line("  mode      recall@1  recall@5  recall@10  MRR");
     for (mode, s) in &scores {
@@ -297,7 +306,10 @@ fn default_demo_dataset() -> PathBuf {
 pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
     let config: Config = cli.load_config()?;
     if models::verify(&config.models_dir, &models::MINILM).is_err() {
-        out::line(format!("the embedding model is not installed yet; fetching it into {} ...", config.models_dir.display()));
+        out::line(format!(
+            "the embedding model is not installed yet; fetching it into {} ...",
+            config.models_dir.display()
+        ));
         fetch_model(&config.models_dir, &models::MINILM, None).await?;
     }
     let root = args.dataset.clone().unwrap_or_else(default_demo_dataset);
@@ -305,7 +317,10 @@ pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
     let kb = open_knowledge(&config)?;
     out::line(format!("ingesting the sample help centre from {} ...", root.display()));
     let ws = ingest_dataset(&kb, &dataset).await?;
-    out::line(format!("workspace {ws}: {} chunks indexed", kb.retriever.count(&ws).await.map_err(crate::knowledge::SearchError::from)?));
+    out::line(format!(
+        "workspace {ws}: {} chunks indexed",
+        kb.retriever.count(&ws).await.map_err(crate::knowledge::SearchError::from)?
+    ));
     let questions: Vec<&str> = dataset
         .cases
         .iter()

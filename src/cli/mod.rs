@@ -5,6 +5,7 @@
 //! picks the exit code.
 
 pub mod commands;
+pub mod engine_cmds;
 pub mod out;
 
 use crate::config::{Config, ConfigError};
@@ -18,7 +19,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "frontdesk", version, about = "Customer-support assistant: answers from your help docs and past tickets, cites its sources, hands off to a person when unsure")]
+#[command(
+    name = "frontdesk",
+    version,
+    about = "Customer-support assistant: answers from your help docs and past tickets, cites its sources, hands off to a person when unsure"
+)]
 pub struct Cli {
     /// Configuration file (default: ./frontdesk.toml when it exists).
     #[arg(long, global = true, env = "FRONTDESK_CONFIG")]
@@ -59,6 +64,17 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Searches a workspace's knowledge and prints ranked hits.
     Search(SearchArgs),
+    /// Runs one message through the real pipeline: answer with citations, or hand off.
+    Ask(AskArgs),
+    /// A conversation in the terminal that keeps its history.
+    Chat(ChatArgs),
+    /// Per-channel policies (answer/suggest/off, thresholds, escalation target, ...).
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// Shows what happened in a conversation's turns (or one turn, by trace id).
+    Trace(TraceArgs),
     /// Evaluates retrieval on a dataset folder (docs/ + cases.jsonl).
     Eval(EvalArgs),
     /// Measures ingest and query speed and memory.
@@ -141,6 +157,78 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AskArgs {
+    #[arg(long)]
+    pub workspace: String,
+    /// The channel whose policy applies.
+    #[arg(long, default_value = "cli")]
+    pub channel: String,
+    /// Earlier turns: a JSON array (or JSON lines) of {"role": "user"|"agent", "text": ...}.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Continue a conversation recorded earlier (default: a new one).
+    #[arg(long)]
+    pub conversation: Option<String>,
+    /// Who is asking (rate limits are per person).
+    #[arg(long, default_value = "cli-user")]
+    pub author: String,
+    /// Overrides `llm.generator` for this run.
+    #[arg(long, value_enum)]
+    pub generator: Option<crate::config::GeneratorKind>,
+    #[arg(long)]
+    pub json: bool,
+    pub question: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[arg(long)]
+    pub workspace: String,
+    #[arg(long, default_value = "cli")]
+    pub channel: String,
+    #[arg(long, default_value = "cli-user")]
+    pub author: String,
+    #[arg(long, value_enum)]
+    pub generator: Option<crate::config::GeneratorKind>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Sets keys for a channel (or, without --channel, the workspace's defaults).
+    Set {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        channel: Option<String>,
+        /// key=value pairs, e.g. mode=suggest confidence_threshold=0.6
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Shows the policy in force for a channel.
+    Get {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists what a workspace has set, and the keys that can be set.
+    List {
+        #[arg(long)]
+        workspace: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// A conversation key (or a trace id).
+    pub conversation: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A dataset folder: docs/, cases.jsonl, optional tickets.jsonl.
     #[arg(long)]
@@ -151,6 +239,9 @@ pub struct EvalArgs {
     /// Score retrieval only: recall@1/5/10 and MRR for keyword, vector and hybrid search.
     #[arg(long)]
     pub retrieval_only: bool,
+    /// Write every case's fused candidates (scores per list) as JSON lines, for tuning fusion.
+    #[arg(long, hide = true)]
+    pub dump_candidates: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +326,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Models { action } => commands::models(&cli, action).await,
         Command::Ingest(args) => commands::ingest(&cli, args).await,
         Command::Search(args) => commands::search(&cli, args).await,
+        Command::Ask(args) => engine_cmds::ask(&cli, args).await,
+        Command::Chat(args) => engine_cmds::chat(&cli, args).await,
+        Command::Policy { action } => engine_cmds::policy(&cli, action).await,
+        Command::Trace(args) => engine_cmds::trace(&cli, args).await,
         Command::Eval(args) => commands::eval(&cli, args).await,
         Command::Bench(args) => crate::bench::run(&cli, args).await,
         Command::Demo(args) => commands::demo(&cli, args).await,

@@ -10,6 +10,13 @@ pub fn line(text: impl AsRef<str>) {
     println!("{}", text.as_ref());
 }
 
+/// Prints text without a newline and flushes (prompts, streamed answers).
+pub fn prompt(text: &str) {
+    use std::io::Write;
+    print!("{text}");
+    let _ = std::io::stdout().flush();
+}
+
 /// Prints a value as pretty JSON.
 pub fn json<T: serde::Serialize>(value: &T) -> Result<(), serde_json::Error> {
     println!("{}", serde_json::to_string_pretty(value)?);

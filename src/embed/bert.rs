@@ -18,9 +18,7 @@ use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{
-    pad_encodings, Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams,
-};
+use tokenizers::{pad_encodings, Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::{l2_normalize, EmbedError, Embedder};
 use crate::models::MINILM;
@@ -42,10 +40,7 @@ pub struct BertOptions {
 
 impl Default for BertOptions {
     fn default() -> Self {
-        BertOptions {
-            batch_size: 32,
-            max_tokens: 256,
-        }
+        BertOptions { batch_size: 32, max_tokens: 256 }
     }
 }
 
@@ -85,31 +80,21 @@ impl LocalBertEmbedder {
                 return Err(EmbedError::ModelMissing { dir: dir_text });
             }
         }
-        let load_error = |message: String| EmbedError::ModelLoad {
-            dir: dir_text.clone(),
-            message,
-        };
+        let load_error = |message: String| EmbedError::ModelLoad { dir: dir_text.clone(), message };
 
         let config_text = std::fs::read_to_string(model_dir.join(CONFIG_FILE))
             .map_err(|e| load_error(format!("{CONFIG_FILE}: {e}")))?;
-        let config: Config = serde_json::from_str(&config_text)
-            .map_err(|e| load_error(format!("{CONFIG_FILE}: {e}")))?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| load_error(format!("{CONFIG_FILE}: {e}")))?;
 
         let device = Device::Cpu;
-        let tensors: HashMap<String, Tensor> =
-            candle_core::safetensors::load(model_dir.join(WEIGHTS_FILE), &device)
-                .map_err(|e| load_error(format!("{WEIGHTS_FILE}: {e}")))?;
+        let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(model_dir.join(WEIGHTS_FILE), &device)
+            .map_err(|e| load_error(format!("{WEIGHTS_FILE}: {e}")))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model =
-            BertModel::load(vb, &config).map_err(|e| load_error(format!("{WEIGHTS_FILE}: {e}")))?;
+        let model = BertModel::load(vb, &config).map_err(|e| load_error(format!("{WEIGHTS_FILE}: {e}")))?;
 
-        let max_tokens = options
-            .max_tokens
-            .clamp(2, config.max_position_embeddings.max(2));
-        let options = BertOptions {
-            batch_size: options.batch_size.max(1),
-            max_tokens,
-        };
+        let max_tokens = options.max_tokens.clamp(2, config.max_position_embeddings.max(2));
+        let options = BertOptions { batch_size: options.batch_size.max(1), max_tokens };
 
         let mut tokenizer = Tokenizer::from_file(model_dir.join(TOKENIZER_FILE))
             .map_err(|e| load_error(format!("{TOKENIZER_FILE}: {e}")))?;
@@ -122,21 +107,11 @@ impl LocalBertEmbedder {
         };
         tokenizer.with_padding(None);
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..TruncationParams::default()
-            }))
+            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..TruncationParams::default() }))
             .map_err(|e| load_error(format!("{TOKENIZER_FILE}: {e}")))?;
 
         Ok(LocalBertEmbedder {
-            inner: Arc::new(Inner {
-                model,
-                tokenizer,
-                padding,
-                device,
-                dimensions: config.hidden_size,
-                options,
-            }),
+            inner: Arc::new(Inner { model, tokenizer, padding, device, dimensions: config.hidden_size, options }),
         })
     }
 
@@ -172,8 +147,7 @@ impl Inner {
 
         let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(self.options.batch_size) {
-            let mut batch: Vec<Encoding> =
-                chunk.iter().filter_map(|&i| encodings[i].take()).collect();
+            let mut batch: Vec<Encoding> = chunk.iter().filter_map(|&i| encodings[i].take()).collect();
             let pooled = self.embed_batch(&mut batch)?;
             for (&i, mut vector) in chunk.iter().zip(pooled) {
                 l2_normalize(&mut vector);
@@ -186,8 +160,7 @@ impl Inner {
     /// Runs one batch and returns its mean-pooled (not yet normalised) vectors.
     fn embed_batch(&self, batch: &mut [Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let compute = |e: candle_core::Error| EmbedError::Compute(e.to_string());
-        pad_encodings(batch, &self.padding)
-            .map_err(|e| EmbedError::Compute(format!("padding failed: {e}")))?;
+        pad_encodings(batch, &self.padding).map_err(|e| EmbedError::Compute(format!("padding failed: {e}")))?;
         let rows = batch.len();
         let seq_len = batch.first().map_or(0, Encoding::len);
         let mut ids = Vec::with_capacity(rows * seq_len);
@@ -195,41 +168,23 @@ impl Inner {
         let mut mask = Vec::with_capacity(rows * seq_len);
         for encoding in batch.iter() {
             if encoding.len() != seq_len {
-                return Err(EmbedError::Compute(
-                    "batch rows have different lengths after padding".to_string(),
-                ));
+                return Err(EmbedError::Compute("batch rows have different lengths after padding".to_string()));
             }
             ids.extend_from_slice(encoding.get_ids());
             type_ids.extend_from_slice(encoding.get_type_ids());
             mask.extend_from_slice(encoding.get_attention_mask());
         }
         let ids = Tensor::from_vec(ids, (rows, seq_len), &self.device).map_err(compute)?;
-        let type_ids =
-            Tensor::from_vec(type_ids, (rows, seq_len), &self.device).map_err(compute)?;
+        let type_ids = Tensor::from_vec(type_ids, (rows, seq_len), &self.device).map_err(compute)?;
         let mask = Tensor::from_vec(mask, (rows, seq_len), &self.device).map_err(compute)?;
 
         // (rows, seq_len, hidden)
-        let hidden = self
-            .model
-            .forward(&ids, &type_ids, Some(&mask))
-            .map_err(compute)?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask)).map_err(compute)?;
         // Mean over real tokens only: zero out padding, sum, divide by the real token count.
-        let mask = mask
-            .to_dtype(DType::F32)
-            .and_then(|m| m.unsqueeze(2))
-            .map_err(compute)?;
-        let summed = hidden
-            .broadcast_mul(&mask)
-            .and_then(|t| t.sum(1))
-            .map_err(compute)?;
-        let counts = mask
-            .sum(1)
-            .and_then(|c| c.maximum(1e-9f32))
-            .map_err(compute)?;
-        summed
-            .broadcast_div(&counts)
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(compute)
+        let mask = mask.to_dtype(DType::F32).and_then(|m| m.unsqueeze(2)).map_err(compute)?;
+        let summed = hidden.broadcast_mul(&mask).and_then(|t| t.sum(1)).map_err(compute)?;
+        let counts = mask.sum(1).and_then(|c| c.maximum(1e-9f32)).map_err(compute)?;
+        summed.broadcast_div(&counts).and_then(|t| t.to_vec2::<f32>()).map_err(compute)
     }
 }
 
@@ -256,6 +211,7 @@ impl Embedder for LocalBertEmbedder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -81,11 +81,7 @@ impl RemoteEmbedder {
             .build()
             .map_err(|e| EmbedError::Remote(format!("cannot set up the HTTP client: {e}")))?;
         let url = format!("{}/embeddings", config.base_url.trim_end_matches('/'));
-        Ok(RemoteEmbedder {
-            config,
-            url,
-            client,
-        })
+        Ok(RemoteEmbedder { config, url, client })
     }
 
     /// The endpoint requests go to.
@@ -94,48 +90,30 @@ impl RemoteEmbedder {
     }
 
     async fn embed_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut request = self.client.post(&self.url).json(&EmbeddingRequest {
-            model: &self.config.model,
-            input: texts,
-        });
+        let mut request =
+            self.client.post(&self.url).json(&EmbeddingRequest { model: &self.config.model, input: texts });
         if let Some(key) = &self.config.api_key {
             request = request.bearer_auth(key.expose_secret());
         }
         // reqwest errors carry the URL, never the headers, so the key cannot leak through them.
-        let response = request
-            .send()
-            .await
-            .map_err(|e| EmbedError::Remote(format!("request to {} failed: {e}", self.url)))?;
+        let response =
+            request.send().await.map_err(|e| EmbedError::Remote(format!("request to {} failed: {e}", self.url)))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| {
-            EmbedError::Remote(format!(
-                "reading the response from {} failed: {e}",
-                self.url
-            ))
-        })?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| EmbedError::Remote(format!("reading the response from {} failed: {e}", self.url)))?;
         if !status.is_success() {
-            return Err(EmbedError::Remote(format!(
-                "{} returned HTTP {status}: {}",
-                self.url,
-                excerpt(&body)
-            )));
+            return Err(EmbedError::Remote(format!("{} returned HTTP {status}: {}", self.url, excerpt(&body))));
         }
         let parsed: EmbeddingResponse = serde_json::from_str(&body).map_err(|e| {
-            EmbedError::Remote(format!(
-                "{} returned an unexpected response ({e}): {}",
-                self.url,
-                excerpt(&body)
-            ))
+            EmbedError::Remote(format!("{} returned an unexpected response ({e}): {}", self.url, excerpt(&body)))
         })?;
         self.collect(texts.len(), parsed)
     }
 
     /// Orders vectors by `index`, checks count and length, and normalises them.
-    fn collect(
-        &self,
-        expected: usize,
-        response: EmbeddingResponse,
-    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+    fn collect(&self, expected: usize, response: EmbeddingResponse) -> Result<Vec<Vec<f32>>, EmbedError> {
         if response.data.len() != expected {
             return Err(EmbedError::Remote(format!(
                 "{} returned {} embeddings for {expected} inputs",
@@ -161,10 +139,7 @@ impl RemoteEmbedder {
                 )));
             };
             if slot.is_some() {
-                return Err(EmbedError::Remote(format!(
-                    "{} returned index {} twice",
-                    self.url, item.index
-                )));
+                return Err(EmbedError::Remote(format!("{} returned index {} twice", self.url, item.index)));
             }
             let mut vector = item.embedding;
             l2_normalize(&mut vector);
@@ -208,6 +183,7 @@ impl Embedder for RemoteEmbedder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
@@ -309,18 +285,8 @@ mod tests {
         assert_eq!(embedder.model_id(), "text-embed-test");
         assert_eq!(embedder.dimensions(), 3);
 
-        let vectors = embedder
-            .embed(&texts(&["first", "second", "third"]))
-            .await
-            .unwrap();
-        assert_eq!(
-            vectors,
-            vec![
-                vec![0.6, 0.0, 0.8],
-                vec![0.0, 1.0, 0.0],
-                vec![0.0, 0.0, 1.0]
-            ]
-        );
+        let vectors = embedder.embed(&texts(&["first", "second", "third"])).await.unwrap();
+        assert_eq!(vectors, vec![vec![0.6, 0.0, 0.8], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]]);
 
         let requests = seen.lock().unwrap().clone();
         assert_eq!(requests.len(), 2);
@@ -328,10 +294,7 @@ mod tests {
         assert!(requests[0].contains(&format!("Bearer {KEY}")));
         let body = requests[0].split("\r\n\r\n").nth(1).unwrap();
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"model": "text-embed-test", "input": ["first", "second"]})
-        );
+        assert_eq!(json, serde_json::json!({"model": "text-embed-test", "input": ["first", "second"]}));
         assert!(requests[1].contains(r#""input":["third"]"#));
     }
 
@@ -355,26 +318,17 @@ mod tests {
         let err = embedder.embed(&texts(&["x"])).await.unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, EmbedError::Remote(_)));
-        assert!(
-            msg.contains("4-dimensional") && msg.contains("3 dimensions"),
-            "{msg}"
-        );
+        assert!(msg.contains("4-dimensional") && msg.contains("3 dimensions"), "{msg}");
     }
 
     #[tokio::test]
     async fn server_error_reports_status_and_body_but_not_the_key() {
-        let body = format!(
-            r#"{{"error":{{"message":"upstream exploded","detail":"{}"}}}}"#,
-            "x".repeat(1000)
-        );
+        let body = format!(r#"{{"error":{{"message":"upstream exploded","detail":"{}"}}}}"#, "x".repeat(1000));
         let (url, _) = serve(vec![("500 Internal Server Error", body)]).await;
         let embedder = RemoteEmbedder::new(config(url, 3, 8)).unwrap();
         let err = embedder.embed(&texts(&["x"])).await.unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("500") && msg.contains("upstream exploded"),
-            "{msg}"
-        );
+        assert!(msg.contains("500") && msg.contains("upstream exploded"), "{msg}");
         assert!(msg.chars().count() < 600, "excerpt too long: {msg}");
         assert!(!msg.contains(KEY));
         assert!(!format!("{err:?}").contains(KEY));
@@ -384,19 +338,12 @@ mod tests {
     async fn missing_or_duplicate_indices_are_errors() {
         let dup = r#"{"data":[{"embedding":[1.0],"index":0},{"embedding":[1.0],"index":0}]}"#;
         let short = r#"{"data":[{"embedding":[1.0],"index":0}]}"#;
-        let (url, _) = serve(vec![
-            ("200 OK", dup.to_string()),
-            ("200 OK", short.to_string()),
-        ])
-        .await;
+        let (url, _) = serve(vec![("200 OK", dup.to_string()), ("200 OK", short.to_string())]).await;
         let embedder = RemoteEmbedder::new(config(url, 1, 8)).unwrap();
         let err = embedder.embed(&texts(&["a", "b"])).await.unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
         let err = embedder.embed(&texts(&["a", "b"])).await.unwrap_err();
-        assert!(
-            err.to_string().contains("1 embeddings for 2 inputs"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("1 embeddings for 2 inputs"), "{err}");
     }
 
     #[tokio::test]

@@ -73,7 +73,11 @@ impl Dataset {
                 message: e.to_string(),
             })?;
             if !ids.insert(case.id.clone()) {
-                return Err(DatasetError::Case { path: cases_path.clone(), line: i + 1, message: format!("duplicate id {}", case.id) });
+                return Err(DatasetError::Case {
+                    path: cases_path.clone(),
+                    line: i + 1,
+                    message: format!("duplicate id {}", case.id),
+                });
             }
             cases.push(case);
         }

@@ -38,7 +38,8 @@ impl RetrievalScores {
                 ranks.iter().filter(|r| r.is_some_and(|r| r <= k)).count() as f64 / n as f64
             }
         };
-        let mrr = if n == 0 { 0.0 } else { ranks.iter().map(|r| r.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / n as f64 };
+        let mrr =
+            if n == 0 { 0.0 } else { ranks.iter().map(|r| r.map_or(0.0, |r| 1.0 / r as f64)).sum::<f64>() / n as f64 };
         RetrievalScores { cases: n, recall_at_1: at(1), recall_at_5: at(5), recall_at_10: at(10), mrr }
     }
 }

@@ -47,19 +47,22 @@ impl KnowledgeBase {
         prune: bool,
         progress: &dyn Progress,
     ) -> Result<IngestSummary, IngestError> {
-        let options = IngestOptions {
-            workspace,
-            product,
-            prune,
-            chunking: self.chunking.clone(),
-            batch_size: self.batch_size,
-        };
-        let ingestor = Ingestor { store: &self.store, retriever: self.retriever.as_ref(), embedder: self.embedder.as_ref() };
+        let options =
+            IngestOptions { workspace, product, prune, chunking: self.chunking.clone(), batch_size: self.batch_size };
+        let ingestor =
+            Ingestor { store: &self.store, retriever: self.retriever.as_ref(), embedder: self.embedder.as_ref() };
         ingestor.run(source, &options, progress).await
     }
 
     /// A request with the configured ratio and candidate count.
-    pub fn request(&self, workspace: WorkspaceId, query: &str, mode: SearchMode, limit: usize, filters: Filters) -> SearchRequest {
+    pub fn request(
+        &self,
+        workspace: WorkspaceId,
+        query: &str,
+        mode: SearchMode,
+        limit: usize,
+        filters: Filters,
+    ) -> SearchRequest {
         let mut r = SearchRequest::new(workspace, query);
         r.mode = mode;
         r.limit = limit;

@@ -25,10 +25,7 @@ pub struct ChunkOptions {
 
 impl Default for ChunkOptions {
     fn default() -> Self {
-        ChunkOptions {
-            max_words: 180,
-            min_words: 40,
-        }
+        ChunkOptions { max_words: 180, min_words: 40 }
     }
 }
 
@@ -37,12 +34,8 @@ impl Default for ChunkOptions {
 pub fn chunk_document(doc: &SourceDocument, opts: &ChunkOptions) -> Vec<Chunk> {
     let max = opts.max_words.max(1);
     let min = opts.min_words;
-    let sections: Vec<(&Section, usize)> = doc
-        .sections
-        .iter()
-        .map(|s| (s, word_count(&s.text)))
-        .filter(|(_, words)| *words > 0)
-        .collect();
+    let sections: Vec<(&Section, usize)> =
+        doc.sections.iter().map(|s| (s, word_count(&s.text))).filter(|(_, words)| *words > 0).collect();
 
     let mut pieces: Vec<(&[String], String)> = Vec::new();
     let mut i = 0;
@@ -106,11 +99,7 @@ fn inline_heading(chunk_path: &[String], section_path: &[String]) -> String {
     if chunk_path == section_path {
         return String::new();
     }
-    let common = chunk_path
-        .iter()
-        .zip(section_path)
-        .take_while(|(a, b)| a == b)
-        .count();
+    let common = chunk_path.iter().zip(section_path).take_while(|(a, b)| a == b).count();
     let own = &section_path[common..];
     if own.is_empty() {
         // The section sits higher up than the chunk's path: name its own heading.
@@ -183,11 +172,7 @@ fn split_long(text: &str, max: usize, sep: &'static str, out: &mut Vec<Piece>) {
         return;
     }
     if words <= max {
-        out.push(Piece {
-            sep,
-            text: text.to_string(),
-            words,
-        });
+        out.push(Piece { sep, text: text.to_string(), words });
         return;
     }
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -209,11 +194,7 @@ fn split_long(text: &str, max: usize, sep: &'static str, out: &mut Vec<Piece>) {
     let parts = tokens.len().div_ceil(max);
     let per_part = tokens.len().div_ceil(parts);
     for (n, run) in tokens.chunks(per_part.max(1)).enumerate() {
-        out.push(Piece {
-            sep: if n == 0 { sep } else { " " },
-            text: run.join(" "),
-            words: run.len(),
-        });
+        out.push(Piece { sep: if n == 0 { sep } else { " " }, text: run.join(" "), words: run.len() });
     }
 }
 
@@ -237,8 +218,7 @@ fn split_sentences(text: &str) -> Vec<&str> {
             j += 1;
         }
         let single_dot = c == '.' && j == i + 1;
-        while j < chars.len() && matches!(chars[j].1, '"' | '\'' | ')' | ']' | '”' | '’' | '»')
-        {
+        while j < chars.len() && matches!(chars[j].1, '"' | '\'' | ')' | ']' | '”' | '’' | '»') {
             j += 1;
         }
         if j >= chars.len() || !chars[j].1.is_whitespace() {
@@ -253,9 +233,8 @@ fn split_sentences(text: &str) -> Vec<&str> {
         let Some(&(next_pos, next)) = chars.get(k) else {
             break;
         };
-        let starts_sentence = next.is_uppercase()
-            || next.is_ascii_digit()
-            || matches!(next, '"' | '\'' | '“' | '‘' | '«');
+        let starts_sentence =
+            next.is_uppercase() || next.is_ascii_digit() || matches!(next, '"' | '\'' | '“' | '‘' | '«');
         if starts_sentence && !(single_dot && is_abbreviation(&text[start..pos + 1])) {
             let sentence = text[start..end].trim();
             if !sentence.is_empty() {
@@ -325,26 +304,17 @@ mod tests {
             updated_at: Some(1_700_000_000),
             sections: sections
                 .into_iter()
-                .map(|(path, text)| Section {
-                    heading_path: path.into_iter().map(String::from).collect(),
-                    text,
-                })
+                .map(|(path, text)| Section { heading_path: path.into_iter().map(String::from).collect(), text })
                 .collect(),
         }
     }
 
     fn words(prefix: &str, n: usize) -> String {
-        (0..n)
-            .map(|i| format!("{prefix}{i}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>().join(" ")
     }
 
     fn opts(max_words: usize, min_words: usize) -> ChunkOptions {
-        ChunkOptions {
-            max_words,
-            min_words,
-        }
+        ChunkOptions { max_words, min_words }
     }
 
     #[test]
@@ -354,10 +324,7 @@ mod tests {
 
     #[test]
     fn ids_and_metadata() {
-        let d = doc(vec![
-            (vec![], words("a", 50)),
-            (vec!["Refunds"], words("b", 50)),
-        ]);
+        let d = doc(vec![(vec![], words("a", 50)), (vec!["Refunds"], words("b", 50))]);
         let chunks = chunk_document(&d, &ChunkOptions::default());
         assert_eq!(chunks.len(), 2);
         for (n, c) in chunks.iter().enumerate() {
@@ -395,13 +362,7 @@ mod tests {
 
     #[test]
     fn paragraphs_are_packed_whole() {
-        let text = [
-            words("a", 30),
-            words("b", 30),
-            words("c", 30),
-            words("d", 30),
-        ]
-        .join("\n\n");
+        let text = [words("a", 30), words("b", 30), words("c", 30), words("d", 30)].join("\n\n");
         let d = doc(vec![(vec!["S"], text)]);
         let chunks = chunk_document(&d, &opts(70, 10));
         let texts: Vec<&str> = chunks.iter().map(|c| c.text.as_str()).collect();
@@ -416,18 +377,13 @@ mod tests {
 
     #[test]
     fn long_paragraph_split_at_sentences() {
-        let sentences: Vec<String> = (0..10)
-            .map(|s| format!("Start{s} {}.", words(&format!("s{s}w"), 14)))
-            .collect();
+        let sentences: Vec<String> = (0..10).map(|s| format!("Start{s} {}.", words(&format!("s{s}w"), 14))).collect();
         let d = doc(vec![(vec!["Long"], sentences.join(" "))]);
         let chunks = chunk_document(&d, &opts(40, 5));
         // 15 words per sentence: two sentences per chunk.
         assert_eq!(chunks.len(), 5);
         for (n, c) in chunks.iter().enumerate() {
-            assert_eq!(
-                c.text,
-                format!("{} {}", sentences[2 * n], sentences[2 * n + 1])
-            );
+            assert_eq!(c.text, format!("{} {}", sentences[2 * n], sentences[2 * n + 1]));
             assert_eq!(c.heading_path, vec!["Long".to_string()]);
         }
     }
@@ -438,19 +394,13 @@ mod tests {
         let chunks = chunk_document(&d, &opts(100, 10));
         let counts: Vec<usize> = chunks.iter().map(|c| word_count(&c.text)).collect();
         assert_eq!(counts, vec![84, 84, 82]);
-        let joined = chunks
-            .iter()
-            .map(|c| c.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let joined = chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ");
         assert_eq!(joined, words("x", 250));
     }
 
     #[test]
     fn long_list_split_at_lines() {
-        let items: Vec<String> = (0..20)
-            .map(|i| format!("- {}", words(&format!("i{i}w"), 9)))
-            .collect();
+        let items: Vec<String> = (0..20).map(|i| format!("- {}", words(&format!("i{i}w"), 9))).collect();
         let d = doc(vec![(vec!["Steps"], items.join("\n"))]);
         let chunks = chunk_document(&d, &opts(50, 5));
         assert_eq!(chunks.len(), 4);
@@ -463,24 +413,15 @@ mod tests {
     #[test]
     fn merges_tiny_sections() {
         let d = doc(vec![
-            (
-                vec!["FAQ", "Can I pay by invoice?"],
-                "Yes, on annual plans.".into(),
-            ),
-            (
-                vec!["FAQ", "Do you offer refunds?"],
-                "Within 30 days.".into(),
-            ),
+            (vec!["FAQ", "Can I pay by invoice?"], "Yes, on annual plans.".into()),
+            (vec!["FAQ", "Do you offer refunds?"], "Within 30 days.".into()),
             (vec!["Contact"], "Use the chat.".into()),
             (vec!["Big"], words("b", 60)),
             (vec!["Tail"], "Short tail.".into()),
         ]);
         let chunks = chunk_document(&d, &ChunkOptions::default());
         assert_eq!(chunks.len(), 3);
-        assert_eq!(
-            chunks[0].heading_path,
-            vec!["FAQ".to_string(), "Can I pay by invoice?".to_string()]
-        );
+        assert_eq!(chunks[0].heading_path, vec!["FAQ".to_string(), "Can I pay by invoice?".to_string()]);
         assert_eq!(
             chunks[0].text,
             "Yes, on annual plans.\n\nDo you offer refunds?\nWithin 30 days.\n\nContact\nUse the chat."
@@ -491,17 +432,10 @@ mod tests {
 
     #[test]
     fn merge_respects_max_words() {
-        let d = doc(vec![
-            (vec!["A"], words("a", 30)),
-            (vec!["B"], words("b", 30)),
-            (vec!["C"], words("c", 30)),
-        ]);
+        let d = doc(vec![(vec!["A"], words("a", 30)), (vec!["B"], words("b", 30)), (vec!["C"], words("c", 30))]);
         let chunks = chunk_document(&d, &opts(70, 40));
         assert_eq!(chunks.len(), 2);
-        assert_eq!(
-            chunks[0].text,
-            format!("{}\n\nB\n{}", words("a", 30), words("b", 30))
-        );
+        assert_eq!(chunks[0].text, format!("{}\n\nB\n{}", words("a", 30), words("b", 30)));
         assert_eq!(chunks[1].heading_path, vec!["C".to_string()]);
         assert!(chunks.iter().all(|c| word_count(&c.text) <= 70));
     }
@@ -524,33 +458,16 @@ mod tests {
             vec!["One two.", "Three four?", "Five!", "6 is a digit."]
         );
         assert_eq!(
-            split_sentences(
-                "Use a card, e.g. Visa. See the U.S. Office. Ask Dr. Who. Pay 3.50 now. Done."
-            ),
-            vec![
-                "Use a card, e.g. Visa.",
-                "See the U.S. Office.",
-                "Ask Dr. Who.",
-                "Pay 3.50 now.",
-                "Done."
-            ]
+            split_sentences("Use a card, e.g. Visa. See the U.S. Office. Ask Dr. Who. Pay 3.50 now. Done."),
+            vec!["Use a card, e.g. Visa.", "See the U.S. Office.", "Ask Dr. Who.", "Pay 3.50 now.", "Done."]
         );
         assert_eq!(
             split_sentences("That is, i.e. This. lower case. Next"),
             vec!["That is, i.e. This. lower case.", "Next"]
         );
-        assert_eq!(
-            split_sentences("He said \"stop.\" Then left."),
-            vec!["He said \"stop.\"", "Then left."]
-        );
-        assert_eq!(
-            split_sentences("Wait... What?! \"Quoted\" start."),
-            vec!["Wait...", "What?!", "\"Quoted\" start."]
-        );
-        assert_eq!(
-            split_sentences("v2.3.1 is out. Upgrade."),
-            vec!["v2.3.1 is out.", "Upgrade."]
-        );
+        assert_eq!(split_sentences("He said \"stop.\" Then left."), vec!["He said \"stop.\"", "Then left."]);
+        assert_eq!(split_sentences("Wait... What?! \"Quoted\" start."), vec!["Wait...", "What?!", "\"Quoted\" start."]);
+        assert_eq!(split_sentences("v2.3.1 is out. Upgrade."), vec!["v2.3.1 is out.", "Upgrade."]);
         assert_eq!(split_sentences("No terminator"), vec!["No terminator"]);
         assert_eq!(split_sentences("Ends. "), vec!["Ends."]);
     }
@@ -565,18 +482,12 @@ mod tests {
         let chunks = chunk_document(&d, &ChunkOptions::default());
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].text, "word");
-        assert_eq!(
-            chunk_document(&doc(vec![]), &ChunkOptions::default()),
-            vec![]
-        );
+        assert_eq!(chunk_document(&doc(vec![]), &ChunkOptions::default()), vec![]);
     }
 
     #[test]
     fn odd_options() {
-        let d = doc(vec![
-            (vec!["A"], words("a", 10)),
-            (vec!["B"], words("b", 10)),
-        ]);
+        let d = doc(vec![(vec!["A"], words("a", 10)), (vec!["B"], words("b", 10))]);
         // max_words 0 is treated as 1.
         let chunks = chunk_document(&d, &opts(0, 0));
         assert_eq!(chunks.len(), 20);
@@ -589,10 +500,7 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self, below: usize) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             ((self.0 >> 33) as usize) % below.max(1)
         }
     }
@@ -617,11 +525,7 @@ mod tests {
                     let len = 1 + rng.next(if kind == 3 { 400 } else { 30 });
                     for w in 0..len {
                         *counter += 1;
-                        let word = if w == 0 {
-                            format!("W{counter}")
-                        } else {
-                            format!("w{counter}")
-                        };
+                        let word = if w == 0 { format!("W{counter}") } else { format!("w{counter}") };
                         if !para.is_empty() {
                             para.push(match (kind, w) {
                                 (1, 0) if s > 0 => '\n',
@@ -637,10 +541,7 @@ mod tests {
                 }
                 paragraphs.push(para);
             }
-            sections.push(Section {
-                heading_path: path,
-                text: paragraphs.join("\n\n"),
-            });
+            sections.push(Section { heading_path: path, text: paragraphs.join("\n\n") });
         }
         SourceDocument {
             doc_id: format!("gen/{counter}"),
@@ -654,10 +555,7 @@ mod tests {
     }
 
     fn content_words(text: &str) -> Vec<String> {
-        text.split_whitespace()
-            .filter(|w| w.starts_with(['w', 'W']))
-            .map(str::to_string)
-            .collect()
+        text.split_whitespace().filter(|w| w.starts_with(['w', 'W'])).map(str::to_string).collect()
     }
 
     #[test]
@@ -668,28 +566,20 @@ mod tests {
             let d = generated_doc(&mut rng, &mut counter);
             let o = [opts(180, 40), opts(50, 10), opts(20, 20), opts(7, 3)][round % 4];
             let chunks = chunk_document(&d, &o);
-            let expected: Vec<String> = d
-                .sections
-                .iter()
-                .flat_map(|s| content_words(&s.text))
-                .collect();
+            let expected: Vec<String> = d.sections.iter().flat_map(|s| content_words(&s.text)).collect();
             let got: Vec<String> = chunks.iter().flat_map(|c| content_words(&c.text)).collect();
             assert_eq!(got, expected, "round {round}");
 
             for (n, c) in chunks.iter().enumerate() {
                 assert_eq!(c.chunk_id, format!("{}#{n}", d.doc_id));
                 assert!(!c.text.trim().is_empty());
-                assert!(
-                    word_count(&c.text) <= o.max_words,
-                    "round {round}: chunk over max"
-                );
+                assert!(word_count(&c.text) <= o.max_words, "round {round}: chunk over max");
             }
             // Every heading is either in a chunk's path or written into its text.
             for s in d.sections.iter().filter(|s| !s.text.trim().is_empty()) {
                 for h in &s.heading_path {
-                    let found = chunks.iter().any(|c| {
-                        c.heading_path.contains(h) || c.text.split_whitespace().any(|w| w == h)
-                    });
+                    let found =
+                        chunks.iter().any(|c| c.heading_path.contains(h) || c.text.split_whitespace().any(|w| w == h));
                     assert!(found, "round {round}: heading {h} lost");
                 }
             }

@@ -193,7 +193,8 @@ impl Ingestor<'_> {
         for group in to_index.chunks(batch) {
             let texts: Vec<String> = group.iter().map(|c| c.indexed_text()).collect();
             let vectors = self.embed_cached(&cache, &texts, &mut summary).await?;
-            let items = group.iter().cloned().zip(vectors).map(|(chunk, vector)| IndexedChunk { chunk, vector }).collect();
+            let items =
+                group.iter().cloned().zip(vectors).map(|(chunk, vector)| IndexedChunk { chunk, vector }).collect();
             self.retriever.upsert(ws, items).await?;
             progress.advance(group.len());
         }
@@ -208,14 +209,15 @@ impl Ingestor<'_> {
         if options.prune {
             let mut gone = Vec::new();
             for (doc_id, entry) in catalogue.list(ws)? {
-                let same_scope = entry.source_kind == kind
-                    && (options.product.is_none() || entry.product == options.product);
+                let same_scope =
+                    entry.source_kind == kind && (options.product.is_none() || entry.product == options.product);
                 if same_scope && !seen.contains(&doc_id) {
                     gone.push((doc_id, entry));
                 }
             }
             if !gone.is_empty() {
-                let ids: Vec<String> = gone.iter().flat_map(|(_, e)| e.chunks.iter().map(|(id, _)| id.clone())).collect();
+                let ids: Vec<String> =
+                    gone.iter().flat_map(|(_, e)| e.chunks.iter().map(|(id, _)| id.clone())).collect();
                 self.retriever.delete(ws, &ids).await?;
                 self.retriever.commit().await?;
                 for (doc_id, entry) in &gone {
@@ -251,7 +253,9 @@ impl Ingestor<'_> {
             let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
             let vectors = self.embedder.embed(&batch).await?;
             if vectors.len() != batch.len() {
-                return Err(EmbedError::Compute(format!("{} texts in, {} vectors out", batch.len(), vectors.len())).into());
+                return Err(
+                    EmbedError::Compute(format!("{} texts in, {} vectors out", batch.len(), vectors.len())).into()
+                );
             }
             summary.embedded += batch.len();
             for (&i, v) in missing.iter().zip(vectors) {
@@ -264,10 +268,7 @@ impl Ingestor<'_> {
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -276,7 +277,11 @@ fn is_hidden(path: &Path) -> bool {
 
 /// `docs/billing/refunds.md` under `docs` → `billing/refunds`.
 fn doc_id_for(root: &Path, file: &Path) -> String {
-    let rel = if root == file { Path::new(file.file_name().unwrap_or_default()) } else { file.strip_prefix(root).unwrap_or(file) };
+    let rel = if root == file {
+        Path::new(file.file_name().unwrap_or_default())
+    } else {
+        file.strip_prefix(root).unwrap_or(file)
+    };
     let rel = rel.with_extension("");
     rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
 }
@@ -297,7 +302,8 @@ fn collect_files(paths: &[PathBuf], skipped: &mut Vec<Skipped>) -> Result<Vec<Co
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    let location = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.display().to_string());
+                    let location =
+                        e.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.display().to_string());
                     skipped.push(Skipped { location, reason: format!("cannot read: {e}") });
                     continue;
                 }
@@ -308,8 +314,14 @@ fn collect_files(paths: &[PathBuf], skipped: &mut Vec<Skipped>) -> Result<Vec<Co
             let path = entry.path();
             let location = path.display().to_string();
             let Some(format) = format_for_path(path) else {
-                let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_else(|| "no extension".into());
-                skipped.push(Skipped { location, reason: format!("unsupported file type ({ext}); use .md, .html or .txt") });
+                let ext = path
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_else(|| "no extension".into());
+                skipped.push(Skipped {
+                    location,
+                    reason: format!("unsupported file type ({ext}); use .md, .html or .txt"),
+                });
                 continue;
             };
             let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;

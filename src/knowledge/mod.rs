@@ -8,5 +8,5 @@ pub mod parse;
 pub mod tickets;
 pub mod types;
 
-pub use types::{Chunk, Section, SourceDocument, SourceKind};
 pub use base::{KnowledgeBase, SearchError, SearchSettings};
+pub use types::{Chunk, Section, SourceDocument, SourceKind};

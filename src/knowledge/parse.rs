@@ -78,20 +78,12 @@ fn unsupported_message(ext: &str) -> String {
 
 fn too_large_message(bytes: usize, limit: usize) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
-    format!(
-        "file too large ({:.1} MiB; the limit is {:.0} MiB)",
-        bytes as f64 / MIB,
-        limit as f64 / MIB
-    )
+    format!("file too large ({:.1} MiB; the limit is {:.0} MiB)", bytes as f64 / MIB, limit as f64 / MIB)
 }
 
 /// Parses one help doc. `doc_id` is its stable id (used for the fallback title); `bytes` the
 /// file's raw content.
-pub fn parse_document(
-    doc_id: &str,
-    format: Format,
-    bytes: &[u8],
-) -> Result<SourceDocument, SkipReason> {
+pub fn parse_document(doc_id: &str, format: Format, bytes: &[u8]) -> Result<SourceDocument, SkipReason> {
     let text = decode(bytes)?;
     let mut doc = match format {
         Format::Markdown => parse_markdown(doc_id, text)?,
@@ -111,10 +103,7 @@ pub fn parse_document(
 /// Checks size, binary content and encoding; returns the text without a byte-order mark.
 fn decode(bytes: &[u8]) -> Result<&str, SkipReason> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(SkipReason::TooLarge {
-            bytes: bytes.len(),
-            limit: MAX_DOCUMENT_BYTES,
-        });
+        return Err(SkipReason::TooLarge { bytes: bytes.len(), limit: MAX_DOCUMENT_BYTES });
     }
     if bytes.is_empty() {
         return Err(SkipReason::Empty);
@@ -134,14 +123,8 @@ fn decode(bytes: &[u8]) -> Result<&str, SkipReason> {
 /// The title used when a document names none: the last segment of its id, with `_` and `-`
 /// read as spaces (`billing/refund-policy` → `refund policy`).
 pub fn title_from_doc_id(doc_id: &str) -> String {
-    let last = doc_id
-        .rsplit(['/', '\\'])
-        .find(|s| !s.trim().is_empty())
-        .unwrap_or("");
-    let spaced: String = last
-        .chars()
-        .map(|c| if c == '_' || c == '-' { ' ' } else { c })
-        .collect();
+    let last = doc_id.rsplit(['/', '\\']).find(|s| !s.trim().is_empty()).unwrap_or("");
+    let spaced: String = last.chars().map(|c| if c == '_' || c == '-' { ' ' } else { c }).collect();
     let title = collapse_whitespace(&spaced);
     if title.is_empty() {
         let whole = collapse_whitespace(doc_id);
@@ -179,11 +162,7 @@ fn collapse_whitespace(s: &str) -> String {
 
 /// Collapses whitespace within each line, keeping line breaks; drops empty lines.
 fn collapse_lines(s: &str) -> String {
-    s.lines()
-        .map(collapse_whitespace)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    s.lines().map(collapse_whitespace).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 /// Case- and spacing-insensitive comparison, for spotting a heading that repeats the title.
@@ -298,11 +277,7 @@ fn split_front_matter(text: &str) -> Result<(FrontMatter, &str), SkipReason> {
         }
         let key = key.trim().to_ascii_lowercase();
         let value = unquote(value.trim());
-        let value = if value.is_empty() {
-            None
-        } else {
-            Some(value.to_string())
-        };
+        let value = if value.is_empty() { None } else { Some(value.to_string()) };
         match key.as_str() {
             "title" => fm.title = value,
             "url" => fm.url = value,
@@ -359,10 +334,7 @@ fn parse_markdown(doc_id: &str, text: &str) -> Result<SourceDocument, SkipReason
     Ok(SourceDocument {
         doc_id: doc_id.to_string(),
         source_kind: SourceKind::Doc,
-        title: fm
-            .title
-            .or(title_from_h1)
-            .unwrap_or_else(|| title_from_doc_id(doc_id)),
+        title: fm.title.or(title_from_h1).unwrap_or_else(|| title_from_doc_id(doc_id)),
         url: fm.url,
         product: fm.product,
         updated_at: fm.updated_at,
@@ -429,16 +401,11 @@ impl MarkdownText {
                 Some(code) => code.push_str(&t),
                 None => self.inline.push_str(&t),
             },
-            Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
-                self.inline.push_str(&t)
-            }
+            Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => self.inline.push_str(&t),
             Event::SoftBreak => self.inline.push(' '),
             Event::HardBreak => self.inline.push('\n'),
             Event::Rule => self.flush_paragraph(),
-            Event::Html(_)
-            | Event::InlineHtml(_)
-            | Event::FootnoteReference(_)
-            | Event::TaskListMarker(_) => {}
+            Event::Html(_) | Event::InlineHtml(_) | Event::FootnoteReference(_) | Event::TaskListMarker(_) => {}
         }
     }
 
@@ -536,9 +503,7 @@ impl MarkdownText {
                 };
                 match self.lists.last_mut() {
                     // Each nesting level indents its lines once more than its parent's.
-                    Some(parent) => parent
-                        .lines
-                        .extend(list.lines.iter().map(|l| indent_lines(l, "  "))),
+                    Some(parent) => parent.lines.extend(list.lines.iter().map(|l| indent_lines(l, "  "))),
                     None => {
                         let block = list.lines.join("\n");
                         self.push_block(block);
@@ -581,10 +546,7 @@ impl MarkdownText {
     }
 
     fn heading_done(&mut self, level: u8, text: String) {
-        let first_h1 = level == 1
-            && !self.out.seen_text
-            && self.out.path.is_empty()
-            && self.title_from_h1.is_none();
+        let first_h1 = level == 1 && !self.out.seen_text && self.out.path.is_empty() && self.title_from_h1.is_none();
         if first_h1 {
             match &self.front_matter_title {
                 None => {
@@ -661,10 +623,7 @@ impl MarkdownText {
 }
 
 fn indent_lines(text: &str, indent: &str) -> String {
-    text.lines()
-        .map(|l| format!("{indent}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("{indent}{l}")).collect::<Vec<_>>().join("\n")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -743,19 +702,9 @@ fn element_text(el: ElementRef<'_>) -> String {
 fn parse_html(doc_id: &str, text: &str) -> SourceDocument {
     let html = Html::parse_document(text);
 
-    let non_empty = |s: Option<&str>| {
-        s.map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let url =
-        non_empty(select_first(&html, "link[rel~=\"canonical\"]").and_then(|e| e.attr("href")))
-            .or_else(|| {
-                non_empty(
-                    select_first(&html, "meta[property=\"og:url\"]")
-                        .and_then(|e| e.attr("content")),
-                )
-            });
+    let non_empty = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let url = non_empty(select_first(&html, "link[rel~=\"canonical\"]").and_then(|e| e.attr("href")))
+        .or_else(|| non_empty(select_first(&html, "meta[property=\"og:url\"]").and_then(|e| e.attr("content"))));
     let updated_at = select_first(&html, "meta[property=\"article:modified_time\"]")
         .and_then(|e| e.attr("content"))
         .and_then(parse_timestamp);
@@ -822,18 +771,12 @@ fn parse_html(doc_id: &str, text: &str) -> SourceDocument {
     // The first non-empty <h1> outside dropped page furniture is the title; else <title>.
     let title = match walker.title.take() {
         Some(h1) => h1,
-        None => select_first(&html, "title")
-            .map(element_text)
-            .unwrap_or_default(),
+        None => select_first(&html, "title").map(element_text).unwrap_or_default(),
     };
     SourceDocument {
         doc_id: doc_id.to_string(),
         source_kind: SourceKind::Doc,
-        title: if title.is_empty() {
-            title_from_doc_id(doc_id)
-        } else {
-            title
-        },
+        title: if title.is_empty() { title_from_doc_id(doc_id) } else { title },
         url,
         product: None,
         updated_at,
@@ -1013,11 +956,7 @@ impl HtmlText {
         }
         if self.list_depth > 0 {
             let indent = "  ".repeat(self.list_depth.saturating_sub(1));
-            let line = if self.in_item {
-                format!("{indent}- {text}")
-            } else {
-                format!("{indent}{text}")
-            };
+            let line = if self.in_item { format!("{indent}- {text}") } else { format!("{indent}{text}") };
             self.list_lines.push(line);
             return;
         }
@@ -1097,10 +1036,7 @@ fn parse_text(doc_id: &str, text: &str) -> SourceDocument {
         url: None,
         product: None,
         updated_at: None,
-        sections: vec![Section {
-            heading_path: Vec::new(),
-            text: body,
-        }],
+        sections: vec![Section { heading_path: Vec::new(), text: body }],
     }
 }
 
@@ -1109,11 +1045,7 @@ mod tests {
     use super::*;
 
     fn md(text: &str) -> SourceDocument {
-        match parse_document(
-            "help/getting-started_guide",
-            Format::Markdown,
-            text.as_bytes(),
-        ) {
+        match parse_document("help/getting-started_guide", Format::Markdown, text.as_bytes()) {
             Ok(doc) => doc,
             Err(e) => panic!("markdown did not parse: {e}"),
         }
@@ -1127,10 +1059,7 @@ mod tests {
     }
 
     fn paths(doc: &SourceDocument) -> Vec<Vec<&str>> {
-        doc.sections
-            .iter()
-            .map(|s| s.heading_path.iter().map(String::as_str).collect())
-            .collect()
+        doc.sections.iter().map(|s| s.heading_path.iter().map(String::as_str).collect()).collect()
     }
 
     // ---- formats and decoding ----
@@ -1152,33 +1081,15 @@ mod tests {
 
     #[test]
     fn decoding_failures() {
-        assert_eq!(
-            parse_document("a", Format::Text, b""),
-            Err(SkipReason::Empty)
-        );
-        assert_eq!(
-            parse_document("a", Format::Text, b" \n\t\r\n "),
-            Err(SkipReason::Empty)
-        );
-        assert_eq!(
-            parse_document("a", Format::Text, b"\xef\xbb\xbf  \n"),
-            Err(SkipReason::Empty)
-        );
-        assert_eq!(
-            parse_document("a", Format::Text, b"hello\0world"),
-            Err(SkipReason::Binary)
-        );
-        assert_eq!(
-            parse_document("a", Format::Markdown, b"caf\xe9 menu"),
-            Err(SkipReason::NotUtf8)
-        );
+        assert_eq!(parse_document("a", Format::Text, b""), Err(SkipReason::Empty));
+        assert_eq!(parse_document("a", Format::Text, b" \n\t\r\n "), Err(SkipReason::Empty));
+        assert_eq!(parse_document("a", Format::Text, b"\xef\xbb\xbf  \n"), Err(SkipReason::Empty));
+        assert_eq!(parse_document("a", Format::Text, b"hello\0world"), Err(SkipReason::Binary));
+        assert_eq!(parse_document("a", Format::Markdown, b"caf\xe9 menu"), Err(SkipReason::NotUtf8));
         let big = vec![b'a'; MAX_DOCUMENT_BYTES + 1];
         assert_eq!(
             parse_document("a", Format::Text, &big),
-            Err(SkipReason::TooLarge {
-                bytes: MAX_DOCUMENT_BYTES + 1,
-                limit: MAX_DOCUMENT_BYTES
-            })
+            Err(SkipReason::TooLarge { bytes: MAX_DOCUMENT_BYTES + 1, limit: MAX_DOCUMENT_BYTES })
         );
         let ok = vec![b'a'; MAX_DOCUMENT_BYTES];
         assert!(parse_document("a", Format::Text, &ok).is_ok());
@@ -1201,25 +1112,14 @@ mod tests {
     #[test]
     fn no_text() {
         assert_eq!(
-            parse_document(
-                "a",
-                Format::Markdown,
-                b"---\ntitle: x\n---\n<!-- nothing -->\n"
-            ),
+            parse_document("a", Format::Markdown, b"---\ntitle: x\n---\n<!-- nothing -->\n"),
             Err(SkipReason::NoText)
         );
         assert_eq!(
-            parse_document(
-                "a",
-                Format::Html,
-                b"<html><script>var x = 1;</script></html>"
-            ),
+            parse_document("a", Format::Html, b"<html><script>var x = 1;</script></html>"),
             Err(SkipReason::NoText)
         );
-        assert_eq!(
-            parse_document("a", Format::Markdown, b"# Only a title\n"),
-            Err(SkipReason::NoText)
-        );
+        assert_eq!(parse_document("a", Format::Markdown, b"# Only a title\n"), Err(SkipReason::NoText));
     }
 
     #[test]
@@ -1233,18 +1133,10 @@ mod tests {
             "unsupported file type (.pdf); use .md, .html or .txt"
         );
         assert_eq!(
-            SkipReason::TooLarge {
-                bytes: 6 * 1024 * 1024,
-                limit: MAX_DOCUMENT_BYTES
-            }
-            .to_string(),
+            SkipReason::TooLarge { bytes: 6 * 1024 * 1024, limit: MAX_DOCUMENT_BYTES }.to_string(),
             "file too large (6.0 MiB; the limit is 5 MiB)"
         );
-        let bad = parse_document(
-            "a",
-            Format::Markdown,
-            b"---\nupdated_at: yesterday\n---\nText",
-        );
+        let bad = parse_document("a", Format::Markdown, b"---\nupdated_at: yesterday\n---\nText");
         match bad {
             Err(e) => assert_eq!(
                 e.to_string(),
@@ -1256,10 +1148,7 @@ mod tests {
 
     #[test]
     fn fallback_titles() {
-        assert_eq!(
-            title_from_doc_id("help/getting-started_guide"),
-            "getting started guide"
-        );
+        assert_eq!(title_from_doc_id("help/getting-started_guide"), "getting started guide");
         assert_eq!(title_from_doc_id("refunds"), "refunds");
         assert_eq!(title_from_doc_id("a\\b\\c-d"), "c d");
         assert_eq!(title_from_doc_id("dir/"), "dir");
@@ -1270,10 +1159,7 @@ mod tests {
     fn timestamps() {
         assert_eq!(parse_timestamp("2024-03-15"), Some(1_710_460_800));
         assert_eq!(parse_timestamp("2024-03-15T10:00:00Z"), Some(1_710_496_800));
-        assert_eq!(
-            parse_timestamp("2024-03-15T12:00:00+02:00"),
-            Some(1_710_496_800)
-        );
+        assert_eq!(parse_timestamp("2024-03-15T12:00:00+02:00"), Some(1_710_496_800));
         assert_eq!(parse_timestamp("2024-02-30"), None);
         assert_eq!(parse_timestamp("15/03/2024"), None);
         assert_eq!(parse_timestamp(""), None);
@@ -1290,13 +1176,7 @@ mod tests {
         assert_eq!(doc.updated_at, Some(1_710_460_800));
         assert_eq!(doc.source_kind, SourceKind::Doc);
         assert_eq!(doc.doc_id, "help/getting-started_guide");
-        assert_eq!(
-            doc.sections,
-            vec![Section {
-                heading_path: vec![],
-                text: "We refund within 30 days.".into()
-            }]
-        );
+        assert_eq!(doc.sections, vec![Section { heading_path: vec![], text: "We refund within 30 days.".into() }]);
     }
 
     #[test]
@@ -1319,13 +1199,7 @@ mod tests {
         assert_eq!(doc.title, "Getting started");
         assert_eq!(
             paths(&doc),
-            vec![
-                vec![],
-                vec!["Install"],
-                vec!["Install", "On macOS"],
-                vec!["Sign in"],
-                vec!["Appendix"]
-            ]
+            vec![vec![], vec!["Install"], vec!["Install", "On macOS"], vec!["Sign in"], vec!["Appendix"]]
         );
         assert_eq!(doc.sections[0].text, "Intro paragraph.");
         assert_eq!(doc.sections[2].text, "Drag the app.");
@@ -1374,12 +1248,8 @@ mod tests {
 
     #[test]
     fn markdown_list_items_with_paragraphs_and_code() {
-        let doc =
-            md("- Step one.\n\n  More about step one.\n\n- Step two:\n\n  ```\n  run it\n  ```\n");
-        assert_eq!(
-            doc.sections[0].text,
-            "- Step one. More about step one.\n- Step two:\nrun it"
-        );
+        let doc = md("- Step one.\n\n  More about step one.\n\n- Step two:\n\n  ```\n  run it\n  ```\n");
+        assert_eq!(doc.sections[0].text, "- Step one. More about step one.\n- Step two:\nrun it");
     }
 
     #[test]
@@ -1390,18 +1260,8 @@ mod tests {
 
     #[test]
     fn markdown_heading_levels_skip_and_return() {
-        let doc =
-            md("Intro.\n\n### Deep\n\nA.\n\n## Mid\n\nB.\n\n#### Deeper\n\nC.\n\n## Mid two\n\nD.");
-        assert_eq!(
-            paths(&doc),
-            vec![
-                vec![],
-                vec!["Deep"],
-                vec!["Mid"],
-                vec!["Mid", "Deeper"],
-                vec!["Mid two"]
-            ]
-        );
+        let doc = md("Intro.\n\n### Deep\n\nA.\n\n## Mid\n\nB.\n\n#### Deeper\n\nC.\n\n## Mid two\n\nD.");
+        assert_eq!(paths(&doc), vec![vec![], vec!["Deep"], vec!["Mid"], vec!["Mid", "Deeper"], vec!["Mid two"]]);
     }
 
     #[test]
@@ -1442,31 +1302,15 @@ mod tests {
         );
         assert_eq!(doc.title, "Billing FAQ");
         assert_eq!(doc.url.as_deref(), Some("https://help.acme.com/billing"));
-        assert_eq!(
-            paths(&doc),
-            vec![vec![], vec!["Refunds"], vec!["Refunds", "Partial refunds"]]
-        );
+        assert_eq!(paths(&doc), vec![vec![], vec!["Refunds"], vec!["Refunds", "Partial refunds"]]);
         assert_eq!(doc.sections[0].text, "Intro text over lines.");
-        assert_eq!(
-            doc.sections[1].text,
-            "We refund within 30 days.\n\n- Item one\n- Item two\n  - Nested"
-        );
+        assert_eq!(doc.sections[1].text, "We refund within 30 days.\n\n- Item one\n- Item two\n  - Nested");
         assert_eq!(
             doc.sections[2].text,
             "Plan | Refund\nPro | Full\n\n  line 1\n    line 2\n\nQuoted.\n\nLoose div text continues"
         );
         let all: String = doc.sections.iter().map(|s| s.text.as_str()).collect();
-        for dropped in [
-            "alert",
-            "color",
-            "Home",
-            "Enable JS",
-            "Email",
-            "svg text",
-            "tpl",
-            "© Acme",
-            "Acme Help",
-        ] {
+        for dropped in ["alert", "color", "Home", "Enable JS", "Email", "svg text", "tpl", "© Acme", "Acme Help"] {
             assert!(!all.contains(dropped), "{dropped} leaked");
         }
     }
@@ -1483,8 +1327,7 @@ mod tests {
 
     #[test]
     fn html_later_h1_is_a_heading() {
-        let doc =
-            html("<p>Before the title.</p><h1>Title</h1><p>a</p><h1>Second</h1><p>b</p><h1></h1>");
+        let doc = html("<p>Before the title.</p><h1>Title</h1><p>a</p><h1>Second</h1><p>b</p><h1></h1>");
         assert_eq!(doc.title, "Title");
         assert_eq!(paths(&doc), vec![vec![], vec!["Second"]]);
         assert_eq!(doc.sections[0].text, "Before the title.\n\na");
@@ -1492,7 +1335,8 @@ mod tests {
 
     #[test]
     fn html_modified_time() {
-        let doc = html("<head><meta property=\"article:modified_time\" content=\"2024-03-15T10:00:00Z\"></head><p>x</p>");
+        let doc =
+            html("<head><meta property=\"article:modified_time\" content=\"2024-03-15T10:00:00Z\"></head><p>x</p>");
         assert_eq!(doc.updated_at, Some(1_710_496_800));
     }
 
@@ -1516,13 +1360,7 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(doc.title, "reset password");
-        assert_eq!(
-            doc.sections,
-            vec![Section {
-                heading_path: vec![],
-                text: "Line one\nLine two\n\nPara two".into()
-            }]
-        );
+        assert_eq!(doc.sections, vec![Section { heading_path: vec![], text: "Line one\nLine two\n\nPara two".into() }]);
         assert_eq!(doc.source_kind, SourceKind::Doc);
     }
 
@@ -1532,10 +1370,7 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             self.0 >> 33
         }
     }
@@ -1637,10 +1472,7 @@ mod tests {
     #[test]
     fn truncated_markup() {
         let doc = md("# Title\n\nIntro.\n\n```\nunterminated code\n");
-        assert!(doc
-            .sections
-            .iter()
-            .any(|s| s.text.contains("unterminated code")));
+        assert!(doc.sections.iter().any(|s| s.text.contains("unterminated code")));
         let doc = html("<h1>T</h1><p>open para<ul><li>open item<table><tr><td>cell");
         let all: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
         let joined = all.join("\n");

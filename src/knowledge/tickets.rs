@@ -76,31 +76,16 @@ pub enum TicketFileError {
 /// Columns a CSV export must have.
 const REQUIRED_COLUMNS: [&str; 2] = ["id", "agent_answer"];
 /// Columns read from a CSV export; any others are ignored.
-const KNOWN_COLUMNS: [&str; 9] = [
-    "id",
-    "subject",
-    "customer_message",
-    "agent_answer",
-    "tags",
-    "resolved_at",
-    "product",
-    "url",
-    "status",
-];
+const KNOWN_COLUMNS: [&str; 9] =
+    ["id", "subject", "customer_message", "agent_answer", "tags", "resolved_at", "product", "url", "status"];
 /// Statuses that mean the ticket is finished and its answer can be trusted.
 const RESOLVED_STATUSES: [&str; 3] = ["resolved", "closed", "solved"];
 
 /// Loads a ticket export. The type comes from the extension: `.jsonl` / `.ndjson` (one JSON
 /// object per line) or `.csv` (with a header row).
 pub fn load_tickets(path: &Path) -> Result<TicketLoad, TicketFileError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let io_err = |source| TicketFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let io_err = |source| TicketFileError::Io { path: path.to_path_buf(), source };
     match ext.as_deref() {
         Some("jsonl") | Some("ndjson") => {
             let file = File::open(path).map_err(io_err)?;
@@ -117,7 +102,7 @@ pub fn load_tickets(path: &Path) -> Result<TicketLoad, TicketFileError> {
 /// Turns a ticket into a document ready for chunking, with personal data masked in the
 /// subject, question and answer.
 pub fn ticket_to_document(t: &Ticket) -> SourceDocument {
-    let subject = mask_pii(t.subject.trim());
+    let subject = mask_pii(&t.subject.split_whitespace().collect::<Vec<_>>().join(" "));
     let question = mask_pii(t.customer_message.trim());
     let answer = mask_pii(t.agent_answer.trim());
     let mut text = String::new();
@@ -135,18 +120,11 @@ pub fn ticket_to_document(t: &Ticket) -> SourceDocument {
     SourceDocument {
         doc_id: t.id.clone(),
         source_kind: SourceKind::Ticket,
-        title: if subject.is_empty() {
-            format!("Ticket {}", t.id)
-        } else {
-            subject
-        },
+        title: if subject.is_empty() { format!("Ticket {}", t.id) } else { subject },
         url: t.url.clone(),
         product: t.product.clone(),
         updated_at: t.resolved_at,
-        sections: vec![Section {
-            heading_path: Vec::new(),
-            text,
-        }],
+        sections: vec![Section { heading_path: Vec::new(), text }],
     }
 }
 
@@ -175,10 +153,7 @@ struct Collector {
 
 impl Collector {
     fn skip(&mut self, location: String, reason: impl Into<String>) {
-        self.load.skipped.push(SkippedRow {
-            location,
-            reason: reason.into(),
-        });
+        self.load.skipped.push(SkippedRow { location, reason: reason.into() });
     }
 
     fn row<'a>(&mut self, location: String, get: &Getter<'a>) {
@@ -212,11 +187,8 @@ fn json_kind(v: &Value) -> &'static str {
 fn text_field<'a>(get: &Getter<'a>, name: &str) -> Result<String, String> {
     match get(name) {
         Field::Missing => Ok(String::new()),
-        Field::Text(s) => Ok(s.trim().to_string()),
-        Field::Json(v) => Err(format!(
-            "field '{name}' must be a string, not {}",
-            json_kind(v)
-        )),
+        Field::Text(s) => Ok(s.trim().replace("\r\n", "\n")),
+        Field::Json(v) => Err(format!("field '{name}' must be a string, not {}", json_kind(v))),
     }
 }
 
@@ -231,24 +203,14 @@ fn build_ticket<'a>(get: &Getter<'a>) -> Result<Ticket, String> {
         Field::Text(s) => s.trim().to_string(),
         // Help-desk exports often number their tickets.
         Field::Json(Value::Number(n)) => n.to_string(),
-        Field::Json(v) => {
-            return Err(format!(
-                "field 'id' must be a string or a number, not {}",
-                json_kind(v)
-            ))
-        }
+        Field::Json(v) => return Err(format!("field 'id' must be a string or a number, not {}", json_kind(v))),
     };
     if id.is_empty() {
         return Err("field 'id' is empty".into());
     }
     if let Some(status) = optional_field(get, "status")? {
-        if !RESOLVED_STATUSES
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(&status))
-        {
-            return Err(format!(
-                "status is '{status}', only resolved tickets are used"
-            ));
+        if !RESOLVED_STATUSES.iter().any(|s| s.eq_ignore_ascii_case(&status)) {
+            return Err(format!("status is '{status}', only resolved tickets are used"));
         }
     }
     let agent_answer = match get("agent_answer") {
@@ -260,9 +222,10 @@ fn build_ticket<'a>(get: &Getter<'a>) -> Result<Ticket, String> {
     }
     let resolved_at = match optional_field(get, "resolved_at")? {
         None => None,
-        Some(value) => Some(parse_timestamp(&value).ok_or_else(|| {
-            format!("resolved_at '{value}' is not a date (use YYYY-MM-DD or RFC 3339)")
-        })?),
+        Some(value) => Some(
+            parse_timestamp(&value)
+                .ok_or_else(|| format!("resolved_at '{value}' is not a date (use YYYY-MM-DD or RFC 3339)"))?,
+        ),
     };
     let tags = match get("tags") {
         Field::Missing => Vec::new(),
@@ -273,22 +236,12 @@ fn build_ticket<'a>(get: &Getter<'a>) -> Result<Ticket, String> {
                 match item {
                     Value::String(s) if !s.trim().is_empty() => tags.push(s.trim().to_string()),
                     Value::String(_) => {}
-                    other => {
-                        return Err(format!(
-                            "field 'tags' must be a list of strings; found {}",
-                            json_kind(other)
-                        ))
-                    }
+                    other => return Err(format!("field 'tags' must be a list of strings; found {}", json_kind(other))),
                 }
             }
             tags
         }
-        Field::Json(v) => {
-            return Err(format!(
-                "field 'tags' must be a list of strings, not {}",
-                json_kind(v)
-            ))
-        }
+        Field::Json(v) => return Err(format!("field 'tags' must be a list of strings, not {}", json_kind(v))),
     };
     Ok(Ticket {
         id,
@@ -304,11 +257,7 @@ fn build_ticket<'a>(get: &Getter<'a>) -> Result<Ticket, String> {
 
 /// Tags written in one cell: `billing, refunds` or `billing;refunds`.
 fn split_tags(s: &str) -> Vec<String> {
-    s.split([',', ';'])
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split([',', ';']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,10 +295,7 @@ fn read_jsonl<R: BufRead>(mut reader: R) -> std::io::Result<TicketLoad> {
             }
         };
         let Value::Object(map) = &value else {
-            collector.skip(
-                location,
-                format!("expected a JSON object, found {}", json_kind(&value)),
-            );
+            collector.skip(location, format!("expected a JSON object, found {}", json_kind(&value)));
             continue;
         };
         let get = |name: &str| match map.get(name) {
@@ -370,20 +316,11 @@ fn read_csv<R: Read>(path: &Path, reader: R) -> Result<TicketLoad, TicketFileErr
     let csv_err = |e: csv::Error| -> TicketFileError {
         let message = e.to_string();
         match e.into_kind() {
-            csv::ErrorKind::Io(source) => TicketFileError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            _ => TicketFileError::Csv {
-                path: path.to_path_buf(),
-                message,
-            },
+            csv::ErrorKind::Io(source) => TicketFileError::Io { path: path.to_path_buf(), source },
+            _ => TicketFileError::Csv { path: path.to_path_buf(), message },
         }
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
     let header = rdr.byte_headers().map_err(csv_err)?.clone();
     if header.iter().all(|h| h.iter().all(u8::is_ascii_whitespace)) {
         return Err(TicketFileError::BadHeader {
@@ -401,16 +338,11 @@ fn read_csv<R: Read>(path: &Path, reader: R) -> Result<TicketLoad, TicketFileErr
                 reason: format!("CSV header column {} is not valid UTF-8", index + 1),
             });
         };
-        columns
-            .entry(name.trim().to_ascii_lowercase())
-            .or_insert(index);
+        columns.entry(name.trim().to_ascii_lowercase()).or_insert(index);
     }
     for column in REQUIRED_COLUMNS {
         if !columns.contains_key(column) {
-            return Err(TicketFileError::MissingColumn {
-                path: path.to_path_buf(),
-                column: column.to_string(),
-            });
+            return Err(TicketFileError::MissingColumn { path: path.to_path_buf(), column: column.to_string() });
         }
     }
 
@@ -459,9 +391,7 @@ fn read_csv<R: Read>(path: &Path, reader: R) -> Result<TicketLoad, TicketFileErr
         }
         let get = |name: &str| match values.get(name) {
             None => Field::Missing,
-            Some(text) if text.trim().is_empty() && name != "agent_answer" && name != "id" => {
-                Field::Missing
-            }
+            Some(text) if text.trim().is_empty() && name != "agent_answer" && name != "id" => Field::Missing,
             Some(text) => Field::Text(text),
         };
         collector.row(location, &get);
@@ -511,10 +441,7 @@ mod tests {
     }
 
     fn skipped(load: &TicketLoad) -> Vec<(&str, &str)> {
-        load.skipped
-            .iter()
-            .map(|s| (s.location.as_str(), s.reason.as_str()))
-            .collect()
+        load.skipped.iter().map(|s| (s.location.as_str(), s.reason.as_str())).collect()
     }
 
     #[test]
@@ -552,12 +479,9 @@ mod tests {
         content.extend_from_slice(b"{\"agent_answer\": \"no id\"}\n");
         content.extend_from_slice(b"{\"id\": \"4\"}\n");
         content.extend_from_slice(b"{\"id\": \"5\", \"agent_answer\": \"  \"}\n");
-        content.extend_from_slice(
-            b"{\"id\": \"6\", \"agent_answer\": \"x\", \"resolved_at\": \"yesterday\"}\n",
-        );
+        content.extend_from_slice(b"{\"id\": \"6\", \"agent_answer\": \"x\", \"resolved_at\": \"yesterday\"}\n");
         content.extend_from_slice(b"{\"id\": \"1\", \"agent_answer\": \"again\"}\n");
-        content
-            .extend_from_slice(b"{\"id\": \"8\", \"agent_answer\": \"x\", \"status\": \"open\"}\n");
+        content.extend_from_slice(b"{\"id\": \"8\", \"agent_answer\": \"x\", \"status\": \"open\"}\n");
         content.extend_from_slice(b"{\"id\": \"9\", \"agent_answer\": \"caf\xe9\"}\n");
         content.extend_from_slice(b"[1, 2]\n");
         content.extend_from_slice(b"   \r\n");
@@ -578,22 +502,13 @@ mod tests {
                 ("line 3", "missing required field 'id'"),
                 ("line 4", "missing required field 'agent_answer'"),
                 ("line 5", "field 'agent_answer' is empty"),
-                (
-                    "line 6",
-                    "resolved_at 'yesterday' is not a date (use YYYY-MM-DD or RFC 3339)"
-                ),
+                ("line 6", "resolved_at 'yesterday' is not a date (use YYYY-MM-DD or RFC 3339)"),
                 ("line 7", "duplicate id '1' (first seen on line 1)"),
                 ("line 8", "status is 'open', only resolved tickets are used"),
                 ("line 9", "not valid UTF-8"),
                 ("line 10", "expected a JSON object, found an array"),
-                (
-                    "line 12",
-                    "field 'tags' must be a list of strings; found a number"
-                ),
-                (
-                    "line 13",
-                    "field 'agent_answer' must be a string, not a number"
-                ),
+                ("line 12", "field 'tags' must be a list of strings; found a number"),
+                ("line 13", "field 'agent_answer' must be a string, not a number"),
                 ("line 14", "field 'id' is empty"),
             ]
         );
@@ -605,18 +520,12 @@ mod tests {
         let l = load("t.jsonl", content);
         assert_eq!(l.tickets.len(), 1);
         assert_eq!(l.tickets[0].agent_answer, "real");
-        assert_eq!(
-            skipped(&l),
-            vec![("line 1", "field 'agent_answer' is empty")]
-        );
+        assert_eq!(skipped(&l), vec![("line 1", "field 'agent_answer' is empty")]);
     }
 
     #[test]
     fn jsonl_bom_and_tags_string() {
-        let l = load(
-            "t.JSONL",
-            b"\xef\xbb\xbf{\"id\": \"a\", \"agent_answer\": \"b\", \"tags\": \"x; y\"}\n",
-        );
+        let l = load("t.JSONL", b"\xef\xbb\xbf{\"id\": \"a\", \"agent_answer\": \"b\", \"tags\": \"x; y\"}\n");
         assert_eq!(l.tickets.len(), 1);
         assert_eq!(l.tickets[0].tags, vec!["x".to_string(), "y".to_string()]);
     }
@@ -680,20 +589,25 @@ mod tests {
             vec![
                 ("row 3", "field 'id' is empty"),
                 ("row 4", "field 'agent_answer' is empty"),
-                (
-                    "row 5",
-                    "resolved_at '15/03/2024' is not a date (use YYYY-MM-DD or RFC 3339)"
-                ),
+                ("row 5", "resolved_at '15/03/2024' is not a date (use YYYY-MM-DD or RFC 3339)"),
                 ("row 6", "duplicate id '1' (first seen on row 2)"),
-                (
-                    "row 7",
-                    "status is 'Pending', only resolved tickets are used"
-                ),
+                ("row 7", "status is 'Pending', only resolved tickets are used"),
                 ("row 8", "column 'agent_answer' is not valid UTF-8"),
                 // The blank line before it is not a row, but it is a line.
                 ("row 10 (line 11)", "missing required field 'agent_answer'"),
             ]
         );
+    }
+
+    #[test]
+    fn csv_crlf_export() {
+        let content = b"id,agent_answer\r\nA1,\"Line one\r\nline two\"\r\n";
+        let l = load("t.csv", content);
+        assert_eq!(l.skipped, vec![]);
+        assert_eq!(l.tickets[0].id, "A1");
+        assert_eq!(l.tickets[0].agent_answer, "Line one\nline two");
+        let doc = ticket_to_document(&Ticket { subject: "Two\nlines".into(), ..l.tickets[0].clone() });
+        assert_eq!(doc.title, "Two lines");
     }
 
     #[test]
@@ -703,10 +617,7 @@ mod tests {
             e => panic!("unexpected {e}"),
         }
         let e = load_err("t.csv", b"ticket,agent_answer\n1,x\n");
-        assert!(
-            e.to_string().ends_with("the CSV header has no 'id' column"),
-            "{e}"
-        );
+        assert!(e.to_string().ends_with("the CSV header has no 'id' column"), "{e}");
         match load_err("t.csv", b"") {
             TicketFileError::BadHeader { reason, .. } => {
                 assert_eq!(reason, "the CSV file has no header row")
@@ -743,11 +654,8 @@ mod tests {
         Ticket {
             id: "T-100".into(),
             subject: "Card 4111 1111 1111 1111 declined".into(),
-            customer_message:
-                "Hi, I'm jane@example.com, call me on (555) 123-4567. Order INV-000123.".into(),
-            agent_answer:
-                "Sorry! Error TH-4012 means the bank declined it; we emailed jane@example.com."
-                    .into(),
+            customer_message: "Hi, I'm jane@example.com, call me on (555) 123-4567. Order INV-000123.".into(),
+            agent_answer: "Sorry! Error TH-4012 means the bank declined it; we emailed jane@example.com.".into(),
             tags: vec!["billing".into(), "cards".into()],
             resolved_at: Some(1_710_460_800),
             product: Some("Pay".into()),
@@ -761,10 +669,7 @@ mod tests {
         assert_eq!(doc.doc_id, "T-100");
         assert_eq!(doc.source_kind, SourceKind::Ticket);
         assert_eq!(doc.title, "Card [card] declined");
-        assert_eq!(
-            doc.url.as_deref(),
-            Some("https://desk.example.com/t/100?email=jane@example.com")
-        );
+        assert_eq!(doc.url.as_deref(), Some("https://desk.example.com/t/100?email=jane@example.com"));
         assert_eq!(doc.product.as_deref(), Some("Pay"));
         assert_eq!(doc.updated_at, Some(1_710_460_800));
         assert_eq!(
@@ -781,17 +686,9 @@ mod tests {
 
     #[test]
     fn ticket_document_fallbacks() {
-        let t = Ticket {
-            subject: "  ".into(),
-            customer_message: String::new(),
-            tags: vec![],
-            ..ticket()
-        };
+        let t = Ticket { subject: "  ".into(), customer_message: String::new(), tags: vec![], ..ticket() };
         let doc = ticket_to_document(&t);
         assert_eq!(doc.title, "Ticket T-100");
-        assert_eq!(
-            doc.sections[0].text,
-            "Agent: Sorry! Error TH-4012 means the bank declined it; we emailed [email]."
-        );
+        assert_eq!(doc.sections[0].text, "Agent: Sorry! Error TH-4012 means the bank declined it; we emailed [email].");
     }
 }

@@ -13,9 +13,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
-};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING};
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
@@ -55,9 +53,7 @@ fn err(e: impl std::fmt::Display) -> RetrievalError {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(ANALYZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
         key: b.add_text_field("key", STRING),
@@ -252,8 +248,7 @@ mod tests {
         let idx = KeywordIndex::in_memory().unwrap();
         idx.upsert("w1", &chunk("api#0", "API errors", "TH-4012 means the export token expired.", Some("api")))
             .unwrap();
-        idx.upsert("w1", &chunk("bill#0", "Refunds", "Refunds are issued within 5 days.", Some("billing")))
-            .unwrap();
+        idx.upsert("w1", &chunk("bill#0", "Refunds", "Refunds are issued within 5 days.", Some("billing"))).unwrap();
         idx.upsert("w2", &chunk("other#0", "Refunds", "Refunding works differently here.", None)).unwrap();
         idx.commit().unwrap();
 

@@ -129,7 +129,12 @@ mod tests {
     use super::*;
 
     fn meta(id: &str, product: Option<&str>) -> RowMeta {
-        RowMeta { chunk_id: id.into(), product: product.map(Into::into), source_kind: SourceKind::Doc, updated_at: None }
+        RowMeta {
+            chunk_id: id.into(),
+            product: product.map(Into::into),
+            source_kind: SourceKind::Doc,
+            updated_at: None,
+        }
     }
 
     fn unit(v: &[f32]) -> Vec<f32> {

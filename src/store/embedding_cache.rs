@@ -39,7 +39,6 @@ pub fn bytes_to_vector(b: &[u8]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::Store;
 
     #[test]

@@ -35,10 +35,8 @@ impl Store {
     /// Opens (creating if needed) `data_dir/state.sled`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join("state.sled");
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let db =
+            sled::Config::new().path(&path).open().map_err(|source| StoreError::Open { path: path.clone(), source })?;
         Ok(Store { db })
     }
 

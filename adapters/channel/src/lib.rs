@@ -15,4 +15,4 @@ pub mod message;
 
 pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink};
 pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
-pub use message::{Attachment, Author, Citation, Inbound, Outbound, OutboundKind, Source};
+pub use message::{Attachment, Author, Citation, HandoffSummary, Inbound, Outbound, OutboundKind, Source, UserAction};

@@ -23,6 +23,23 @@ pub struct Author {
     pub display_name: Option<String>,
     /// True for bots and automated senders; the engine never answers them.
     pub is_bot: bool,
+    /// True for the support team (the adapter knows them: a Slack user group, a Discord role, the
+    /// agents' email address). An agent writing in a thread takes it over from the bot.
+    pub is_agent: bool,
+}
+
+/// Something a person did other than writing a message: a button, a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum UserAction {
+    /// An agent takes the conversation; the bot stays silent in it.
+    Claim,
+    /// An agent closes the conversation.
+    Resolve,
+    /// The customer rated an answer.
+    Feedback { turn_id: String, helpful: bool },
+    /// The customer asked for a person (the "Talk to a person" button).
+    RequestHuman,
 }
 
 /// A file attached to a message. Listed, never indexed.
@@ -54,20 +71,45 @@ pub struct Inbound {
     /// Platform data the adapter needs to reply (e.g. Slack's message ts, email Message-ID),
     /// kept opaque to the engine.
     pub reply_context: serde_json::Value,
+    /// Set when this is a button press or command rather than a written message.
+    #[serde(default)]
+    pub action: Option<UserAction>,
+    /// True when the platform could not vouch for the sender (e.g. an email whose DKIM check
+    /// failed): the engine may answer but never runs an action for it.
+    #[serde(default)]
+    pub unverified_sender: bool,
 }
 
 /// What kind of message the engine wants delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboundKind {
-    /// A grounded answer with its sources.
-    Answer { citations: Vec<Citation>, confidence: f32 },
-    /// The customer is told a person is coming; `mention` is the escalation target.
+    /// A grounded answer with its sources; `turn_id` ties feedback buttons to the turn.
+    Answer { turn_id: String, citations: Vec<Citation>, confidence: f32 },
+    /// The customer is told a person is coming; `mention` is the policy's escalation target
+    /// (a user group, users, an address), to be mentioned in the thread.
     Handoff { mention: Option<String> },
-    /// A summary card for the agents' channel.
-    AgentSummary { summary: String },
-    /// A short notice (rate limited, a person joined, the conversation was resolved).
+    /// A summary card for the agents, posted to `agents_channel` (with Claim and Resolve).
+    AgentSummary { agents_channel: Option<ChannelId>, summary: HandoffSummary },
+    /// A short notice (a person joined, the conversation was resolved).
     Notice,
+}
+
+/// What agents see when a conversation is handed to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffSummary {
+    pub question: String,
+    /// The question made standalone with the thread's history.
+    pub condensed_question: String,
+    /// Reason code (`weak_retrieval`, `asked_for_human`, ...).
+    pub reason: String,
+    pub confidence: f32,
+    pub sources: Vec<Citation>,
+    /// In `suggest` mode: the answer the bot would have given, for the agent to use or not.
+    pub draft: Option<String>,
+    /// The conversation's key, so the agents' buttons act on the right thread.
+    pub conversation: ConversationKey,
+    pub customer_channel: ChannelId,
 }
 
 /// A source cited by an answer.
@@ -93,4 +135,3 @@ pub struct Outbound {
     /// Copied from the inbound message this replies to.
     pub reply_context: serde_json::Value,
 }
-

@@ -17,6 +17,12 @@
 //! `FRONTDESK_DATA_DIR=/srv/frontdesk`, `FRONTDESK_RETRIEVAL__SEMANTIC_RATIO=0.6`. A value is
 //! read as a TOML literal when it is one (numbers, booleans) and as a string otherwise.
 
+pub mod answering;
+pub mod llm;
+
+pub use answering::AnsweringConfig;
+
+pub use llm::{GeneratorKind, LlmConfig, ProviderConfig};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -24,7 +30,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The commented configuration that `frontdesk init` writes; also `deploy/frontdesk.example.toml`.
-pub const EXAMPLE_CONFIG: &str = include_str!("../deploy/frontdesk.example.toml");
+pub const EXAMPLE_CONFIG: &str = include_str!("../../deploy/frontdesk.example.toml");
+
+/// Every top-level key and section, in the order the example file documents them.
+pub const TOP_LEVEL_KEYS: &[&str] =
+    &["data_dir", "models_dir", "embedder", "retrieval", "ingest", "llm", "rate_limits", "answering"];
 
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "FRONTDESK_";
@@ -43,6 +53,9 @@ pub struct Config {
     pub embedder: EmbedderConfig,
     pub retrieval: RetrievalConfig,
     pub ingest: IngestConfig,
+    pub llm: LlmConfig,
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
+    pub answering: AnsweringConfig,
 }
 
 impl Default for Config {
@@ -53,15 +66,16 @@ impl Default for Config {
             embedder: EmbedderConfig::default(),
             retrieval: RetrievalConfig::default(),
             ingest: IngestConfig::default(),
+            llm: LlmConfig::default(),
+            rate_limits: crate::ratelimit::RateLimitConfig::default(),
+            answering: AnsweringConfig::default(),
         }
     }
 }
 
 /// The platform's data directory + `frontdesk` (`~/.local/share/frontdesk` on Linux).
 pub fn default_data_dir() -> PathBuf {
-    dirs::data_local_dir()
-        .map(|d| d.join("frontdesk"))
-        .unwrap_or_else(|| PathBuf::from(".frontdesk/data"))
+    dirs::data_local_dir().map(|d| d.join("frontdesk")).unwrap_or_else(|| PathBuf::from(".frontdesk/data"))
 }
 
 /// Which embedder turns text into vectors.
@@ -187,8 +201,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (text, origin) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?;
                 (text, p.display().to_string())
             }
             None => (String::new(), "the default configuration".to_string()),
@@ -198,23 +212,19 @@ impl Config {
     }
 
     /// Parses TOML text with environment overrides given as pairs; used by `load` and tests.
-    pub fn from_toml_with_env(
-        text: &str,
-        env: &[(String, String)],
-        origin: &str,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_toml_with_env(text: &str, env: &[(String, String)], origin: &str) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let mut table: toml::Table = match text.parse() {
             Ok(t) => t,
             Err(e) => {
                 let message = e.message().to_string();
-                let at = e
-                    .span()
-                    .map(|s| format!(" (line {})", line_of(text, s.start)))
-                    .unwrap_or_default();
+                let at = e.span().map(|s| format!(" (line {})", line_of(text, s.start))).unwrap_or_default();
                 return Err(ConfigError::Invalid {
                     origin: origin.to_string(),
-                    problems: vec![ConfigProblem { path: String::new(), message: format!("not valid TOML{at}: {message}") }],
+                    problems: vec![ConfigProblem {
+                        path: String::new(),
+                        message: format!("not valid TOML{at}: {message}"),
+                    }],
                 });
             }
         };
@@ -228,9 +238,12 @@ impl Config {
                 "embedder" => section(&key, value, &mut problems, |v| config.embedder = v),
                 "retrieval" => section(&key, value, &mut problems, |v| config.retrieval = v),
                 "ingest" => section(&key, value, &mut problems, |v| config.ingest = v),
+                "llm" => section(&key, value, &mut problems, |v| config.llm = v),
+                "rate_limits" => section(&key, value, &mut problems, |v| config.rate_limits = v),
+                "answering" => section(&key, value, &mut problems, |v| config.answering = v),
                 other => problems.push(ConfigProblem {
                     path: other.to_string(),
-                    message: "unknown key (known: data_dir, models_dir, embedder, retrieval, ingest)".into(),
+                    message: format!("unknown key (known: {})", TOP_LEVEL_KEYS.join(", ")),
                 }),
             }
         }
@@ -247,7 +260,10 @@ impl Config {
         let mut out = Vec::new();
         let mut bad = |path: &str, message: String| out.push(ConfigProblem { path: path.into(), message });
         if !(0.0..=1.0).contains(&self.retrieval.semantic_ratio) || self.retrieval.semantic_ratio.is_nan() {
-            bad("retrieval.semantic_ratio", format!("must be between 0.0 and 1.0, not {}", self.retrieval.semantic_ratio));
+            bad(
+                "retrieval.semantic_ratio",
+                format!("must be between 0.0 and 1.0, not {}", self.retrieval.semantic_ratio),
+            );
         }
         if self.retrieval.candidates == 0 || self.retrieval.candidates > 1000 {
             bad("retrieval.candidates", format!("must be between 1 and 1000, not {}", self.retrieval.candidates));
@@ -267,7 +283,10 @@ impl Config {
             }
             (_, Some(r)) => {
                 if !(r.base_url.starts_with("http://") || r.base_url.starts_with("https://")) {
-                    bad("embedder.remote.base_url", format!("must start with http:// or https://, not {:?}", r.base_url));
+                    bad(
+                        "embedder.remote.base_url",
+                        format!("must start with http:// or https://, not {:?}", r.base_url),
+                    );
                 }
                 if r.model.trim().is_empty() {
                     bad("embedder.remote.model", "must not be empty".into());
@@ -284,7 +303,61 @@ impl Config {
             }
             _ => {}
         }
+        self.validate_llm(&mut out);
+        for (path, message) in self.rate_limits.problems().into_iter().chain(self.answering.problems()) {
+            out.push(ConfigProblem { path, message });
+        }
         out
+    }
+
+    fn validate_llm(&self, out: &mut Vec<ConfigProblem>) {
+        let llm = &self.llm;
+        let mut bad = |path: String, message: String| out.push(ConfigProblem { path, message });
+        if llm.generator == GeneratorKind::Openai && llm.providers.is_empty() {
+            bad("llm.providers".into(), "needs at least one provider when llm.generator = \"openai\"".into());
+        }
+        if !(0.0..=2.0).contains(&llm.temperature) {
+            bad("llm.temperature".into(), format!("must be between 0.0 and 2.0, not {}", llm.temperature));
+        }
+        if llm.max_tokens == 0 || llm.max_tokens > 32_768 {
+            bad("llm.max_tokens".into(), format!("must be between 1 and 32768, not {}", llm.max_tokens));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in llm.providers.iter().enumerate() {
+            let at = |k: &str| format!("llm.providers[{i}].{k}");
+            if p.name.trim().is_empty() {
+                bad(at("name"), "must not be empty".into());
+            } else if !names.insert(p.name.as_str()) {
+                bad(at("name"), format!("{:?} is used by an earlier provider", p.name));
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                bad(at("base_url"), format!("must start with http:// or https://, not {:?}", p.base_url));
+            }
+            if p.model.trim().is_empty() {
+                bad(at("model"), "must not be empty".into());
+            }
+            if p.timeout_ms == 0 || p.connect_timeout_ms == 0 {
+                bad(at("timeout_ms"), "timeouts must be greater than 0".into());
+            }
+            if p.backoff_base_ms > p.backoff_max_ms {
+                bad(at("backoff_base_ms"), "must not exceed backoff_max_ms".into());
+            }
+            if p.price_in_per_mtok < 0.0 || p.price_out_per_mtok < 0.0 {
+                bad(at("price_in_per_mtok"), "prices must not be negative".into());
+            }
+            if let Some(var) = &p.api_key_env {
+                if p.api_key.is_some() {
+                    bad(at("api_key_env"), "set api_key or api_key_env, not both".into());
+                } else if std::env::var(var).map(|v| v.is_empty()).unwrap_or(true) {
+                    bad(at("api_key_env"), format!("environment variable {var} is not set"));
+                }
+            }
+        }
+        if let Some(cheap) = &llm.cheap_provider {
+            if !llm.providers.iter().any(|p| &p.name == cheap) {
+                bad("llm.cheap_provider".into(), format!("names no provider in llm.providers: {cheap:?}"));
+            }
+        }
     }
 }
 
@@ -437,7 +510,11 @@ mod tests {
         let text = "[retrieval]\nsemantic_ratio = 0.2\n";
         let config = parse(
             text,
-            &[("FRONTDESK_RETRIEVAL__SEMANTIC_RATIO", "0.7"), ("FRONTDESK_DATA_DIR", "/srv/fd"), ("FRONTDESK_CONFIG", "x")],
+            &[
+                ("FRONTDESK_RETRIEVAL__SEMANTIC_RATIO", "0.7"),
+                ("FRONTDESK_DATA_DIR", "/srv/fd"),
+                ("FRONTDESK_CONFIG", "x"),
+            ],
         )
         .unwrap();
         assert_eq!(config.retrieval.semantic_ratio, 0.7);

@@ -1,0 +1,292 @@
+//! Conversations: who owns a thread, and what was said in it.
+//!
+//! State machine:
+//! ```text
+//!   bot ──escalate──▶ escalated ──claim──▶ agent ──resolve──▶ resolved
+//!    │                    │                  ▲                   │
+//!    └──────claim─────────┼──────────────────┘                   │
+//!                         └──resolve──────────────▶ resolved     │
+//!   resolved ──new customer message──▶ bot (if the policy lets the bot resume) or escalated
+//! ```
+//! While a conversation is `escalated` or `agent` the bot stays silent in it. Every transition
+//! records who made it, when, and why. The record also keeps every message (customer, bot,
+//! agent), including those the bot did not answer, so nothing said is lost and the history of
+//! a thread is available to condense follow-ups.
+
+use crate::channel::{ChannelId, ConversationKey, Source, WorkspaceId};
+use crate::store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Who owns a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvState {
+    /// The bot answers.
+    Bot,
+    /// Handed off; waiting for an agent. The bot is silent.
+    Escalated,
+    /// An agent owns the thread. The bot is silent.
+    Agent,
+    /// Closed by an agent.
+    Resolved,
+}
+
+impl ConvState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConvState::Bot => "bot",
+            ConvState::Escalated => "escalated",
+            ConvState::Agent => "agent",
+            ConvState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One change of state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: ConvState,
+    pub to: ConvState,
+    /// `bot`, or the id of the customer or agent who caused it.
+    pub by: String,
+    pub at_ms: i64,
+    /// A reason code (`weak_retrieval`, `asked_for_human`, `claimed`, `agent_replied`, ...).
+    pub reason: String,
+}
+
+/// Who wrote a recorded message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Customer,
+    Bot,
+    Agent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedMessage {
+    pub speaker: Speaker,
+    pub author: String,
+    pub text: String,
+    pub at_ms: i64,
+    /// The turn's trace id for bot messages; the platform event id for others.
+    pub reference: String,
+}
+
+/// A transition that the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a conversation that is {from} cannot become {to}")]
+pub struct InvalidTransition {
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+/// A conversation's state and record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub source: Source,
+    pub workspace: WorkspaceId,
+    pub channel: ChannelId,
+    pub key: ConversationKey,
+    pub state: ConvState,
+    /// The agent who owns it, once claimed.
+    pub owner: Option<String>,
+    /// The customer who started it.
+    pub customer: Option<String>,
+    pub transitions: Vec<Transition>,
+    pub messages: Vec<RecordedMessage>,
+}
+
+impl Conversation {
+    pub fn new(source: Source, workspace: WorkspaceId, channel: ChannelId, key: ConversationKey) -> Self {
+        Conversation {
+            source,
+            workspace,
+            channel,
+            key,
+            state: ConvState::Bot,
+            owner: None,
+            customer: None,
+            transitions: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    fn allowed(from: ConvState, to: ConvState) -> bool {
+        use ConvState::*;
+        matches!(
+            (from, to),
+            (Bot, Escalated)
+                | (Bot, Agent)
+                | (Escalated, Agent)
+                | (Escalated, Resolved)
+                | (Agent, Resolved)
+                | (Agent, Agent)
+                | (Resolved, Bot)
+                | (Resolved, Escalated)
+                | (Resolved, Agent)
+                | (Bot, Resolved)
+        )
+    }
+
+    /// Moves to `to`, recording who, when and why.
+    pub fn transition(&mut self, to: ConvState, by: &str, reason: &str, at_ms: i64) -> Result<(), InvalidTransition> {
+        if !Self::allowed(self.state, to) {
+            return Err(InvalidTransition { from: self.state.as_str(), to: to.as_str() });
+        }
+        self.transitions.push(Transition {
+            from: self.state,
+            to,
+            by: by.to_string(),
+            at_ms,
+            reason: reason.to_string(),
+        });
+        self.state = to;
+        match to {
+            ConvState::Agent => self.owner = Some(by.to_string()),
+            ConvState::Bot | ConvState::Escalated => self.owner = None,
+            ConvState::Resolved => {}
+        }
+        Ok(())
+    }
+
+    /// True while a person has (or is about to have) the thread: the bot must stay silent.
+    pub fn bot_silenced(&self) -> bool {
+        matches!(self.state, ConvState::Escalated | ConvState::Agent)
+    }
+
+    pub fn record(&mut self, speaker: Speaker, author: &str, text: &str, at_ms: i64, reference: &str) {
+        self.messages.push(RecordedMessage {
+            speaker,
+            author: author.to_string(),
+            text: text.to_string(),
+            at_ms,
+            reference: reference.to_string(),
+        });
+    }
+
+    /// Earlier turns as `(is_customer, text)`, oldest first, excluding the latest message.
+    pub fn history(&self) -> Vec<(Speaker, String)> {
+        let n = self.messages.len().saturating_sub(1);
+        self.messages[..n].iter().map(|m| (m.speaker, m.text.clone())).collect()
+    }
+}
+
+/// Conversations in sled (tree `conversations`), one JSON record per conversation.
+#[derive(Clone)]
+pub struct ConversationStore {
+    tree: sled::Tree,
+}
+
+fn conv_key(source: Source, ws: &WorkspaceId, key: &ConversationKey) -> Vec<u8> {
+    let src = serde_json::to_string(&source).unwrap_or_default();
+    let mut k = crate::store::key2(ws.as_str(), key.as_str());
+    k.extend_from_slice(b"\0");
+    k.extend_from_slice(src.trim_matches('"').as_bytes());
+    k
+}
+
+impl ConversationStore {
+    pub fn open(store: &Store) -> Result<Self, StoreError> {
+        Ok(ConversationStore { tree: store.db().open_tree("conversations")? })
+    }
+
+    pub fn get(
+        &self,
+        source: Source,
+        ws: &WorkspaceId,
+        key: &ConversationKey,
+    ) -> Result<Option<Conversation>, StoreError> {
+        match self.tree.get(conv_key(source, ws, key))? {
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: format!("conversation {key}"), message: e.to_string() }),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put(&self, conv: &Conversation) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(conv)
+            .map_err(|e| StoreError::Corrupt { what: format!("conversation {}", conv.key), message: e.to_string() })?;
+        self.tree.insert(conv_key(conv.source, &conv.workspace, &conv.key), bytes)?;
+        Ok(())
+    }
+
+    /// Every conversation whose key equals `key`, in any workspace and channel (for
+    /// `frontdesk trace`, which is given just a conversation id).
+    pub fn find(&self, key: &str) -> Result<Vec<Conversation>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.iter() {
+            let (_, v) = item?;
+            if let Ok(c) = serde_json::from_slice::<Conversation>(&v) {
+                if c.key.as_str() == key {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv() -> Conversation {
+        Conversation::new(
+            Source::Slack,
+            WorkspaceId::new("T1").unwrap(),
+            ChannelId::new("C1").unwrap(),
+            ConversationKey::new("C1:1700.1").unwrap(),
+        )
+    }
+
+    #[test]
+    fn full_lifecycle_records_every_transition() {
+        let mut c = conv();
+        c.transition(ConvState::Escalated, "bot", "weak_retrieval", 1).unwrap();
+        assert!(c.bot_silenced());
+        c.transition(ConvState::Agent, "U_AGENT", "claimed", 2).unwrap();
+        assert_eq!(c.owner.as_deref(), Some("U_AGENT"));
+        c.transition(ConvState::Resolved, "U_AGENT", "resolved", 3).unwrap();
+        assert!(!c.bot_silenced());
+        c.transition(ConvState::Bot, "U_CUSTOMER", "new_message_after_resolve", 4).unwrap();
+        let path: Vec<(ConvState, ConvState, &str)> =
+            c.transitions.iter().map(|t| (t.from, t.to, t.reason.as_str())).collect();
+        assert_eq!(
+            path,
+            vec![
+                (ConvState::Bot, ConvState::Escalated, "weak_retrieval"),
+                (ConvState::Escalated, ConvState::Agent, "claimed"),
+                (ConvState::Agent, ConvState::Resolved, "resolved"),
+                (ConvState::Resolved, ConvState::Bot, "new_message_after_resolve"),
+            ]
+        );
+        assert_eq!(c.transitions[1].by, "U_AGENT");
+        assert_eq!(c.transitions[1].at_ms, 2);
+    }
+
+    #[test]
+    fn invalid_transitions_are_refused_and_change_nothing() {
+        let mut c = conv();
+        assert!(c.transition(ConvState::Bot, "bot", "x", 1).is_err());
+        c.transition(ConvState::Escalated, "bot", "x", 1).unwrap();
+        assert!(c.transition(ConvState::Bot, "bot", "x", 2).is_err());
+        assert!(c.transition(ConvState::Escalated, "bot", "x", 2).is_err());
+        assert_eq!(c.state, ConvState::Escalated);
+        assert_eq!(c.transitions.len(), 1);
+    }
+
+    #[test]
+    fn conversations_round_trip_through_the_store() {
+        let store = Store::temporary().unwrap();
+        let convs = ConversationStore::open(&store).unwrap();
+        let mut c = conv();
+        c.record(Speaker::Customer, "U1", "hello", 1, "ev1");
+        convs.put(&c).unwrap();
+        let back = convs.get(Source::Slack, &c.workspace, &c.key).unwrap().unwrap();
+        assert_eq!(back, c);
+        assert!(convs.get(Source::Discord, &c.workspace, &c.key).unwrap().is_none());
+        assert_eq!(convs.find("C1:1700.1").unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,129 @@
+//! The conversation engine: one pipeline for every channel.
+//!
+//! Each inbound message goes through: policy → rate limit → conversation state → understand
+//! (explicit request for a person, attempts to steer the bot, condensing a follow-up) →
+//! retrieve → retrieval-confidence gate → generate → verify → decide → outbound messages.
+//! The outcome is a decision (`answer`, `escalate`, `ignore`), a reason code, a confidence in
+//! [0, 1], the messages to deliver, and a trace.
+//!
+//! - `intent`: explicit requests for a person and injection attempts.
+//! - `condense`: follow-ups made standalone.
+//! - `confidence`: the score and its signals.
+//! - `verify`: citations and sentence support.
+//! - `turn`: the pipeline itself.
+//! - `replies`: what the customer and the agents are told.
+
+pub mod condense;
+pub mod confidence;
+pub mod intent;
+pub mod replies;
+pub mod turn;
+pub mod verify;
+
+use crate::config::{AnsweringConfig, Config, GeneratorKind};
+use crate::conversation::ConversationStore;
+use crate::generate::{Extractive, Generator, LlmGenerator};
+use crate::knowledge::KnowledgeBase;
+use crate::llm::chain::LlmChain;
+use crate::llm::local::{LocalLlm, LocalLlmOptions};
+use crate::llm::{Llm, LlmError};
+use crate::policy::PolicyStore;
+use crate::prompts::{PromptError, Prompts};
+use crate::ratelimit::RateLimits;
+use crate::store::StoreError;
+use crate::trace::TraceStore;
+use confidence::ConfidenceModel;
+use std::sync::Arc;
+
+pub use turn::{TurnOutcome, TurnReason};
+
+/// The engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+/// Everything a turn needs. Cheap to share behind an `Arc`.
+pub struct Engine {
+    pub kb: Arc<KnowledgeBase>,
+    pub policies: PolicyStore,
+    pub conversations: ConversationStore,
+    pub traces: TraceStore,
+    pub limits: RateLimits,
+    pub generator: Arc<dyn Generator>,
+    /// Used to condense follow-ups when configured; `None` means the deterministic method.
+    pub condenser: Option<Arc<dyn Llm>>,
+    pub prompts: Arc<Prompts>,
+    pub confidence: ConfidenceModel,
+    pub answering: AnsweringConfig,
+}
+
+impl Engine {
+    /// Builds an engine from the configuration around an opened knowledge base.
+    pub fn build(
+        config: &Config,
+        kb: Arc<KnowledgeBase>,
+        generator_override: Option<GeneratorKind>,
+    ) -> Result<Engine, EngineError> {
+        let prompts = Arc::new(Prompts::load(config.answering.prompts_dir.as_deref())?);
+        let kind = generator_override.unwrap_or(config.llm.generator);
+        let (generator, llm): (Arc<dyn Generator>, Option<Arc<dyn Llm>>) = match kind {
+            GeneratorKind::Extractive => (Arc::new(Extractive::new(kb.embedder.clone())), None),
+            GeneratorKind::Openai => {
+                let chain: Arc<dyn Llm> =
+                    Arc::new(LlmChain::from_config(&config.llm, crate::llm::openai::build_client())?);
+                let streams = config.llm.providers.first().is_some_and(|p| p.stream);
+                let g = LlmGenerator::new(
+                    chain.clone(),
+                    prompts.clone(),
+                    config.llm.temperature,
+                    config.llm.max_tokens,
+                    streams,
+                );
+                (Arc::new(g), Some(chain))
+            }
+            GeneratorKind::Local => {
+                let local: Arc<dyn Llm> =
+                    Arc::new(LocalLlm::load_from_models_dir(&config.models_dir, LocalLlmOptions::default())?);
+                let g = LlmGenerator::new(
+                    local.clone(),
+                    prompts.clone(),
+                    config.llm.temperature,
+                    config.llm.max_tokens,
+                    true,
+                );
+                (Arc::new(g), Some(local))
+            }
+        };
+        let condenser = if config.llm.condense_with_llm { llm } else { None };
+        Self::with_parts(config, kb, generator, condenser, prompts)
+    }
+
+    /// Builds an engine with a given generator (tests, the eval harness).
+    pub fn with_parts(
+        config: &Config,
+        kb: Arc<KnowledgeBase>,
+        generator: Arc<dyn Generator>,
+        condenser: Option<Arc<dyn Llm>>,
+        prompts: Arc<Prompts>,
+    ) -> Result<Engine, EngineError> {
+        let store = kb.store.clone();
+        Ok(Engine {
+            policies: PolicyStore::open(&store)?,
+            conversations: ConversationStore::open(&store)?,
+            traces: TraceStore::open(&store)?,
+            limits: RateLimits::new(&config.rate_limits),
+            generator,
+            condenser,
+            prompts,
+            confidence: ConfidenceModel::default(),
+            answering: config.answering.clone(),
+            kb,
+        })
+    }
+}

@@ -1,0 +1,617 @@
+//! One turn: from an inbound message to a decision, the messages to deliver, and a trace.
+
+use super::condense::{condense_deterministic, condense_with_llm, PriorTurn};
+use super::confidence::signals;
+use super::intent::{asks_for_human, looks_like_injection};
+use super::replies;
+use super::verify::{citations_in, verify};
+use super::Engine;
+use crate::channel::{Citation, HandoffSummary, Inbound, Outbound, UserAction};
+use crate::conversation::{ConvState, Conversation, Speaker};
+use crate::generate::{GenerateError, GenerationInput};
+use crate::policy::{Policy, PolicyMode};
+use crate::retrieval::{Filters, Hit, SearchMode};
+use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
+use regex::Regex;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Why a turn ended the way it did. Stable snake_case codes: traces, eval reports and the
+/// `ask --json` output use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnReason {
+    /// A grounded, verified answer above the threshold.
+    Answered,
+    WeakRetrieval,
+    ModelUnsure,
+    UnsupportedAnswer,
+    LowConfidence,
+    AskedForHuman,
+    RateLimited,
+    PolicyOff,
+    SuggestMode,
+    LlmUnavailable,
+    RetrievalUnavailable,
+    SuspectedInjection,
+    InternalError,
+    /// A person owns the thread; the bot stays silent.
+    AgentOwned,
+    /// Not addressed to the bot (no mention, not a DM, top-level answering is off).
+    NotAddressed,
+    /// Written by a bot (including ourselves).
+    BotAuthor,
+    /// An agent wrote in the thread and took it over.
+    AgentReplied,
+    Claimed,
+    Resolved,
+    FeedbackRecorded,
+}
+
+impl TurnReason {
+    pub fn code(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+}
+
+/// The outcome of one inbound message.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    pub decision: Decision,
+    pub reason: TurnReason,
+    pub confidence: f32,
+    pub answer: Option<String>,
+    pub citations: Vec<Citation>,
+    pub outbound: Vec<Outbound>,
+    pub trace: Option<Trace>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn new_trace_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("t{:x}{:04x}{:04x}", now_ms(), std::process::id() & 0xffff, n & 0xffff)
+}
+
+fn citation_of(h: &Hit) -> Citation {
+    Citation { doc_id: h.doc_id.clone(), chunk_id: h.chunk_id.clone(), title: h.title.clone(), url: h.url.clone() }
+}
+
+/// Renumbers `[n]` markers to 1, 2, ... in order of first use and returns the cited hits in
+/// that order, so the customer sees sources numbered as they are listed.
+pub fn renumber(answer: &str, hits: &[Hit]) -> (String, Vec<Citation>) {
+    let mut order: Vec<usize> = Vec::new();
+    for n in citations_in(answer) {
+        if n >= 1 && n <= hits.len() && !order.contains(&n) {
+            order.push(n);
+        }
+    }
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let Some(re) = RE.get_or_init(|| Regex::new(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]").ok()).as_ref() else {
+        return (answer.to_string(), order.iter().map(|n| citation_of(&hits[n - 1])).collect());
+    };
+    let text = re
+        .replace_all(answer, |caps: &regex::Captures| {
+            let nums: Vec<String> = caps[1]
+                .split(',')
+                .filter_map(|n| n.trim().parse::<usize>().ok())
+                .filter_map(|n| order.iter().position(|m| *m == n).map(|p| format!("[{}]", p + 1)))
+                .collect();
+            nums.join("")
+        })
+        .into_owned();
+    (text, order.iter().map(|n| citation_of(&hits[n - 1])).collect())
+}
+
+fn history_of(conv: &Conversation) -> Vec<PriorTurn> {
+    conv.history()
+        .into_iter()
+        .map(|(speaker, text)| PriorTurn { from_customer: speaker == Speaker::Customer, text })
+        .collect()
+}
+
+struct Turn<'a> {
+    engine: &'a Engine,
+    inbound: &'a Inbound,
+    policy: Policy,
+    conv: Conversation,
+    trace: Trace,
+    now: i64,
+}
+
+impl Engine {
+    /// Handles one inbound message.
+    pub async fn handle(&self, inbound: &Inbound) -> TurnOutcome {
+        self.handle_streaming(inbound, None).await
+    }
+
+    /// Handles one inbound message, sending the answer's text to `deltas` as it is generated.
+    pub async fn handle_streaming(&self, inbound: &Inbound, deltas: Option<UnboundedSender<String>>) -> TurnOutcome {
+        if inbound.author.is_bot {
+            return outcome(Decision::Ignore, TurnReason::BotAuthor, None);
+        }
+        let now = now_ms();
+        let policy = match self.policies.effective(&inbound.workspace, &inbound.channel) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the channel policy; using the defaults");
+                Policy::default()
+            }
+        };
+        let conv = match self.conversations.get(inbound.source, &inbound.workspace, &inbound.conversation) {
+            Ok(Some(c)) => c,
+            Ok(None) => Conversation::new(
+                inbound.source,
+                inbound.workspace.clone(),
+                inbound.channel.clone(),
+                inbound.conversation.clone(),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the conversation record; starting a fresh one");
+                Conversation::new(
+                    inbound.source,
+                    inbound.workspace.clone(),
+                    inbound.channel.clone(),
+                    inbound.conversation.clone(),
+                )
+            }
+        };
+        let trace = Trace {
+            trace_id: new_trace_id(),
+            workspace: inbound.workspace.to_string(),
+            channel: inbound.channel.to_string(),
+            conversation: inbound.conversation.to_string(),
+            message_id: inbound.id.to_string(),
+            started_at_ms: now,
+            question: inbound.text.clone(),
+            policy_mode: format!("{:?}", policy.mode).to_lowercase(),
+            threshold: policy.confidence_threshold,
+            ..Trace::default()
+        };
+        let mut turn = Turn { engine: self, inbound, policy, conv, trace, now };
+        let result = turn.run(deltas).await;
+        turn.finish(result)
+    }
+}
+
+fn outcome(decision: Decision, reason: TurnReason, trace: Option<Trace>) -> TurnOutcome {
+    TurnOutcome { decision, reason, confidence: 0.0, answer: None, citations: Vec::new(), outbound: Vec::new(), trace }
+}
+
+/// What `run` decided, before it is recorded.
+struct Decided {
+    decision: Decision,
+    reason: TurnReason,
+    confidence: f32,
+    answer: Option<String>,
+    citations: Vec<Citation>,
+    outbound: Vec<Outbound>,
+    /// Whether a trace is worth keeping (a customer turn, not a button press).
+    traced: bool,
+}
+
+impl Decided {
+    fn quiet(decision: Decision, reason: TurnReason) -> Decided {
+        Decided {
+            decision,
+            reason,
+            confidence: 0.0,
+            answer: None,
+            citations: Vec::new(),
+            outbound: Vec::new(),
+            traced: false,
+        }
+    }
+}
+
+impl Turn<'_> {
+    fn author(&self) -> String {
+        self.inbound.author.id.to_string()
+    }
+
+    async fn run(&mut self, deltas: Option<UnboundedSender<String>>) -> Decided {
+        if let Some(action) = self.inbound.action.clone() {
+            return self.action(action);
+        }
+        let author = self.author();
+        if self.inbound.author.is_agent {
+            self.conv.record(Speaker::Agent, &author, &self.inbound.text, self.now, self.inbound.id.as_str());
+            if matches!(self.conv.state, ConvState::Bot | ConvState::Escalated | ConvState::Resolved)
+                && self.conv.customer.is_some()
+            {
+                let _ = self.conv.transition(ConvState::Agent, &author, "agent_replied", self.now);
+                return Decided::quiet(Decision::Ignore, TurnReason::AgentReplied);
+            }
+            return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
+        }
+        self.conv.record(Speaker::Customer, &author, &self.inbound.text, self.now, self.inbound.id.as_str());
+        if self.conv.customer.is_none() {
+            self.conv.customer = Some(author.clone());
+        }
+
+        // Policy.
+        if !self.policy.enabled || self.policy.mode == PolicyMode::Off {
+            return Decided { traced: true, ..Decided::quiet(Decision::Escalate, TurnReason::PolicyOff) };
+        }
+        let bot_in_thread = self.conv.messages.iter().any(|m| m.speaker == Speaker::Bot);
+        let addressed =
+            self.inbound.addressed_to_bot || (self.inbound.top_level && self.policy.answer_top_level) || bot_in_thread;
+        if !addressed {
+            return Decided::quiet(Decision::Ignore, TurnReason::NotAddressed);
+        }
+
+        // Rate limits, then state.
+        if let Err(limited) = self.engine.limits.check(&self.inbound.workspace, &self.inbound.author.id) {
+            tracing::info!(retry_after_ms = limited.retry_after().as_millis() as u64, "rate limited");
+            if self.conv.bot_silenced() {
+                return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
+            }
+            return self.escalate(TurnReason::RateLimited, 0.0, &[], None);
+        }
+        match self.conv.state {
+            ConvState::Escalated | ConvState::Agent => return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned),
+            ConvState::Resolved => {
+                if self.policy.bot_resumes_after_resolve {
+                    let _ = self.conv.transition(ConvState::Bot, &author, "new_message_after_resolve", self.now);
+                } else {
+                    return self.escalate(TurnReason::AskedForHuman, 0.0, &[], None);
+                }
+            }
+            ConvState::Bot => {}
+        }
+
+        // Understand.
+        let started = Instant::now();
+        let question = self.inbound.text.trim().to_string();
+        if asks_for_human(&question) {
+            self.trace.stage("understand", started);
+            return self.escalate(TurnReason::AskedForHuman, 0.0, &[], None);
+        }
+        if looks_like_injection(&question) {
+            self.trace.stage("understand", started);
+            return self.escalate(TurnReason::SuspectedInjection, 0.0, &[], None);
+        }
+        let history = history_of(&self.conv);
+        let condensed = match &self.engine.condenser {
+            Some(llm) if !history.is_empty() => {
+                let (c, tag) = condense_with_llm(llm.as_ref(), &self.engine.prompts, &question, &history).await;
+                self.trace.condense = tag.unwrap_or_else(|| "deterministic".into());
+                c
+            }
+            _ => {
+                self.trace.condense = if history.is_empty() { "none".into() } else { "deterministic".into() };
+                condense_deterministic(&question, &history)
+            }
+        };
+        self.trace.condensed_question = condensed.clone();
+        self.trace.stage("understand", started);
+
+        // Retrieve.
+        let started = Instant::now();
+        let filters = Filters {
+            products: self.policy.products.clone(),
+            updated_after: self.policy.max_age_days.map(|d| self.now / 1000 - i64::from(d) * 86_400),
+            ..Filters::default()
+        };
+        let kb = &self.engine.kb;
+        let vector = match kb.embed_query(&condensed).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot embed the question");
+                self.trace.stage("retrieve", started);
+                return self.escalate(TurnReason::RetrievalUnavailable, 0.0, &[], None);
+            }
+        };
+        let mut request = kb.request(
+            self.inbound.workspace.clone(),
+            &condensed,
+            SearchMode::Hybrid,
+            self.engine.answering.context_chunks,
+            filters,
+        );
+        request.vector = Some(vector.clone());
+        let hits = match kb.search(request).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "retrieval failed");
+                self.trace.stage("retrieve", started);
+                return self.escalate(TurnReason::RetrievalUnavailable, 0.0, &[], None);
+            }
+        };
+        self.trace.stage("retrieve", started);
+        self.trace.hits = hits
+            .iter()
+            .map(|h| TraceHit {
+                doc_id: h.doc_id.clone(),
+                chunk_id: h.chunk_id.clone(),
+                title: h.title.clone(),
+                keyword_score: h.keyword_score,
+                semantic_score: h.semantic_score,
+                fused_score: h.fused_score,
+            })
+            .collect();
+
+        // Gate on retrieval evidence before any model is called.
+        let sig = signals(&condensed, &hits);
+        let retrieval = self.engine.confidence.retrieval_confidence(&sig);
+        self.trace.retrieval_confidence = Some(retrieval);
+        if hits.is_empty() || retrieval < self.engine.answering.retrieval_gate {
+            return self.escalate(TurnReason::WeakRetrieval, retrieval, &hits, None);
+        }
+
+        // Generate.
+        let started = Instant::now();
+        let easy = crate::llm::chain::is_easy_question(&condensed, sig.top_semantic);
+        let input = GenerationInput {
+            question: &condensed,
+            question_vector: Some(&vector),
+            hits: &hits,
+            max_chars: self.policy.max_answer_chars,
+            tier: self.policy.tier(easy),
+            company: &self.engine.answering.company,
+        };
+        self.trace.generator = Some(self.engine.generator.name());
+        let generated = match self.engine.generator.generate(&input, deltas).await {
+            Ok(g) => g,
+            Err(e) => {
+                self.trace.stage("generate", started);
+                let reason = match e {
+                    GenerateError::Llm(ref err) => {
+                        tracing::warn!(error = %err, "every model failed");
+                        TurnReason::LlmUnavailable
+                    }
+                    GenerateError::Prompt(ref err) => {
+                        tracing::error!(error = %err, "the answer prompt could not be filled");
+                        TurnReason::InternalError
+                    }
+                    GenerateError::Embed(ref err) => {
+                        tracing::error!(error = %err, "embedding failed while answering");
+                        TurnReason::InternalError
+                    }
+                };
+                return self.escalate(reason, retrieval, &hits, None);
+            }
+        };
+        self.trace.stage("generate", started);
+        self.trace.prompt = generated.prompt.clone();
+        self.trace.model = Some(generated.model.clone());
+        self.trace.tokens_in = generated.tokens_in;
+        self.trace.tokens_out = generated.tokens_out;
+        self.trace.cost_usd = generated.cost_usd;
+        self.trace.llm_attempts = generated.attempts;
+        if generated.unsure {
+            return self.escalate(TurnReason::ModelUnsure, retrieval * 0.5, &hits, None);
+        }
+
+        // Verify and decide.
+        let started = Instant::now();
+        let verification = verify(&generated.text, &hits, Some(kb.embedder.as_ref())).await;
+        self.trace.stage("verify", started);
+        self.trace.verification = Some(TraceVerification {
+            valid_citations: verification.valid_citations.clone(),
+            invalid_citations: verification.invalid_citations.clone(),
+            mean_support: verification.mean_support,
+            min_support: verification.min_support,
+        });
+        let support = match generated.match_score {
+            // Extractive answers quote the sources; how well they match the question is the
+            // evidence that matters.
+            Some(m) => m,
+            None => verification.mean_support.min(verification.min_support + 0.25),
+        };
+        let confidence = self.engine.confidence.answer_confidence(retrieval, support);
+        if !verification.has_valid_citation() || !verification.invalid_citations.is_empty() {
+            return self.escalate(TurnReason::UnsupportedAnswer, confidence.min(0.3), &hits, Some(generated.text));
+        }
+        if verification.min_support < 0.35 {
+            return self.escalate(TurnReason::UnsupportedAnswer, confidence.min(0.4), &hits, Some(generated.text));
+        }
+        if confidence < self.policy.confidence_threshold {
+            return self.escalate(TurnReason::LowConfidence, confidence, &hits, Some(generated.text));
+        }
+        let (text, citations) = renumber(&generated.text, &hits);
+        if self.policy.mode == PolicyMode::Suggest {
+            let draft = with_sources(&text, &citations);
+            return self.escalate(TurnReason::SuggestMode, confidence, &hits, Some(draft));
+        }
+        let trace_id = self.trace.trace_id.clone();
+        self.conv.record(Speaker::Bot, "bot", &text, self.now, &trace_id);
+        let out = replies::answer(self.inbound, &trace_id, text.clone(), citations.clone(), confidence);
+        Decided {
+            decision: Decision::Answer,
+            reason: TurnReason::Answered,
+            confidence,
+            answer: Some(text),
+            citations,
+            outbound: vec![out],
+            traced: true,
+        }
+    }
+
+    /// Hands the conversation to a person.
+    fn escalate(&mut self, reason: TurnReason, confidence: f32, hits: &[Hit], draft: Option<String>) -> Decided {
+        let author = self.author();
+        let by = if reason == TurnReason::AskedForHuman { author.as_str() } else { "bot" };
+        if let Err(e) = self.conv.transition(ConvState::Escalated, by, &reason.code(), self.now) {
+            tracing::warn!(error = %e, "conversation state did not change on handoff");
+        }
+        let summary = HandoffSummary {
+            question: self.inbound.text.clone(),
+            condensed_question: if self.trace.condensed_question.is_empty() {
+                self.inbound.text.clone()
+            } else {
+                self.trace.condensed_question.clone()
+            },
+            reason: reason.code(),
+            confidence,
+            sources: hits.iter().take(3).map(citation_of).collect(),
+            draft: if reason == TurnReason::SuggestMode { draft } else { None },
+            conversation: self.inbound.conversation.clone(),
+            customer_channel: self.inbound.channel.clone(),
+        };
+        let trace_id = self.trace.trace_id.clone();
+        let outbound = replies::handoff(self.inbound, &trace_id, reason, &self.policy, summary);
+        if let Some(first) = outbound.first() {
+            self.conv.record(Speaker::Bot, "bot", &first.text, self.now, &trace_id);
+        }
+        Decided {
+            decision: Decision::Escalate,
+            reason,
+            confidence,
+            answer: None,
+            citations: Vec::new(),
+            outbound,
+            traced: true,
+        }
+    }
+
+    /// Buttons and commands.
+    fn action(&mut self, action: UserAction) -> Decided {
+        let author = self.author();
+        match action {
+            UserAction::Claim => {
+                if !self.inbound.author.is_agent {
+                    return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
+                }
+                if self.conv.state == ConvState::Agent && self.conv.owner.as_deref() == Some(author.as_str()) {
+                    return Decided::quiet(Decision::Ignore, TurnReason::Claimed);
+                }
+                match self.conv.transition(ConvState::Agent, &author, "claimed", self.now) {
+                    Ok(()) => {
+                        let joined = replies::agent_joined(self.inbound, &self.conv, &author);
+                        self.conv.record(Speaker::Bot, "bot", &joined.text, self.now, joined.id.as_str());
+                        Decided { outbound: vec![joined], ..Decided::quiet(Decision::Ignore, TurnReason::Claimed) }
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "claim ignored");
+                        Decided::quiet(Decision::Ignore, TurnReason::Claimed)
+                    }
+                }
+            }
+            UserAction::Resolve => {
+                if !self.inbound.author.is_agent {
+                    return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
+                }
+                if let Err(e) = self.conv.transition(ConvState::Resolved, &author, "resolved", self.now) {
+                    tracing::info!(error = %e, "resolve ignored");
+                    return Decided::quiet(Decision::Ignore, TurnReason::Resolved);
+                }
+                let id = format!("{}-resolved-{}", self.conv.key, self.conv.transitions.len());
+                let n = replies::notice(
+                    self.inbound,
+                    id,
+                    "This conversation has been marked as resolved. Write here again any time if you need more help."
+                        .into(),
+                );
+                Decided { outbound: vec![n], ..Decided::quiet(Decision::Ignore, TurnReason::Resolved) }
+            }
+            UserAction::Feedback { turn_id, helpful } => {
+                match self.engine.traces.set_feedback(&turn_id, helpful) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(turn_id = %turn_id, "feedback for an unknown turn"),
+                    Err(e) => tracing::error!(error = %e, "feedback could not be stored"),
+                }
+                if helpful {
+                    Decided::quiet(Decision::Ignore, TurnReason::FeedbackRecorded)
+                } else {
+                    let id = format!("{turn_id}-not-helpful");
+                    let n = replies::notice(self.inbound, id, "Sorry that didn't help. Press \"Talk to a person\" and someone from our support team will take over.".into());
+                    Decided { outbound: vec![n], ..Decided::quiet(Decision::Ignore, TurnReason::FeedbackRecorded) }
+                }
+            }
+            UserAction::RequestHuman => {
+                if self.conv.bot_silenced() {
+                    return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
+                }
+                self.escalate(TurnReason::AskedForHuman, 0.0, &[], None)
+            }
+        }
+    }
+
+    /// Saves the conversation and the trace and builds the outcome.
+    fn finish(mut self, d: Decided) -> TurnOutcome {
+        if let Err(e) = self.engine.conversations.put(&self.conv) {
+            tracing::error!(error = %e, "the conversation record could not be saved");
+        }
+        let trace = if d.traced {
+            self.trace.decision = Some(d.decision);
+            self.trace.reason = d.reason.code();
+            self.trace.confidence = d.confidence;
+            self.trace.answer = d.answer.clone();
+            if let Err(e) = self.engine.traces.put(&self.trace) {
+                tracing::error!(error = %e, "the trace could not be saved");
+            }
+            Some(self.trace)
+        } else {
+            None
+        };
+        TurnOutcome {
+            decision: d.decision,
+            reason: d.reason,
+            confidence: d.confidence,
+            answer: d.answer,
+            citations: d.citations,
+            outbound: d.outbound,
+            trace,
+        }
+    }
+}
+
+/// The draft for agents in suggest mode, with its sources listed.
+fn with_sources(text: &str, citations: &[Citation]) -> String {
+    let mut out = text.to_string();
+    for (i, c) in citations.iter().enumerate() {
+        out.push_str(&format!(
+            "\n[{}] {}{}",
+            i + 1,
+            c.title,
+            c.url.as_deref().map(|u| format!(" — {u}")).unwrap_or_default()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::SourceKind;
+
+    fn hit(doc: &str) -> Hit {
+        Hit {
+            doc_id: doc.into(),
+            chunk_id: format!("{doc}#0"),
+            title: doc.into(),
+            url: None,
+            heading_path: vec![],
+            text: String::new(),
+            source_kind: SourceKind::Doc,
+            product: None,
+            updated_at: None,
+            keyword_score: 0.0,
+            keyword_norm: 0.0,
+            semantic_score: 0.0,
+            fused_score: 0.0,
+        }
+    }
+
+    #[test]
+    fn citations_are_renumbered_in_order_of_use() {
+        let hits = vec![hit("a"), hit("b"), hit("c")];
+        let (text, cites) = renumber("First [3]. Second [1][3]. Third [2, 1].", &hits);
+        assert_eq!(text, "First [1]. Second [2][1]. Third [3][2].");
+        assert_eq!(cites.iter().map(|c| c.doc_id.as_str()).collect::<Vec<_>>(), vec!["c", "a", "b"]);
+    }
+
+    #[test]
+    fn reason_codes_are_snake_case() {
+        assert_eq!(TurnReason::WeakRetrieval.code(), "weak_retrieval");
+        assert_eq!(TurnReason::AskedForHuman.code(), "asked_for_human");
+        assert_eq!(TurnReason::LlmUnavailable.code(), "llm_unavailable");
+    }
+}

@@ -1,0 +1,213 @@
+//! Per-workspace and per-user rate limits (governor's keyed GCRA limiters).
+//!
+//! Every customer message takes one cell from its workspace's bucket and one from its author's
+//! (per workspace). Quotas come from `[rate_limits]`, with per-workspace overrides. The clock
+//! is tokio's, so tests run with paused time.
+
+use crate::channel::{AuthorId, WorkspaceId};
+use governor::clock::{Clock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// `[rate_limits]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    /// Customer messages per minute a workspace may send the bot.
+    pub workspace_per_minute: u32,
+    /// How many of them may come at once.
+    pub workspace_burst: u32,
+    /// Customer messages per minute one person may send.
+    pub user_per_minute: u32,
+    pub user_burst: u32,
+    /// Workspaces with their own quota.
+    pub overrides: Vec<WorkspaceQuota>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct WorkspaceQuota {
+    pub workspace: String,
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            workspace_per_minute: 120,
+            workspace_burst: 30,
+            user_per_minute: 10,
+            user_burst: 5,
+            overrides: Vec::new(),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Problems with the values, as `(path, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut check = |path: String, v: u32| {
+            if v == 0 {
+                out.push((path, "must be greater than 0".to_string()));
+            }
+        };
+        check("rate_limits.workspace_per_minute".into(), self.workspace_per_minute);
+        check("rate_limits.workspace_burst".into(), self.workspace_burst);
+        check("rate_limits.user_per_minute".into(), self.user_per_minute);
+        check("rate_limits.user_burst".into(), self.user_burst);
+        for (i, o) in self.overrides.iter().enumerate() {
+            check(format!("rate_limits.overrides[{i}].per_minute"), o.per_minute);
+            check(format!("rate_limits.overrides[{i}].burst"), o.burst);
+        }
+        out
+    }
+}
+
+/// governor's clock backed by tokio's time, so `tokio::time::pause` controls it.
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    base: tokio::time::Instant,
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        TokioClock { base: tokio::time::Instant::now() }
+    }
+}
+
+impl Clock for TokioClock {
+    type Instant = Duration;
+    fn now(&self) -> Duration {
+        tokio::time::Instant::now().saturating_duration_since(self.base)
+    }
+}
+
+type Keyed<K> = RateLimiter<K, DashMapStateStore<K>, TokioClock, NoOpMiddleware<Duration>>;
+
+/// Which limit was hit, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    Workspace { retry_after: Duration },
+    User { retry_after: Duration },
+}
+
+impl Limited {
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Limited::Workspace { retry_after } | Limited::User { retry_after } => *retry_after,
+        }
+    }
+}
+
+/// The limiters of one running frontdesk.
+pub struct RateLimits {
+    clock: TokioClock,
+    workspaces: Keyed<String>,
+    overridden: HashMap<String, Keyed<()>>,
+    users: Keyed<(String, String)>,
+}
+
+fn quota(per_minute: u32, burst: u32) -> Quota {
+    let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(rate).allow_burst(burst)
+}
+
+impl RateLimits {
+    pub fn new(config: &RateLimitConfig) -> Self {
+        let clock = TokioClock::default();
+        let overridden = config
+            .overrides
+            .iter()
+            .map(|o| {
+                (o.workspace.clone(), RateLimiter::dashmap_with_clock(quota(o.per_minute, o.burst), clock.clone()))
+            })
+            .collect();
+        RateLimits {
+            workspaces: RateLimiter::dashmap_with_clock(
+                quota(config.workspace_per_minute, config.workspace_burst),
+                clock.clone(),
+            ),
+            users: RateLimiter::dashmap_with_clock(quota(config.user_per_minute, config.user_burst), clock.clone()),
+            overridden,
+            clock,
+        }
+    }
+
+    /// Takes one message from both buckets, or says which one is empty. A message refused by
+    /// the user's bucket does not use up the workspace's.
+    pub fn check(&self, workspace: &WorkspaceId, author: &AuthorId) -> Result<(), Limited> {
+        let now = self.clock.now();
+        let wait = |earliest: Duration| earliest.duration_since(now).into();
+        let user_key = (workspace.to_string(), author.to_string());
+        if let Err(not_until) = self.users.check_key(&user_key) {
+            return Err(Limited::User { retry_after: wait(not_until.earliest_possible()) });
+        }
+        let ws = workspace.to_string();
+        let result = match self.overridden.get(&ws) {
+            Some(l) => l.check_key(&()),
+            None => self.workspaces.check_key(&ws),
+        };
+        result.map_err(|not_until| Limited::Workspace { retry_after: wait(not_until.earliest_possible()) })
+    }
+
+    /// Forgets idle keys (call now and then so memory does not grow with every user ever seen).
+    pub fn shrink(&self) {
+        self.users.retain_recent();
+        self.workspaces.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(w: &str, u: &str) -> (WorkspaceId, AuthorId) {
+        (WorkspaceId::new(w).unwrap(), AuthorId::new(u).unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn user_burst_then_refill_over_time() {
+        let limits = RateLimits::new(&RateLimitConfig { user_per_minute: 6, user_burst: 2, ..Default::default() });
+        let (w, u) = ids("T1", "U1");
+        assert!(limits.check(&w, &u).is_ok());
+        assert!(limits.check(&w, &u).is_ok());
+        let limited = limits.check(&w, &u).unwrap_err();
+        assert!(matches!(limited, Limited::User { .. }));
+        assert!(limited.retry_after() <= Duration::from_secs(10) && limited.retry_after() > Duration::ZERO);
+        // Another person in the same workspace is not affected.
+        assert!(limits.check(&w, &AuthorId::new("U2").unwrap()).is_ok());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(limits.check(&w, &u).is_ok());
+        assert!(limits.check(&w, &u).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn workspace_limit_spans_users_and_overrides_apply() {
+        let config = RateLimitConfig {
+            workspace_per_minute: 60,
+            workspace_burst: 3,
+            overrides: vec![WorkspaceQuota { workspace: "BIG".into(), per_minute: 600, burst: 10 }],
+            ..Default::default()
+        };
+        let limits = RateLimits::new(&config);
+        for i in 0..3 {
+            assert!(limits.check(&ids("T1", &format!("U{i}")).0, &ids("T1", &format!("U{i}")).1).is_ok());
+        }
+        let (w, u) = ids("T1", "U9");
+        assert!(matches!(limits.check(&w, &u), Err(Limited::Workspace { .. })));
+        // Workspaces are separate; the overridden one has a bigger burst.
+        for i in 0..10 {
+            let (w, u) = ids("BIG", &format!("U{i}"));
+            assert!(limits.check(&w, &u).is_ok(), "message {i}");
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(limits.check(&w, &u).is_ok());
+    }
+}

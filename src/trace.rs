@@ -1,0 +1,170 @@
+//! Traces: what happened in each turn, kept so an admin can see why the bot answered or
+//! handed off (`frontdesk trace CONVERSATION`), and so evals and feedback can be tied to it.
+//!
+//! A trace holds the stages with their timings, the retrieval hits and their scores, the
+//! prompt `id@version`, the model, tokens in and out, the estimated cost, the verification
+//! result, the decision, its reason code and the confidence. It holds the customer's question
+//! and the answer (the conversation record holds them too); it never holds keys or tokens.
+
+use crate::store::{key2, prefix1, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// What the engine decided for a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The customer got an answer.
+    Answer,
+    /// A person takes over.
+    Escalate,
+    /// Nothing to say: not addressed to the bot, or a person owns the thread.
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceHit {
+    pub doc_id: String,
+    pub chunk_id: String,
+    pub title: String,
+    pub keyword_score: f32,
+    pub semantic_score: f32,
+    pub fused_score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceVerification {
+    pub valid_citations: Vec<usize>,
+    pub invalid_citations: Vec<usize>,
+    pub mean_support: f32,
+    pub min_support: f32,
+}
+
+/// One turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Trace {
+    pub trace_id: String,
+    pub workspace: String,
+    pub channel: String,
+    pub conversation: String,
+    pub message_id: String,
+    pub started_at_ms: i64,
+    pub stages: Vec<Stage>,
+    pub question: String,
+    pub condensed_question: String,
+    /// `none`, `deterministic` or the condense prompt's `id@version`.
+    pub condense: String,
+    pub hits: Vec<TraceHit>,
+    pub retrieval_confidence: Option<f32>,
+    pub generator: Option<String>,
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+    pub tokens_in: u32,
+    pub tokens_out: u32,
+    pub cost_usd: f64,
+    pub llm_attempts: u32,
+    pub verification: Option<TraceVerification>,
+    pub decision: Option<Decision>,
+    pub reason: String,
+    pub confidence: f32,
+    pub answer: Option<String>,
+    pub policy_mode: String,
+    pub threshold: f32,
+    /// Set when the customer pressed "Helpful" (true) or "Not helpful" (false).
+    pub feedback: Option<bool>,
+}
+
+impl Trace {
+    /// Records how long a stage took.
+    pub fn stage(&mut self, name: &str, started: std::time::Instant) {
+        self.stages.push(Stage { name: name.to_string(), ms: started.elapsed().as_secs_f64() * 1000.0 });
+    }
+
+    /// Total time of all stages.
+    pub fn total_ms(&self) -> f64 {
+        self.stages.iter().map(|s| s.ms).sum()
+    }
+}
+
+/// Traces in sled: `traces` by id, `trace_index` by conversation.
+#[derive(Clone)]
+pub struct TraceStore {
+    traces: sled::Tree,
+    index: sled::Tree,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { what: "trace".into(), message: e.to_string() }
+}
+
+impl TraceStore {
+    pub fn open(store: &Store) -> Result<Self, StoreError> {
+        Ok(TraceStore { traces: store.db().open_tree("traces")?, index: store.db().open_tree("trace_index")? })
+    }
+
+    pub fn put(&self, trace: &Trace) -> Result<(), StoreError> {
+        self.traces.insert(trace.trace_id.as_bytes(), serde_json::to_vec(trace).map_err(corrupt)?)?;
+        let sortable = format!("{:020}:{}", trace.started_at_ms.max(0), trace.trace_id);
+        self.index.insert(key2(&trace.conversation, &sortable), trace.trace_id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn get(&self, trace_id: &str) -> Result<Option<Trace>, StoreError> {
+        match self.traces.get(trace_id.as_bytes())? {
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    /// The traces of a conversation, oldest first.
+    pub fn for_conversation(&self, conversation: &str) -> Result<Vec<Trace>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.index.scan_prefix(prefix1(conversation)) {
+            let (_, id) = item?;
+            if let Some(t) = self.get(&String::from_utf8_lossy(&id))? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the customer's rating on a trace. Returns false when the trace is unknown.
+    pub fn set_feedback(&self, trace_id: &str, helpful: bool) -> Result<bool, StoreError> {
+        let Some(mut t) = self.get(trace_id)? else { return Ok(false) };
+        t.feedback = Some(helpful);
+        self.traces.insert(trace_id.as_bytes(), serde_json::to_vec(&t).map_err(corrupt)?)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traces_are_found_by_conversation_in_order_and_take_feedback() {
+        let store = Store::temporary().unwrap();
+        let traces = TraceStore::open(&store).unwrap();
+        for (id, at) in [("b", 20), ("a", 10), ("c", 30)] {
+            traces
+                .put(&Trace {
+                    trace_id: id.into(),
+                    conversation: "conv1".into(),
+                    started_at_ms: at,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        traces.put(&Trace { trace_id: "x".into(), conversation: "conv2".into(), ..Default::default() }).unwrap();
+        let ids: Vec<String> = traces.for_conversation("conv1").unwrap().into_iter().map(|t| t.trace_id).collect();
+        assert_eq!(ids, vec!["a", "b", "c"]);
+        assert!(traces.set_feedback("b", false).unwrap());
+        assert_eq!(traces.get("b").unwrap().unwrap().feedback, Some(false));
+        assert!(!traces.set_feedback("nope", true).unwrap());
+    }
+}
