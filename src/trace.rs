@@ -61,6 +61,9 @@ pub struct Trace {
     pub condense: String,
     pub hits: Vec<TraceHit>,
     pub retrieval_confidence: Option<f32>,
+    /// The evidence behind the retrieval confidence.
+    #[serde(default)]
+    pub signals: Option<crate::engine::confidence::RetrievalSignals>,
     pub generator: Option<String>,
     pub prompt: Option<String>,
     pub model: Option<String>,

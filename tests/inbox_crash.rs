@@ -103,6 +103,12 @@ fn sigkill_during_a_burst_every_message_gets_exactly_one_reply() {
 
     let distinct: HashSet<&String> = lines.iter().map(|(outbound, _)| outbound).collect();
     let repeated = lines.len() - distinct.len();
+    eprintln!(
+        "{kills} kills, {} deliveries, {} distinct replies, {repeated} repeated, {:?}",
+        lines.len(),
+        distinct.len(),
+        started.elapsed()
+    );
     assert!(repeated <= kills, "{repeated} repeated deliveries for {kills} crashes");
 
     // Per conversation, first deliveries follow the order of the messages.
@@ -170,6 +176,7 @@ fn message(i: usize) -> Inbound {
             id: AuthorId::new(format!("U{}", i % CONVERSATIONS)).unwrap(),
             display_name: None,
             is_bot: false,
+            is_agent: false,
         },
         text: format!("question {i}"),
         attachments: Vec::new(),
@@ -177,6 +184,8 @@ fn message(i: usize) -> Inbound {
         addressed_to_bot: true,
         top_level: i < CONVERSATIONS,
         reply_context: serde_json::json!({ "event": event_id(i) }),
+        action: None,
+        unverified_sender: false,
     }
 }
 

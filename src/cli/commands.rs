@@ -2,24 +2,24 @@
 //! library, and print through `out`.
 
 use super::out;
-use super::{Cli, CliError, DemoArgs, EvalArgs, IngestArgs, ModelsAction, SearchArgs};
+use super::{Cli, CliError, DemoArgs, IngestArgs, ModelsAction, SearchArgs};
 use crate::channel::WorkspaceId;
 use crate::config::{Config, EXAMPLE_CONFIG};
-use crate::eval::retrieval::{doc_ranking, first_gold_rank, RetrievalScores};
+
 use crate::eval::Dataset;
 use crate::knowledge::ingest::{IngestSource, IngestSummary};
 use crate::knowledge::{KnowledgeBase, SourceKind};
 use crate::models::{self, FetchSource, ModelSpec};
 use crate::retrieval::{Filters, Hit, SearchMode};
 use crate::runtime::open_knowledge;
-use serde::Serialize;
+
 use std::path::{Path, PathBuf};
 
-fn workspace(raw: &str) -> Result<WorkspaceId, CliError> {
+pub(crate) fn workspace(raw: &str) -> Result<WorkspaceId, CliError> {
     WorkspaceId::new(raw).map_err(|e| CliError::Usage(format!("--workspace: {e}")))
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
     let what = what.into();
     move |source| CliError::Io { what, source }
 }
@@ -111,7 +111,7 @@ fn print_summary(summary: &IngestSummary) {
     }
 }
 
-async fn run_ingest(
+pub(crate) async fn run_ingest(
     kb: &KnowledgeBase,
     source: &IngestSource,
     ws: &WorkspaceId,
@@ -195,109 +195,6 @@ pub async fn search(cli: &Cli, args: &SearchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The retrieval scores of one dataset, per mode.
-#[derive(Debug, Serialize)]
-pub struct RetrievalReport {
-    pub dataset: String,
-    pub workspace: String,
-    pub semantic_ratio: f32,
-    pub modes: Vec<(SearchMode, RetrievalScores)>,
-}
-
-/// Ingests a dataset into its own workspace (`eval-<name>`), reusing what is up to date.
-pub async fn ingest_dataset(kb: &KnowledgeBase, dataset: &Dataset) -> Result<WorkspaceId, CliError> {
-    let ws = workspace(&format!("eval-{}", dataset.name))?;
-    let docs = run_ingest(kb, &IngestSource::Paths(vec![dataset.docs_dir.clone()]), &ws, None, true).await?;
-    let mut skipped = docs.skipped.len();
-    if let Some(t) = &dataset.tickets {
-        skipped += run_ingest(kb, &IngestSource::Tickets(t.clone()), &ws, None, true).await?.skipped.len();
-    }
-    out::line(format!(
-        "{}: {} documents ({} embedded now, {} skipped)",
-        dataset.name, docs.documents_seen, docs.embedded, skipped
-    ));
-    Ok(ws)
-}
-
-/// Scores retrieval for each mode; the query vector is computed once per case.
-pub async fn score_retrieval(
-    kb: &KnowledgeBase,
-    ws: &WorkspaceId,
-    dataset: &Dataset,
-    modes: &[SearchMode],
-) -> Result<Vec<(SearchMode, RetrievalScores)>, CliError> {
-    let cases: Vec<_> = dataset.cases.iter().filter(|c| !c.source_doc_ids.is_empty()).collect();
-    let mut ranks: Vec<Vec<Option<usize>>> = vec![Vec::with_capacity(cases.len()); modes.len()];
-    let bar = out::progress_bar(cases.len() as u64, "searching");
-    for case in &cases {
-        let vector = kb.embed_query(&case.question).await.map_err(crate::knowledge::SearchError::from)?;
-        for (m, mode) in modes.iter().enumerate() {
-            let mut request = kb.request(ws.clone(), &case.question, *mode, 60, Filters::default());
-            request.vector = Some(vector.clone());
-            let hits = kb.search(request).await?;
-            let ranking = doc_ranking(hits.iter().map(|h| h.doc_id.as_str()));
-            ranks[m].push(first_gold_rank(&ranking, &case.source_doc_ids));
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(modes.iter().copied().zip(ranks.iter().map(|r| RetrievalScores::from_ranks(r))).collect())
-}
-
-async fn dump_candidates(kb: &KnowledgeBase, ws: &WorkspaceId, dataset: &Dataset, path: &Path) -> Result<(), CliError> {
-    let mut lines = Vec::new();
-    for case in dataset.cases.iter().filter(|c| !c.source_doc_ids.is_empty()) {
-        let hits =
-            kb.search(kb.request(ws.clone(), &case.question, SearchMode::Hybrid, 200, Filters::default())).await?;
-        let cands: Vec<_> = hits.iter().map(|h| (h.doc_id.as_str(), h.keyword_score, h.semantic_score)).collect();
-        lines.push(serde_json::to_string(
-            &serde_json::json!({"id": case.id, "gold": case.source_doc_ids, "candidates": cands}),
-        )?);
-    }
-    std::fs::write(path, lines.join("\n")).map_err(io(format!("cannot write {}", path.display())))?;
-    Ok(())
-}
-
-pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
-    if !args.retrieval_only {
-        return Err(CliError::Usage("this build scores retrieval only: pass --retrieval-only".into()));
-    }
-    let config = cli.load_config()?;
-    let dataset = Dataset::load(&args.dataset)?;
-    let kb = open_knowledge(&config)?;
-    let ws = ingest_dataset(&kb, &dataset).await?;
-    let modes = [SearchMode::Keyword, SearchMode::Vector, SearchMode::Hybrid];
-    let scores = score_retrieval(&kb, &ws, &dataset, &modes).await?;
-    if let Some(path) = &args.dump_candidates {
-        dump_candidates(&kb, &ws, &dataset, path).await?;
-    }
-    out::line(format!("retrieval on {} ({} cases with gold documents, doc-level):", dataset.name, scores[0].1.cases));
-    out::line("  mode      recall@1  recall@5  recall@10  MRR");
-    for (mode, s) in &scores {
-        out::line(format!(
-            "  {:<8}  {:>8.3}  {:>8.3}  {:>9.3}  {:.3}",
-            format!("{mode:?}").to_lowercase(),
-            s.recall_at_1,
-            s.recall_at_5,
-            s.recall_at_10,
-            s.mrr
-        ));
-    }
-    let report = RetrievalReport {
-        dataset: dataset.name.clone(),
-        workspace: ws.to_string(),
-        semantic_ratio: config.retrieval.semantic_ratio,
-        modes: scores,
-    };
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("eval-out").join(&dataset.name));
-    std::fs::create_dir_all(&out_dir).map_err(io(format!("cannot create {}", out_dir.display())))?;
-    let path = out_dir.join("retrieval.json");
-    let text = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&path, text).map_err(io(format!("cannot write {}", path.display())))?;
-    out::line(format!("report: {}", path.display()));
-    Ok(())
-}
-
 /// The sample help centre shipped in the repository.
 fn default_demo_dataset() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("evals").join("tallyhawk")
@@ -316,7 +213,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
     let dataset = Dataset::load(&root)?;
     let kb = open_knowledge(&config)?;
     out::line(format!("ingesting the sample help centre from {} ...", root.display()));
-    let ws = ingest_dataset(&kb, &dataset).await?;
+    let ws = super::eval_cmd::ingest_dataset(&kb, &dataset).await?;
     out::line(format!(
         "workspace {ws}: {} chunks indexed",
         kb.retriever.count(&ws).await.map_err(crate::knowledge::SearchError::from)?

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod engine_cmds;
+pub mod eval_cmd;
 pub mod out;
 
 use crate::config::{Config, ConfigError};
@@ -229,19 +230,53 @@ pub struct TraceArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EvalArgs {
+    #[command(subcommand)]
+    pub action: Option<EvalAction>,
     /// A dataset folder: docs/, cases.jsonl, optional tickets.jsonl.
     #[arg(long)]
-    pub dataset: PathBuf,
-    /// Where to write report.json (default: the dataset's name under ./eval-out).
+    pub dataset: Option<PathBuf>,
+    /// Where to write report.json, report.md, cases.jsonl and the plots
+    /// (default: eval-out/<dataset name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Score retrieval only: recall@1/5/10 and MRR for keyword, vector and hybrid search.
+    /// Who writes the answers (default: `llm.generator` from the configuration).
+    #[arg(long, value_enum)]
+    pub generator: Option<crate::config::GeneratorKind>,
+    /// Retrieval mode of the engine.
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub retrieval: SearchMode,
+    /// A configured provider name (or `local`) that grades faithfulness and correctness.
+    #[arg(long)]
+    pub judge: Option<String>,
+    /// Exit non-zero when a metric falls below its gate in evals/gates.toml.
+    #[arg(long)]
+    pub gate: bool,
+    /// The gates file.
+    #[arg(long, default_value = "evals/gates.toml")]
+    pub gates: PathBuf,
+    /// The answer threshold to score decisions at (default: the built-in policy threshold).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Highest acceptable wrong-answer rate when recommending a threshold.
+    #[arg(long, default_value_t = 0.02)]
+    pub target: f32,
+    /// Write the recommended threshold into a policy: WORKSPACE or WORKSPACE:CHANNEL.
+    #[arg(long)]
+    pub write_threshold: Option<String>,
+    /// Only compare retrieval modes: recall@1/5/10 and MRR for keyword, vector and hybrid.
     #[arg(long)]
     pub retrieval_only: bool,
     /// Write every case's fused candidates (scores per list) as JSON lines, for tuning fusion.
     #[arg(long, hide = true)]
     pub dump_candidates: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalAction {
+    /// Lists the cases whose decision or grounding changed between two runs' out dirs.
+    Diff { before: PathBuf, after: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +319,9 @@ pub enum CliError {
     Dataset(#[from] DatasetError),
     #[error("{0}")]
     Usage(String),
+    /// A quality gate failed (`frontdesk eval --gate`).
+    #[error("{0}")]
+    Gate(String),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
     #[error(transparent)]
@@ -291,10 +329,11 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Exit code: 2 for bad input or configuration, 1 for everything else.
+    /// Exit code: 2 for bad input or configuration, 3 for a failed quality gate, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Config(_) | CliError::Usage(_) | CliError::Dataset(_) => 2,
+            CliError::Gate(_) => 3,
             _ => 1,
         }
     }
@@ -330,7 +369,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Chat(args) => engine_cmds::chat(&cli, args).await,
         Command::Policy { action } => engine_cmds::policy(&cli, action).await,
         Command::Trace(args) => engine_cmds::trace(&cli, args).await,
-        Command::Eval(args) => commands::eval(&cli, args).await,
+        Command::Eval(args) => eval_cmd::eval(&cli, args).await,
         Command::Bench(args) => crate::bench::run(&cli, args).await,
         Command::Demo(args) => commands::demo(&cli, args).await,
     }

@@ -12,12 +12,12 @@
 //! The weights are plain numbers in `ConfidenceModel`; `frontdesk eval` reports the AUROC of
 //! the score and the risk–coverage curve, which is how a change to them is judged.
 
-use crate::retrieval::Hit;
+use crate::retrieval::{Hit, TermStats};
 use crate::text::term_set;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Signals read off the retrieved chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalSignals {
     /// Cosine similarity of the best chunk.
     pub top_semantic: f32,
@@ -26,6 +26,12 @@ pub struct RetrievalSignals {
     /// The best keyword hit and the best semantic hit are from the same document.
     pub agreement: bool,
     pub hits: usize,
+    /// IDF-weighted share of the question's terms found in the best three chunks (rare words
+    /// like product names and error codes count most), when the backend can tell.
+    pub weighted_coverage: Option<f32>,
+    /// Question terms found nowhere in the workspace's knowledge ("PayPal" when no document
+    /// mentions it): a near-certain sign the answer is not there.
+    pub unknown_terms: usize,
 }
 
 /// Weights of the confidence score.
@@ -37,6 +43,8 @@ pub struct ConfidenceModel {
     pub coverage_mid: f32,
     pub coverage_weight: f32,
     pub agreement_weight: f32,
+    /// Subtracted per question term that the knowledge never mentions.
+    pub unknown_term_penalty: f32,
     /// Share of the final score that comes from the answer's support (the rest: retrieval).
     pub answer_weight: f32,
 }
@@ -49,6 +57,7 @@ impl Default for ConfidenceModel {
             coverage_mid: 0.5,
             coverage_weight: 3.0,
             agreement_weight: 0.6,
+            unknown_term_penalty: 2.0,
             answer_weight: 0.4,
         }
     }
@@ -58,10 +67,19 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// Reads the signals off the hits of a query.
-pub fn signals(question: &str, hits: &[Hit]) -> RetrievalSignals {
+/// Reads the signals off the hits of a query (and the backend's term statistics, if any).
+pub fn signals(question: &str, hits: &[Hit], terms: Option<&TermStats>) -> RetrievalSignals {
+    let weighted_coverage = terms.map(TermStats::weighted_coverage);
+    let unknown_terms = terms.map(|t| t.unknown().len()).unwrap_or(0);
     if hits.is_empty() {
-        return RetrievalSignals { top_semantic: 0.0, coverage: 0.0, agreement: false, hits: 0 };
+        return RetrievalSignals {
+            top_semantic: 0.0,
+            coverage: 0.0,
+            agreement: false,
+            hits: 0,
+            weighted_coverage,
+            unknown_terms,
+        };
     }
     let top_semantic = hits.iter().map(|h| h.semantic_score).fold(f32::MIN, f32::max).max(0.0);
     let q = term_set(question);
@@ -78,7 +96,7 @@ pub fn signals(question: &str, hits: &[Hit]) -> RetrievalSignals {
     let best_kw = hits.iter().max_by(|a, b| a.keyword_score.total_cmp(&b.keyword_score)).map(|h| &h.doc_id);
     let best_sem = hits.iter().max_by(|a, b| a.semantic_score.total_cmp(&b.semantic_score)).map(|h| &h.doc_id);
     let agreement = best_kw.is_some() && best_kw == best_sem && hits.iter().any(|h| h.keyword_score > 0.0);
-    RetrievalSignals { top_semantic, coverage, agreement, hits: hits.len() }
+    RetrievalSignals { top_semantic, coverage, agreement, hits: hits.len(), weighted_coverage, unknown_terms }
 }
 
 impl ConfidenceModel {
@@ -87,9 +105,11 @@ impl ConfidenceModel {
         if s.hits == 0 {
             return 0.0;
         }
+        let coverage = s.weighted_coverage.unwrap_or(s.coverage);
         let z = self.semantic_weight * (s.top_semantic - self.semantic_mid)
-            + self.coverage_weight * (s.coverage - self.coverage_mid)
-            + if s.agreement { self.agreement_weight } else { 0.0 };
+            + self.coverage_weight * (coverage - self.coverage_mid)
+            + if s.agreement { self.agreement_weight } else { 0.0 }
+            - self.unknown_term_penalty * s.unknown_terms as f32;
         sigmoid(z)
     }
 
@@ -105,7 +125,22 @@ mod tests {
     use super::*;
 
     fn s(sem: f32, cov: f32, agree: bool) -> RetrievalSignals {
-        RetrievalSignals { top_semantic: sem, coverage: cov, agreement: agree, hits: 5 }
+        RetrievalSignals {
+            top_semantic: sem,
+            coverage: cov,
+            agreement: agree,
+            hits: 5,
+            weighted_coverage: None,
+            unknown_terms: 0,
+        }
+    }
+
+    #[test]
+    fn words_the_knowledge_never_mentions_lower_confidence() {
+        let m = ConfidenceModel::default();
+        let known = m.retrieval_confidence(&s(0.7, 0.8, true));
+        let unknown = m.retrieval_confidence(&RetrievalSignals { unknown_terms: 1, ..s(0.7, 0.8, true) });
+        assert!(unknown < known - 0.2, "{known} {unknown}");
     }
 
     #[test]

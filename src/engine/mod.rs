@@ -61,6 +61,8 @@ pub struct Engine {
     pub prompts: Arc<Prompts>,
     pub confidence: ConfidenceModel,
     pub answering: AnsweringConfig,
+    /// How the engine searches (hybrid in production; the eval harness compares modes).
+    pub search_mode: crate::retrieval::SearchMode,
 }
 
 impl Engine {
@@ -123,6 +125,7 @@ impl Engine {
             prompts,
             confidence: ConfidenceModel::default(),
             answering: config.answering.clone(),
+            search_mode: crate::retrieval::SearchMode::Hybrid,
             kb,
         })
     }

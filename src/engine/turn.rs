@@ -10,7 +10,7 @@ use crate::channel::{Citation, HandoffSummary, Inbound, Outbound, UserAction};
 use crate::conversation::{ConvState, Conversation, Speaker};
 use crate::generate::{GenerateError, GenerationInput};
 use crate::policy::{Policy, PolicyMode};
-use crate::retrieval::{Filters, Hit, SearchMode};
+use crate::retrieval::{Filters, Hit};
 use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
 use regex::Regex;
 use serde::Serialize;
@@ -311,7 +311,7 @@ impl Turn<'_> {
         let mut request = kb.request(
             self.inbound.workspace.clone(),
             &condensed,
-            SearchMode::Hybrid,
+            self.engine.search_mode,
             self.engine.answering.context_chunks,
             filters,
         );
@@ -338,7 +338,16 @@ impl Turn<'_> {
             .collect();
 
         // Gate on retrieval evidence before any model is called.
-        let sig = signals(&condensed, &hits);
+        let terms = match kb.retriever.term_stats(&self.inbound.workspace, &condensed, &hits[..hits.len().min(3)]).await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "term statistics unavailable");
+                None
+            }
+        };
+        let sig = signals(&condensed, &hits, terms.as_ref());
+        self.trace.signals = Some(sig);
         let retrieval = self.engine.confidence.retrieval_confidence(&sig);
         self.trace.retrieval_confidence = Some(retrieval);
         if hits.is_empty() || retrieval < self.engine.answering.retrieval_gate {
@@ -391,7 +400,10 @@ impl Turn<'_> {
 
         // Verify and decide.
         let started = Instant::now();
-        let verification = verify(&generated.text, &hits, Some(kb.embedder.as_ref())).await;
+        // Extractive answers quote the sources word for word; only written answers need their
+        // meaning checked against them.
+        let embedder = if generated.match_score.is_none() { Some(kb.embedder.as_ref()) } else { None };
+        let verification = verify(&generated.text, &hits, embedder).await;
         self.trace.stage("verify", started);
         self.trace.verification = Some(TraceVerification {
             valid_citations: verification.valid_citations.clone(),

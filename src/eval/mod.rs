@@ -4,6 +4,14 @@
 //! - `retrieval`: doc-level recall@k and MRR for each retrieval mode.
 
 pub mod dataset;
+pub mod record;
 pub mod retrieval;
+pub mod runner;
+
+pub mod curve;
+pub mod gates;
+pub mod metrics;
+pub mod plot;
+pub mod report;
 
 pub use dataset::{Case, Dataset, DatasetError, Turn};

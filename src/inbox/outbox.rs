@@ -53,7 +53,7 @@ pub struct DeadLetter {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DeadItem {
     /// A reply the platform refused.
-    Reply { outbound: OutboxEntry },
+    Reply { outbound: Box<OutboxEntry> },
     /// A stored record that could not be read back (kept byte for byte rather than dropped).
     Unreadable { queue: String, raw: String },
 }
@@ -101,7 +101,7 @@ impl Inbox {
         entry: &OutboxEntry,
         error: &AdapterError,
     ) -> Result<bool, StoreError> {
-        let item = DeadItem::Reply { outbound: entry.clone() };
+        let item = DeadItem::Reply { outbound: Box::new(entry.clone()) };
         let moved = self.dead_letter(&self.shared.outbox, key, item, error.to_string())?;
         self.shared.db.flush_async().await?;
         if moved {

@@ -255,7 +255,7 @@ impl Deliveries {
                 Ok(None) => {}
                 Ok(Some(error)) => {
                     let wait = retry_delay(&error, attempt, options.retry_base, options.retry_max, jitter());
-                    if attempt == 0 || attempt % 10 == 0 {
+                    if attempt.is_multiple_of(10) {
                         tracing::warn!(outbound_id = %entry.outbound.id, attempt = attempt + 1, retry_in_ms = wait.as_millis() as u64, %error, "delivery failed; will retry");
                     } else {
                         tracing::debug!(outbound_id = %entry.outbound.id, attempt = attempt + 1, retry_in_ms = wait.as_millis() as u64, %error, "delivery failed; will retry");

@@ -179,8 +179,7 @@ pub fn is_easy_question(question: &str, top_hit_semantic: f32) -> bool {
     const MIN_SEMANTIC: f32 = 0.6;
     const JOINERS: [&str; 7] =
         ["and also", "additionally", "another question", "one more thing", "as well as", "also how", "also what"];
-    // NaN compares false, so it never counts as strong retrieval.
-    if !(top_hit_semantic >= MIN_SEMANTIC) {
+    if top_hit_semantic.is_nan() || top_hit_semantic < MIN_SEMANTIC {
         return false;
     }
     let words = question.split_whitespace().count();

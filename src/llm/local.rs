@@ -6,9 +6,13 @@
 //! tokenizer, which is rebuilt from the file's metadata (a GPT-2 style byte-level BPE whose
 //! pre-tokenizer also splits every digit on its own, as SmolLM2 was trained).
 //!
-//! The file stores 4-bit weights. On a CPU, matrix products over the dequantized weights run
-//! much faster than over the 4-bit blocks, so the weights are expanded to f32 once at load (about
-//! 600 MB of memory instead of about 100 MB) and every product afterwards runs in f32.
+//! The file stores 4-bit weights. candle multiplies by 4-bit blocks of this kind slowly on a CPU
+//! (about 2 tokens a second here), so the weights are expanded to f32 once, while loading, and
+//! every matrix product afterwards runs in f32: about ten times faster, for roughly 0.5 GB more
+//! memory. The expansion is done through the GGUF reader itself (see `ExpandedWeights`), so it
+//! needs no environment variable and never holds a second full copy of the weights. Prompts are
+//! read in pieces of 256 tokens, which makes long prompts (retrieved help-doc excerpts) about 1.7
+//! times faster to read than in one pass.
 //!
 //! Conversations are written in the ChatML format the model was tuned on
 //! (`<|im_start|>role\n...<|im_end|>\n`, then `<|im_start|>assistant\n`), and generation stops at
@@ -33,7 +37,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read, Seek};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,6 +76,9 @@ const MIN_MESSAGE_TOKENS: usize = 48;
 
 /// Used when a conversation has no system message; the model was tuned to always see one.
 const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant.";
+
+/// Prompt tokens run through the model at once.
+const PREFILL_CHUNK: usize = 256;
 
 /// Replaces the tokens cut from the middle of a message that did not fit.
 const CUT_MARKER: &str = "\n[...]\n";
@@ -205,10 +212,12 @@ impl LocalLlm {
         })?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let file_text = path.display().to_string();
-        let content = Content::read(&mut reader).map_err(local_error(&format!("cannot read {file_text}")))?;
-
-        let tokenizer = tokenizer_from_gguf(&content.metadata)
-            .map_err(|e| LlmError::Local(format!("cannot build the tokenizer from {file_text}: {e}")))?;
+        let fail = |what: &str| {
+            let context = format!("cannot {what} {file_text}");
+            move |e: String| LlmError::Local(format!("{context}: {e}"))
+        };
+        let content = Content::read(&mut reader).map_err(|e| fail("read")(e.to_string()))?;
+        let tokenizer = tokenizer_from_gguf(&content.metadata).map_err(fail("build the tokenizer from"))?;
         let markers = Markers::new(&tokenizer, &content.metadata)?;
 
         let model_limit = content
@@ -216,16 +225,14 @@ impl LocalLlm {
             .get("llama.context_length")
             .and_then(|v| v.to_u32().ok())
             .map_or(quantized_llama::MAX_SEQ_LEN, |n| n as usize)
-            .min(quantized_llama::MAX_SEQ_LEN);
-        let context_tokens = options.max_context_tokens.clamp(MIN_CONTEXT_TOKENS, model_limit.max(MIN_CONTEXT_TOKENS));
+            .clamp(MIN_CONTEXT_TOKENS, quantized_llama::MAX_SEQ_LEN);
+        let context_tokens = options.max_context_tokens.clamp(MIN_CONTEXT_TOKENS, model_limit);
 
         let device = Device::Cpu;
-        let model = if std::env::var_os("FD_QUANT").is_some() {
-            ModelWeights::from_gguf(content, &mut reader, &device).map_err(local_error("x"))?
-        } else {
-            let (content, mut weights) = dequantize(content, &mut reader, &device).map_err(local_error("x"))?;
-            ModelWeights::from_gguf(content, &mut weights, &device).map_err(local_error("x"))?
-        };
+        let (content, mut weights) = dequantize(content, reader, &device);
+        let model = ModelWeights::from_gguf(content, &mut weights, &device)
+            .map_err(|e| fail("load the model in")(e.to_string()))?;
+        drop(weights);
 
         Ok(LocalLlm {
             inner: Arc::new(Inner {
@@ -329,13 +336,7 @@ impl Inner {
             model.clear_kv_cache();
 
             let started = Instant::now();
-            let input = Tensor::new(prompt.as_slice(), &self.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(local_error("cannot prepare the prompt"))?;
-            let mut logits = model
-                .forward(&input, 0)
-                .and_then(|l| l.squeeze(0))
-                .map_err(local_error("reading the prompt failed"))?;
+            let mut logits = self.read_prompt(&mut model, &prompt)?;
             stats.prompt_time = started.elapsed();
 
             let generating = Instant::now();
@@ -392,6 +393,23 @@ impl Inner {
             },
             stats,
         })
+    }
+
+    /// Runs the prompt through the model, filling its attention cache, and returns the logits
+    /// for the first answer token. The prompt goes in pieces of `PREFILL_CHUNK` tokens: each
+    /// piece attends only to what precedes it, which skips the masked half of a full
+    /// prompt-by-prompt attention matrix and reads long prompts about 1.7 times faster.
+    fn read_prompt(&self, model: &mut ModelWeights, prompt: &[u32]) -> Result<Tensor, LlmError> {
+        let mut logits = None;
+        for (i, piece) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            let step = Tensor::new(piece, &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .and_then(|input| model.forward(&input, i * PREFILL_CHUNK))
+                .and_then(|l| l.squeeze(0))
+                .map_err(local_error("reading the prompt failed"))?;
+            logits = Some(step);
+        }
+        logits.ok_or_else(|| LlmError::Local("the prompt is empty".to_string()))
     }
 
     /// The ChatML prompt for `messages`, shortened to at most `budget` tokens (see the module
@@ -653,37 +671,126 @@ fn tokenizer_from_gguf(metadata: &std::collections::HashMap<String, Value>) -> R
     Ok(tokenizer)
 }
 
-/// Expands every quantized weight of the GGUF file to f32, and returns the file's description
-/// rewritten to point at the expanded weights, together with a reader over them. Loading the
-/// model from these makes every matrix product run in f32.
-fn dequantize<R: Read + Seek>(
-    content: Content,
-    reader: &mut R,
-    device: &Device,
-) -> candle_core::Result<(Content, Cursor<Vec<u8>>)> {
+/// Describes the GGUF file's weights as f32 tensors served by an [`ExpandedWeights`] reader, so
+/// that loading the model from them makes every matrix product run in f32.
+fn dequantize<R: Read + Seek>(content: Content, source: R, device: &Device) -> (Content, ExpandedWeights<R>) {
     let Content { magic, metadata, tensor_infos, tensor_data_offset } = content;
-    let total: usize = tensor_infos.values().map(|info| info.shape.elem_count() * 4).sum();
-    let mut names: Vec<&String> = tensor_infos.keys().collect();
+    let mut names: Vec<String> = tensor_infos.keys().cloned().collect();
     names.sort();
-    let mut data = Vec::with_capacity(total);
-    let mut expanded = std::collections::HashMap::with_capacity(tensor_infos.len());
+    let mut expanded = std::collections::HashMap::with_capacity(names.len());
+    let mut entries = Vec::with_capacity(names.len());
+    let mut end = 0u64;
     for name in names {
-        let Some(info) = tensor_infos.get(name) else {
+        let Some(info) = tensor_infos.get(&name) else {
             continue;
         };
-        let values =
-            info.read(reader, tensor_data_offset, device)?.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
-        let offset = data.len() as u64;
-        for value in values {
-            data.extend_from_slice(&value.to_le_bytes());
-        }
-        expanded.insert(name.clone(), TensorInfo { ggml_dtype: GgmlDType::F32, shape: info.shape.clone(), offset });
+        let start = end;
+        end += info.shape.elem_count() as u64 * 4;
+        expanded.insert(name, TensorInfo { ggml_dtype: GgmlDType::F32, shape: info.shape.clone(), offset: start });
+        entries.push(ExpandedTensor {
+            start,
+            end,
+            original: TensorInfo { ggml_dtype: info.ggml_dtype, shape: info.shape.clone(), offset: info.offset },
+        });
     }
     let content = Content { magic, metadata, tensor_infos: expanded, tensor_data_offset: 0 };
-    Ok((content, Cursor::new(data)))
+    let weights = ExpandedWeights {
+        source,
+        source_data_offset: tensor_data_offset,
+        device: device.clone(),
+        entries,
+        len: end,
+        position: 0,
+        current: None,
+    };
+    (content, weights)
+}
+
+/// A virtual file holding every weight of a GGUF file as little-endian f32 values, one tensor
+/// after another. A tensor is read from the real file and expanded only when its bytes are
+/// read, and only one expanded tensor is held at a time, so loading never needs a second full
+/// copy of the weights in memory.
+struct ExpandedWeights<R> {
+    source: R,
+    source_data_offset: u64,
+    device: Device,
+    /// Sorted by position, back to back.
+    entries: Vec<ExpandedTensor>,
+    len: u64,
+    position: u64,
+    /// The tensor last expanded: its index in `entries` and its bytes.
+    current: Option<(usize, Vec<u8>)>,
+}
+
+struct ExpandedTensor {
+    start: u64,
+    end: u64,
+    original: TensorInfo,
+}
+
+impl<R: Read + Seek> ExpandedWeights<R> {
+    fn expand(&mut self, index: usize) -> io::Result<Vec<u8>> {
+        let entry = &self.entries[index];
+        let values = entry
+            .original
+            .read(&mut self.source, self.source_data_offset, &self.device)
+            .and_then(|tensor| tensor.dequantize(&self.device))
+            .and_then(|tensor| tensor.flatten_all())
+            .and_then(|tensor| tensor.to_vec1::<f32>())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if bytes.len() as u64 != entry.end - entry.start {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "a weight expanded to an unexpected size"));
+        }
+        Ok(bytes)
+    }
+}
+
+impl<R: Read + Seek> Read for ExpandedWeights<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.position >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let index = self.entries.partition_point(|e| e.end <= self.position);
+        let Some(entry) = self.entries.get(index) else {
+            return Ok(0);
+        };
+        let start = entry.start;
+        if self.current.as_ref().map(|(i, _)| *i) != Some(index) {
+            // Drop the previous tensor before expanding the next one.
+            self.current = None;
+            self.current = Some((index, self.expand(index)?));
+        }
+        let Some((_, bytes)) = &self.current else {
+            return Ok(0);
+        };
+        let from =
+            usize::try_from(self.position - start).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let available = &bytes[from.min(bytes.len())..];
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> Seek for ExpandedWeights<R> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
+        };
+        let Some(target) = target else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the weights"));
+        };
+        self.position = target;
+        Ok(target)
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use tokenizers::models::bpe::BPE;

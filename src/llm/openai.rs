@@ -3,9 +3,9 @@
 //! This is how frontdesk talks to hosted models (OpenAI, gateways) and self-hosted servers
 //! (vLLM, Ollama, llama.cpp). A customer is waiting while it runs, so every exchange is bounded:
 //! connecting has its own short limit, each attempt (streaming included) is cut off after
-//! `timeout_ms`, and the provider as a whole never takes longer than its worst-case retry
-//! schedule. Failures that may pass (connection trouble, timeouts, 429, 5xx, a stream cut
-//! short) are retried with jittered exponential backoff, honouring `Retry-After`; failures that
+//! `timeout_ms`, and a `Retry-After` is only waited for when it fits in the time the provider's
+//! retry schedule allows anyway. Failures that may pass (connection trouble, timeouts, 429, 5xx,
+//! a stream cut short) are retried with jittered exponential backoff; failures that
 //! will not pass (a 4xx, an unreadable body) are returned at once so the fallback chain can move
 //! on, and the engine can hand the customer to a person instead of showing a raw error.
 //!
@@ -158,8 +158,8 @@ impl OpenAiProvider {
         })
     }
 
-    /// The longest this provider spends on one request: every attempt timing out, with the
-    /// longest backoff between them. A `Retry-After` that does not fit is not waited for.
+    /// The time one request may take when every attempt times out, with the longest backoff
+    /// between them. A `Retry-After` longer than what is left of it is not waited for.
     fn budget(&self) -> Duration {
         let attempts = self.max_retries.saturating_add(1);
         self.timeout
@@ -426,10 +426,10 @@ impl Llm for OpenAiProvider {
             attempt += 1;
             note_attempt();
             relay.begin_attempt();
-            let limit = self.timeout.min(deadline.saturating_duration_since(Instant::now()));
-            let outcome = match tokio::time::timeout(limit, self.attempt(request, &mut relay)).await {
+            let exchange = self.attempt(request, &mut relay);
+            let outcome = match tokio::time::timeout(self.timeout, exchange).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(LlmError::Timeout { provider: self.name.clone(), after: limit }),
+                Err(_) => Err(LlmError::Timeout { provider: self.name.clone(), after: self.timeout }),
             };
             let err = match outcome {
                 Ok(mut response) => {
@@ -458,18 +458,15 @@ impl Llm for OpenAiProvider {
             }
             let delay = match &err {
                 LlmError::RateLimited { retry_after: Some(wait), .. } => {
-                    if *wait > MAX_RETRY_AFTER {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if *wait > MAX_RETRY_AFTER || *wait > remaining {
+                        // Too long for a waiting customer: let the chain try another provider.
                         return Err(err);
                     }
                     *wait
                 }
                 _ => self.backoff(attempt),
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if delay >= remaining {
-                // Waiting would overrun this provider's time budget: let the chain move on.
-                return Err(err);
-            }
             tokio::time::sleep(delay).await;
         }
     }

@@ -11,7 +11,7 @@
 use super::fusion::{fuse, Evidence};
 use super::keyword::KeywordIndex;
 use super::vectors::{RowMeta, VectorShard};
-use super::{Hit, IndexedChunk, RetrievalError, Retriever, SearchRequest};
+use super::{Hit, IndexedChunk, RetrievalError, Retriever, SearchRequest, TermInfo, TermStats};
 use crate::channel::WorkspaceId;
 use crate::knowledge::Chunk;
 use crate::store::{key2, prefix1, Store, StoreError};
@@ -221,5 +221,26 @@ impl Retriever for EmbeddedRetriever {
 
     async fn count(&self, workspace: &WorkspaceId) -> Result<usize, RetrievalError> {
         Ok(self.shard(workspace.as_str())?.read().map_err(|_| poisoned())?.len())
+    }
+
+    async fn term_stats(
+        &self,
+        workspace: &WorkspaceId,
+        query: &str,
+        top: &[Hit],
+    ) -> Result<Option<TermStats>, RetrievalError> {
+        let ws = workspace.as_str();
+        let mut in_top = std::collections::HashSet::new();
+        for h in top {
+            in_top.extend(self.keyword.terms(&h.title));
+            in_top.extend(self.keyword.terms(&h.heading_path.join(" ")));
+            in_top.extend(self.keyword.terms(&h.text));
+        }
+        let mut terms = Vec::new();
+        for term in self.keyword.terms(query) {
+            let chunk_freq = self.keyword.chunk_freq(ws, &term)?;
+            terms.push(TermInfo { in_top: in_top.contains(&term), term, chunk_freq });
+        }
+        Ok(Some(TermStats { chunks: self.keyword.count(ws)? as u64, terms }))
     }
 }

@@ -212,6 +212,26 @@ impl KeywordIndex {
         Ok(out)
     }
 
+    /// Chunks of a workspace containing an analysed term (in title, headings or text).
+    pub fn chunk_freq(&self, workspace: &str, term: &str) -> Result<u64, RetrievalError> {
+        let f = self.fields;
+        let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for field in [f.title, f.headings, f.body] {
+            any.push((
+                Occur::Should,
+                Box::new(TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::Basic)),
+            ));
+        }
+        let q = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(Term::from_field_text(f.workspace, workspace), IndexRecordOption::Basic)),
+            ),
+            (Occur::Must, Box::new(BooleanQuery::new(any))),
+        ]);
+        self.reader.searcher().search(&q, &Count).map(|n| n as u64).map_err(err)
+    }
+
     /// Chunks indexed for a workspace.
     pub fn count(&self, workspace: &str) -> Result<usize, RetrievalError> {
         let q = TermQuery::new(Term::from_field_text(self.fields.workspace, workspace), IndexRecordOption::Basic);

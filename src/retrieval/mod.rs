@@ -146,6 +146,46 @@ pub enum RetrievalError {
     Unavailable(String),
 }
 
+/// How the words of a query occur in a workspace's knowledge: the evidence that a question is
+/// about something the knowledge base covers at all.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermStats {
+    /// Chunks in the workspace.
+    pub chunks: u64,
+    pub terms: Vec<TermInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermInfo {
+    /// The analysed term (lower-cased, stemmed).
+    pub term: String,
+    /// Chunks of the workspace that contain it.
+    pub chunk_freq: u64,
+    /// Whether one of the given top hits contains it.
+    pub in_top: bool,
+}
+
+impl TermStats {
+    /// Inverse document frequency, smoothed; a term found nowhere gets the highest weight.
+    pub fn idf(&self, chunk_freq: u64) -> f32 {
+        ((1.0 + self.chunks as f32) / (0.5 + chunk_freq as f32)).ln().max(0.0) + 0.1
+    }
+
+    /// IDF-weighted share of the query's terms that the top hits contain.
+    pub fn weighted_coverage(&self) -> f32 {
+        let total: f32 = self.terms.iter().map(|t| self.idf(t.chunk_freq)).sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        self.terms.iter().filter(|t| t.in_top).map(|t| self.idf(t.chunk_freq)).sum::<f32>() / total
+    }
+
+    /// Query terms that occur nowhere in the workspace's knowledge.
+    pub fn unknown(&self) -> Vec<&str> {
+        self.terms.iter().filter(|t| t.chunk_freq == 0).map(|t| t.term.as_str()).collect()
+    }
+}
+
 /// A retrieval backend.
 #[async_trait]
 pub trait Retriever: Send + Sync {
@@ -161,4 +201,14 @@ pub trait Retriever: Send + Sync {
     async fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, RetrievalError>;
     /// Number of chunks a workspace holds.
     async fn count(&self, workspace: &WorkspaceId) -> Result<usize, RetrievalError>;
+    /// How the query's terms occur in the workspace and in `top`; `None` when the backend
+    /// cannot tell (confidence then relies on the other signals).
+    async fn term_stats(
+        &self,
+        _workspace: &WorkspaceId,
+        _query: &str,
+        _top: &[Hit],
+    ) -> Result<Option<TermStats>, RetrievalError> {
+        Ok(None)
+    }
 }
