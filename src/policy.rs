@@ -80,7 +80,7 @@ impl Default for Policy {
 
 /// The built-in confidence threshold (see the README's risk–coverage section for how to pick
 /// one for your own knowledge).
-pub const DEFAULT_THRESHOLD: f32 = 0.5;
+pub const DEFAULT_THRESHOLD: f32 = 0.75;
 
 impl Policy {
     pub fn tier(&self, easy: bool) -> ModelTier {

@@ -52,7 +52,7 @@ impl LazyLocalEmbedder {
         self.loaded
             .get_or_try_init(|| async {
                 let dir = self.models_dir.clone();
-                let options = self.options.clone();
+                let options = self.options;
                 tokio::task::spawn_blocking(move || {
                     let path = models::verify(&dir, &models::MINILM).map_err(|e| match e {
                         models::ModelError::Missing { .. } => {

@@ -39,11 +39,21 @@ pub fn content_words(text: &str) -> Vec<String> {
 /// A crude English normaliser for matching: strips common plural and verb endings.
 pub fn normalize(word: &str) -> String {
     let w = word.to_lowercase();
-    for suffix in ["ing", "ies", "es", "ed", "s"] {
-        if let Some(stem) = w.strip_suffix(suffix) {
-            if stem.len() >= 3 {
-                return if suffix == "ies" { format!("{stem}y") } else { stem.to_string() };
-            }
+    let stem = |suffix: &str| w.strip_suffix(suffix).filter(|s| s.len() >= 3);
+    if let Some(s) = stem("ies") {
+        return format!("{s}y");
+    }
+    if let Some(s) = stem("ing").or_else(|| stem("ed")) {
+        return s.to_string();
+    }
+    if let Some(s) = stem("es") {
+        if s.ends_with(['s', 'x', 'z']) || s.ends_with("ch") || s.ends_with("sh") {
+            return s.to_string();
+        }
+    }
+    if let Some(s) = stem("s") {
+        if !s.ends_with('s') {
+            return s.to_string();
         }
     }
     w

@@ -2,115 +2,17 @@
 //! decisions and reason codes, the conversation state machine through real messages and
 //! buttons, policies read on every turn, and rate limits with tokio's paused time.
 
-use frontdesk::channel::{
-    Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, OutboundKind, Source, UserAction, WorkspaceId,
-};
-use frontdesk::config::Config;
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use frontdesk::channel::{ChannelId, ConversationKey, OutboundKind, Source, UserAction};
 use frontdesk::conversation::ConvState;
-use frontdesk::engine::{Engine, TurnReason};
-use frontdesk::generate::Extractive;
-use frontdesk::knowledge::chunk::ChunkOptions;
-use frontdesk::knowledge::ingest::IngestSource;
-use frontdesk::knowledge::{KnowledgeBase, SearchSettings};
+use frontdesk::engine::TurnReason;
 use frontdesk::policy::Scope;
-use frontdesk::prompts::Prompts;
 use frontdesk::ratelimit::RateLimitConfig;
-use frontdesk::retrieval::embedded::EmbeddedRetriever;
-use frontdesk::store::Store;
-use frontdesk::testing::HashingEmbedder;
 use frontdesk::trace::Decision;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-const DOCS: &[(&str, &str)] = &[
-    (
-        "refunds.md",
-        "---\ntitle: Refunds and credits\nurl: https://help.example.com/refunds\n---\n## Annual plans\n\nAnnual plans can be refunded in full within 30 days of the renewal date. After 30 days the unused months become account credit.\n\n## Monthly plans\n\nMonthly plans are not refunded, but you can cancel before the next billing date.\n",
-    ),
-    (
-        "errors.md",
-        "---\ntitle: API error codes\n---\n## TH-4012\n\nTH-4012 means the export token expired. Create a new export token under Settings, API tokens, and retry the export.\n",
-    ),
-    (
-        "trial.md",
-        "---\ntitle: Free trial\n---\n## Trial length\n\nEvery new workspace starts with a 14-day free trial of the Growth plan. No card is needed to start the trial.\n",
-    ),
-];
-
-static EVENT: AtomicUsize = AtomicUsize::new(0);
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    engine: Engine,
-    ws: WorkspaceId,
-}
-
-async fn harness(rate_limits: RateLimitConfig) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let docs = dir.path().join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    for (name, text) in DOCS {
-        std::fs::write(docs.join(name), text).unwrap();
-    }
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let embedder = Arc::new(HashingEmbedder::new(256));
-    let kb = KnowledgeBase {
-        retriever: Arc::new(EmbeddedRetriever::open(&dir.path().join("data"), &store, 256).unwrap()),
-        store,
-        embedder: embedder.clone(),
-        search: SearchSettings { semantic_ratio: 0.5, candidates: 50 },
-        chunking: ChunkOptions::default(),
-        batch_size: 16,
-    };
-    let ws = WorkspaceId::new("T1").unwrap();
-    kb.ingest(&IngestSource::Paths(vec![docs]), ws.clone(), None, false, &()).await.unwrap();
-    let config = Config { rate_limits, ..Config::default() };
-    let kb = Arc::new(kb);
-    let engine = Engine::with_parts(
-        &config,
-        kb,
-        Arc::new(Extractive::new(embedder)),
-        None,
-        Arc::new(Prompts::built_in().unwrap()),
-    )
-    .unwrap();
-    Harness { _dir: dir, engine, ws }
-}
-
-fn message(ws: &WorkspaceId, conv: &str, author: &str, text: &str) -> Inbound {
-    let n = EVENT.fetch_add(1, Ordering::SeqCst);
-    Inbound {
-        id: EventId::new(format!("ev{n}")).unwrap(),
-        source: Source::Slack,
-        workspace: ws.clone(),
-        channel: ChannelId::new("C1").unwrap(),
-        conversation: ConversationKey::new(conv).unwrap(),
-        author: Author {
-            id: AuthorId::new(author).unwrap(),
-            display_name: Some(author.to_string()),
-            is_bot: false,
-            is_agent: false,
-        },
-        text: text.into(),
-        attachments: vec![],
-        received_at_ms: 0,
-        addressed_to_bot: true,
-        top_level: true,
-        reply_context: serde_json::Value::Null,
-        action: None,
-        unverified_sender: false,
-    }
-}
-
-fn agent(mut m: Inbound) -> Inbound {
-    m.author.is_agent = true;
-    m
-}
-
-fn action(mut m: Inbound, a: UserAction) -> Inbound {
-    m.action = Some(a);
-    m
-}
+use support::engine_harness::{action, agent, harness, message, Harness};
 
 async fn state(h: &Harness, conv: &str) -> ConvState {
     h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new(conv).unwrap()).unwrap().unwrap().state

@@ -10,6 +10,8 @@
 //! the worker. Its "platform" appends `outbound id<TAB>event id` to a file and syncs it, like a
 //! chat service that has accepted the message for good.
 
+#![allow(clippy::unwrap_used)]
+
 use async_trait::async_trait;
 use frontdesk::channel::{
     AdapterError, Author, AuthorId, ChannelId, ConversationKey, Delivered, EventId, Inbound, InboxSink, Outbound,

@@ -1,6 +1,8 @@
 //! Ingest and retrieval end to end on the embedded backend, with a deterministic test embedder
 //! (the real model is held to reference vectors in `tests/embedder.rs`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use frontdesk::channel::WorkspaceId;
 use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::{IngestSource, IngestSummary};

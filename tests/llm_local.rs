@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use frontdesk::llm::local::{LocalLlm, LocalLlmOptions, MODEL_NAME};
 use frontdesk::llm::{ChatMessage, ChatRequest, FinishReason, Llm, ModelTier};
@@ -178,6 +179,20 @@ async fn long_conversations_are_shortened_to_fit() {
     assert!(response.tokens_in + 16 <= context, "{response:?}");
     assert!(response.tokens_in > context * 3 / 4, "{response:?}");
     assert!(response.text.contains('4'), "{response:?}");
+}
+
+/// A caller that gives up (a timeout) frees the model for the next customer at once, instead of
+/// leaving a long answer generating for nobody.
+#[tokio::test]
+async fn abandoned_requests_stop_generating() {
+    let essay = request(vec![ChatMessage::user("Write a very long essay about customer support.")], 2000);
+    let gave_up = tokio::time::timeout(Duration::from_millis(1500), llm().complete(&essay, None)).await;
+    assert!(gave_up.is_err(), "{gave_up:?}");
+    // Unstopped, the essay would hold the model for over a minute.
+    let started = Instant::now();
+    let next = llm().complete(&request(vec![ChatMessage::user("Say hello.")], 5), None).await.unwrap();
+    assert!(!next.text.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(45), "{:?}", started.elapsed());
 }
 
 #[test]

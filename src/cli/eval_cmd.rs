@@ -210,7 +210,7 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
         target_wrong_rate: f64::from(args.target),
         metrics: computed,
         curve: points,
-        recommended_threshold: recommended.clone(),
+        recommended_threshold: recommended,
         started_at,
         duration_s: started.elapsed().as_secs_f64(),
     };
@@ -227,7 +227,7 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
                 args.target * 100.0
             )));
         };
-        write_threshold(&config, target, point.threshold)?;
+        write_threshold(&config, target, curve::settable_threshold(point.threshold))?;
     }
     if args.gate {
         let gates = gates::load(&args.gates).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -295,7 +295,7 @@ fn print_headline(json: &serde_json::Value, rep: &report::Report, out_dir: &Path
         Some(p) => out::line(format!(
             "  to keep wrong answers under {:.1}%: confidence_threshold = {:.2}, answering {:.0}% of questions",
             rep.target_wrong_rate * 100.0,
-            p.threshold,
+            curve::settable_threshold(p.threshold),
             p.coverage * 100.0
         )),
         None => out::line(format!("  no threshold keeps wrong answers under {:.1}%", rep.target_wrong_rate * 100.0)),
@@ -315,7 +315,7 @@ fn write_threshold(config: &crate::config::Config, target: &str, threshold: f32)
     };
     let store = crate::store::Store::open(&config.data_dir).map_err(crate::runtime::SetupError::from)?;
     let policies = PolicyStore::open(&store).map_err(crate::runtime::SetupError::from)?;
-    let pairs = vec![("confidence_threshold".to_string(), format!("{threshold:.3}"))];
+    let pairs = vec![("confidence_threshold".to_string(), format!("{threshold:.2}"))];
     match policies.set(&ws, &scope, &pairs).map_err(crate::runtime::SetupError::from)? {
         Ok(_) => {
             out::line(format!("wrote confidence_threshold = {threshold:.3} into the policy of {target}"));

@@ -35,7 +35,14 @@ pub fn is_follow_up(question: &str) -> bool {
         return true;
     }
     let starts = all.first().map(String::as_str);
-    if matches!(starts, Some("and" | "also" | "but" | "so" | "then" | "what" | "how")) && content.len() <= 5 {
+    if matches!(starts, Some("and" | "also" | "but" | "so" | "then" | "or")) && content.len() <= 6 {
+        return true;
+    }
+    let lower = question.to_lowercase();
+    if ["what about", "how about", "what if", "same for", "and for", "and on", "and in"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
         return true;
     }
     let cues: HashSet<&str> = FOLLOW_UP_CUES.iter().copied().collect();

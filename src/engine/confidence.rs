@@ -29,9 +29,12 @@ pub struct RetrievalSignals {
     /// IDF-weighted share of the question's terms found in the best three chunks (rare words
     /// like product names and error codes count most), when the backend can tell.
     pub weighted_coverage: Option<f32>,
-    /// Question terms found nowhere in the workspace's knowledge ("PayPal" when no document
-    /// mentions it): a near-certain sign the answer is not there.
+    /// Question terms found nowhere in the workspace's knowledge.
     pub unknown_terms: usize,
+    /// Of those, the ones written like names, codes or acronyms ("PayPal" when no document
+    /// mentions it): a near-certain sign the answer is not there.
+    #[serde(default)]
+    pub unknown_distinctive: usize,
 }
 
 /// Weights of the confidence score.
@@ -43,8 +46,10 @@ pub struct ConfidenceModel {
     pub coverage_mid: f32,
     pub coverage_weight: f32,
     pub agreement_weight: f32,
-    /// Subtracted per question term that the knowledge never mentions.
+    /// Subtracted per everyday question word that the knowledge never mentions.
     pub unknown_term_penalty: f32,
+    /// Subtracted per name, code or acronym that the knowledge never mentions.
+    pub unknown_distinctive_penalty: f32,
     /// Share of the final score that comes from the answer's support (the rest: retrieval).
     pub answer_weight: f32,
 }
@@ -57,7 +62,8 @@ impl Default for ConfidenceModel {
             coverage_mid: 0.5,
             coverage_weight: 3.0,
             agreement_weight: 0.6,
-            unknown_term_penalty: 2.0,
+            unknown_term_penalty: 0.5,
+            unknown_distinctive_penalty: 3.0,
             answer_weight: 0.4,
         }
     }
@@ -71,6 +77,7 @@ fn sigmoid(z: f32) -> f32 {
 pub fn signals(question: &str, hits: &[Hit], terms: Option<&TermStats>) -> RetrievalSignals {
     let weighted_coverage = terms.map(TermStats::weighted_coverage);
     let unknown_terms = terms.map(|t| t.unknown().len()).unwrap_or(0);
+    let unknown_distinctive = terms.map(|t| t.unknown_distinctive().len()).unwrap_or(0);
     if hits.is_empty() {
         return RetrievalSignals {
             top_semantic: 0.0,
@@ -79,6 +86,7 @@ pub fn signals(question: &str, hits: &[Hit], terms: Option<&TermStats>) -> Retri
             hits: 0,
             weighted_coverage,
             unknown_terms,
+            unknown_distinctive,
         };
     }
     let top_semantic = hits.iter().map(|h| h.semantic_score).fold(f32::MIN, f32::max).max(0.0);
@@ -96,7 +104,15 @@ pub fn signals(question: &str, hits: &[Hit], terms: Option<&TermStats>) -> Retri
     let best_kw = hits.iter().max_by(|a, b| a.keyword_score.total_cmp(&b.keyword_score)).map(|h| &h.doc_id);
     let best_sem = hits.iter().max_by(|a, b| a.semantic_score.total_cmp(&b.semantic_score)).map(|h| &h.doc_id);
     let agreement = best_kw.is_some() && best_kw == best_sem && hits.iter().any(|h| h.keyword_score > 0.0);
-    RetrievalSignals { top_semantic, coverage, agreement, hits: hits.len(), weighted_coverage, unknown_terms }
+    RetrievalSignals {
+        top_semantic,
+        coverage,
+        agreement,
+        hits: hits.len(),
+        weighted_coverage,
+        unknown_terms,
+        unknown_distinctive,
+    }
 }
 
 impl ConfidenceModel {
@@ -109,7 +125,8 @@ impl ConfidenceModel {
         let z = self.semantic_weight * (s.top_semantic - self.semantic_mid)
             + self.coverage_weight * (coverage - self.coverage_mid)
             + if s.agreement { self.agreement_weight } else { 0.0 }
-            - self.unknown_term_penalty * s.unknown_terms as f32;
+            - self.unknown_term_penalty * s.unknown_terms.saturating_sub(s.unknown_distinctive) as f32
+            - self.unknown_distinctive_penalty * s.unknown_distinctive as f32;
         sigmoid(z)
     }
 
@@ -132,6 +149,7 @@ mod tests {
             hits: 5,
             weighted_coverage: None,
             unknown_terms: 0,
+            unknown_distinctive: 0,
         }
     }
 
@@ -139,8 +157,10 @@ mod tests {
     fn words_the_knowledge_never_mentions_lower_confidence() {
         let m = ConfidenceModel::default();
         let known = m.retrieval_confidence(&s(0.7, 0.8, true));
-        let unknown = m.retrieval_confidence(&RetrievalSignals { unknown_terms: 1, ..s(0.7, 0.8, true) });
-        assert!(unknown < known - 0.2, "{known} {unknown}");
+        let everyday = m.retrieval_confidence(&RetrievalSignals { unknown_terms: 1, ..s(0.7, 0.8, true) });
+        let name =
+            m.retrieval_confidence(&RetrievalSignals { unknown_terms: 1, unknown_distinctive: 1, ..s(0.7, 0.8, true) });
+        assert!(name < everyday && everyday < known && name < known - 0.3, "{known} {everyday} {name}");
     }
 
     #[test]

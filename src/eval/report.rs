@@ -97,6 +97,7 @@ pub fn write_all(out_dir: &Path, report: &Report, cases: &[CaseResult]) -> io::R
         lines.push('\n');
     }
     std::fs::write(out_dir.join("cases.jsonl"), lines)?;
+    std::fs::write(out_dir.join("report.md"), markdown(report, cases))?;
 
     plot::draw(
         &report.curve,
@@ -107,9 +108,7 @@ pub fn write_all(out_dir: &Path, report: &Report, cases: &[CaseResult]) -> io::R
         &out_dir.join("risk_coverage.svg"),
         &out_dir.join("risk_coverage.png"),
     )
-    .map_err(io::Error::other)?;
-
-    std::fs::write(out_dir.join("report.md"), markdown(report, cases))
+    .map_err(io::Error::other)
 }
 
 fn opt_percent(v: Option<f64>) -> String {
@@ -573,22 +572,6 @@ mod tests {
         assert!(json.pointer("/decisions/wrong_answer_rate").is_some());
         let back = read_cases(dir.path()).unwrap();
         assert_eq!(back, cases);
-    }
-
-    #[test]
-    fn zz_visual_check() {
-        let mut cases = Vec::new();
-        for i in 0..60 {
-            let conf = (i as f32) / 60.0;
-            let answerable = i % 5 != 0;
-            let grounded = answerable && i % 7 != 1;
-            let mut c = case(&format!("c{i:02}"), answerable, grounded, conf);
-            c.category = Some(["plain", "follow_up", "injection"][i % 3].into());
-            cases.push(c);
-        }
-        let mut r = report(&cases);
-        r.threshold = 0.7;
-        write_all(std::path::Path::new("/tmp/plotcheck"), &r, &cases).unwrap();
     }
 
     #[test]

@@ -139,6 +139,7 @@ pub async fn run_case(
         r.signals.insert("coverage".into(), sig.coverage);
         r.signals.insert("agreement".into(), if sig.agreement { 1.0 } else { 0.0 });
         r.signals.insert("unknown_terms".into(), sig.unknown_terms as f32);
+        r.signals.insert("unknown_distinctive".into(), sig.unknown_distinctive as f32);
         if let Some(w) = sig.weighted_coverage {
             r.signals.insert("weighted_coverage".into(), w);
         }

@@ -47,8 +47,7 @@ impl KnowledgeBase {
         prune: bool,
         progress: &dyn Progress,
     ) -> Result<IngestSummary, IngestError> {
-        let options =
-            IngestOptions { workspace, product, prune, chunking: self.chunking.clone(), batch_size: self.batch_size };
+        let options = IngestOptions { workspace, product, prune, chunking: self.chunking, batch_size: self.batch_size };
         let ingestor =
             Ingestor { store: &self.store, retriever: self.retriever.as_ref(), embedder: self.embedder.as_ref() };
         ingestor.run(source, &options, progress).await

@@ -6,13 +6,13 @@
 //! tokenizer, which is rebuilt from the file's metadata (a GPT-2 style byte-level BPE whose
 //! pre-tokenizer also splits every digit on its own, as SmolLM2 was trained).
 //!
-//! The file stores 4-bit weights. candle multiplies by 4-bit blocks of this kind slowly on a CPU
-//! (about 2 tokens a second here), so the weights are expanded to f32 once, while loading, and
-//! every matrix product afterwards runs in f32: about ten times faster, for roughly 0.5 GB more
-//! memory. The expansion is done through the GGUF reader itself (see `ExpandedWeights`), so it
-//! needs no environment variable and never holds a second full copy of the weights. Prompts are
-//! read in pieces of 256 tokens, which makes long prompts (retrieved help-doc excerpts) about 1.7
-//! times faster to read than in one pass.
+//! The file stores 4-bit weights. Multiplying by 4-bit blocks of this kind is slow on a CPU
+//! (about 2 tokens a second on a 2-core machine), so the weights are expanded to f32 once, while
+//! loading, and every matrix product afterwards runs in f32: about ten times faster, for roughly
+//! 0.5 GB more memory. The expansion is done through the GGUF reader itself (see
+//! `ExpandedWeights`), so it needs no environment variable and never holds a second full copy of
+//! the weights. Prompts are read in pieces of 256 tokens, which makes long prompts (retrieved
+//! help-doc excerpts) about 1.7 times faster to read than in one pass.
 //!
 //! Conversations are written in the ChatML format the model was tuned on
 //! (`<|im_start|>role\n...<|im_end|>\n`, then `<|im_start|>assistant\n`), and generation stops at
@@ -189,7 +189,13 @@ impl LocalLlm {
     /// through `tokio::task::spawn_blocking`.
     pub fn load_from_models_dir(models_dir: &Path, options: LocalLlmOptions) -> Result<Self, LlmError> {
         let dir = models::verify(models_dir, &SMOLLM2).map_err(|e| {
-            LlmError::Local(format!("{e} (the local model is installed with `{}`)", SMOLLM2.fetch_command()))
+            let command = SMOLLM2.fetch_command();
+            let message = e.to_string();
+            if message.contains(command) {
+                LlmError::Local(message)
+            } else {
+                LlmError::Local(format!("{message} (the local model is installed with `{command}`)"))
+            }
         })?;
         Self::load(&dir, options)
     }
@@ -868,6 +874,38 @@ mod tests {
         assert_eq!(whole, text.trim());
         assert_eq!(pieces.concat(), whole);
         assert!(pieces.len() > 10);
+    }
+
+    #[test]
+    fn expanded_weights_match_the_quantized_ones() {
+        use candle_core::quantized::{gguf_file, QTensor};
+        use std::io::Cursor;
+
+        let device = Device::Cpu;
+        let values = Tensor::arange(0f32, 512f32, &device).unwrap().affine(0.01, -2.0).unwrap();
+        let quantized = QTensor::quantize(&values.reshape((8, 64)).unwrap(), GgmlDType::Q8_0).unwrap();
+        let plain = QTensor::quantize(&Tensor::arange(0f32, 96f32, &device).unwrap(), GgmlDType::F32).unwrap();
+        let mut file = Cursor::new(Vec::new());
+        gguf_file::write(&mut file, &[], &[("blk.q", &quantized), ("norm", &plain)]).unwrap();
+        let bytes = file.into_inner();
+
+        let mut original = Cursor::new(bytes.clone());
+        let content = Content::read(&mut original).unwrap();
+        let mut reader = Cursor::new(bytes);
+        let source = Content::read(&mut reader).unwrap();
+        let (expanded, mut weights) = dequantize(source, reader, &device);
+        for name in ["blk.q", "norm"] {
+            let want = content.tensor(&mut original, name, &device).unwrap();
+            let got = expanded.tensor(&mut weights, name, &device).unwrap();
+            assert_eq!(got.dtype(), GgmlDType::F32);
+            assert_eq!(got.shape(), want.shape());
+            let want = want.dequantize(&device).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = got.dequantize(&device).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(got, want);
+        }
+        // Read in the other order too: tensors are expanded on demand, wherever they are.
+        let got = expanded.tensor(&mut weights, "blk.q", &device).unwrap();
+        assert_eq!(got.shape().dims(), &[8, 64]);
     }
 
     #[test]

@@ -236,10 +236,23 @@ impl Retriever for EmbeddedRetriever {
             in_top.extend(self.keyword.terms(&h.heading_path.join(" ")));
             in_top.extend(self.keyword.terms(&h.text));
         }
+        let mut distinctive = std::collections::HashSet::new();
+        let mut starts_sentence = true;
+        for word in query.split_whitespace() {
+            if super::is_distinctive(word, starts_sentence) {
+                distinctive.extend(self.keyword.terms(word));
+            }
+            starts_sentence = word.ends_with(['.', '?', '!', ':']);
+        }
         let mut terms = Vec::new();
         for term in self.keyword.terms(query) {
             let chunk_freq = self.keyword.chunk_freq(ws, &term)?;
-            terms.push(TermInfo { in_top: in_top.contains(&term), term, chunk_freq });
+            terms.push(TermInfo {
+                in_top: in_top.contains(&term),
+                distinctive: distinctive.contains(&term),
+                term,
+                chunk_freq,
+            });
         }
         Ok(Some(TermStats { chunks: self.keyword.count(ws)? as u64, terms }))
     }

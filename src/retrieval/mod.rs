@@ -163,6 +163,23 @@ pub struct TermInfo {
     pub chunk_freq: u64,
     /// Whether one of the given top hits contains it.
     pub in_top: bool,
+    /// Written like a name, a code or an acronym in the query (`PayPal`, `TH-4012`, `SLA`):
+    /// such a word missing from the knowledge says far more than a missing everyday word.
+    pub distinctive: bool,
+}
+
+/// True for a word written like a name, code or acronym: a capital letter after the first
+/// character, a digit, or a capitalised word that does not start a sentence.
+pub fn is_distinctive(word: &str, starts_sentence: bool) -> bool {
+    let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+    if w.len() < 2 {
+        return false;
+    }
+    let mut chars = w.chars();
+    let first_upper = chars.next().is_some_and(char::is_uppercase);
+    w.chars().any(|c| c.is_ascii_digit())
+        || chars.any(char::is_uppercase)
+        || (first_upper && !starts_sentence && w != "I")
 }
 
 impl TermStats {
@@ -183,6 +200,11 @@ impl TermStats {
     /// Query terms that occur nowhere in the workspace's knowledge.
     pub fn unknown(&self) -> Vec<&str> {
         self.terms.iter().filter(|t| t.chunk_freq == 0).map(|t| t.term.as_str()).collect()
+    }
+
+    /// Distinctive query terms (names, codes, acronyms) that occur nowhere in the knowledge.
+    pub fn unknown_distinctive(&self) -> Vec<&str> {
+        self.terms.iter().filter(|t| t.chunk_freq == 0 && t.distinctive).map(|t| t.term.as_str()).collect()
     }
 }
 
@@ -210,5 +232,27 @@ pub trait Retriever: Send + Sync {
         _top: &[Hit],
     ) -> Result<Option<TermStats>, RetrievalError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_distinctive;
+
+    #[test]
+    fn names_codes_and_acronyms_are_distinctive() {
+        for (w, start) in [
+            ("PayPal", false),
+            ("TH-4012", true),
+            ("SLA", false),
+            ("Huawei", false),
+            ("v3", false),
+            ("FreshBooks?", false),
+        ] {
+            assert!(is_distinctive(w, start), "{w}");
+        }
+        for (w, start) in [("How", true), ("refund", false), ("I", false), ("a", false), ("Can", true)] {
+            assert!(!is_distinctive(w, start), "{w}");
+        }
     }
 }

@@ -1,4 +1,9 @@
-//! Helpers shared by integration tests: a scripted OpenAI-compatible server, so the model
-//! provider's retries, timeouts and streaming can be checked without a real model.
+//! Helpers shared by integration tests: a scripted OpenAI-compatible server (retries, timeouts
+//! and streaming checked without a real model) and a small engine over sample help articles.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
+pub mod engine_harness;
 pub mod scripted_llm;
