@@ -223,15 +223,34 @@ pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
         .iter()
         .filter(|c| c.answerable && c.history.is_empty())
         .map(|c| c.question.as_str())
-        .take(4)
+        .take(2)
         .collect();
-    for q in questions {
+    for q in &questions {
         out::line("");
         out::line(format!("search: {q}"));
         let hits = kb.search(kb.request(ws.clone(), q, SearchMode::Hybrid, 3, Filters::default())).await?;
         print_hits(&hits);
     }
+    // Questions through the whole pipeline: one the help centre answers, one it does not, and
+    // a request for a person.
+    let (_, engine) = super::engine_cmds::open_engine(cli, None).await?;
+    let unanswerable =
+        dataset.cases.iter().find(|c| c.category.as_deref() == Some("unanswerable")).map(|c| c.question.as_str());
+    let asks: Vec<&str> =
+        questions.iter().copied().take(1).chain(unanswerable).chain(["can I talk to a person?"]).collect();
+    let channel = crate::channel::ChannelId::new("demo").map_err(|e| CliError::Usage(e.to_string()))?;
+    for (i, q) in asks.iter().enumerate() {
+        let conversation = crate::channel::ConversationKey::new(format!("demo-{}-{i}", std::process::id()))
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let inbound = super::engine_cmds::cli_inbound(&ws, &channel, &conversation, "demo-customer", q)?;
+        let outcome = engine.handle(&inbound).await;
+        out::line("");
+        out::line(format!("ask: {q}"));
+        super::engine_cmds::print_outcome(&outcome);
+    }
     out::line("");
-    out::line(format!("try your own: frontdesk search --workspace {ws} \"how do refunds work?\""));
+    out::line(format!(
+        "try your own: frontdesk ask --workspace {ws} \"how do refunds work?\"  (or frontdesk chat --workspace {ws})"
+    ));
     Ok(())
 }

@@ -144,7 +144,7 @@ impl AskJson {
     }
 }
 
-fn print_outcome(o: &TurnOutcome) {
+pub fn print_outcome(o: &TurnOutcome) {
     match o.decision {
         Decision::Answer => {
             out::line(o.answer.clone().unwrap_or_default());

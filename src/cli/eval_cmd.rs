@@ -254,6 +254,9 @@ fn get(json: &serde_json::Value, path: &str) -> String {
             None => return "-".into(),
         }
     }
+    if let Some(n) = v.as_u64() {
+        return n.to_string();
+    }
     match v.as_f64() {
         Some(f) => format!("{f:.3}"),
         None => v.to_string(),

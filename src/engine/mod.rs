@@ -130,3 +130,12 @@ impl Engine {
         })
     }
 }
+
+/// The engine is what the durable inbox's worker runs for each message: every outcome, errors
+/// included, becomes the messages to deliver (a failure is a handoff, never silence).
+#[async_trait::async_trait]
+impl crate::inbox::TurnHandler for Engine {
+    async fn handle(&self, message: &crate::channel::Inbound) -> Vec<crate::channel::Outbound> {
+        Engine::handle(self, message).await.outbound
+    }
+}

@@ -82,6 +82,8 @@ impl TurnHandler for Engine {
 #[derive(Default)]
 struct Platform {
     failures: Mutex<HashMap<String, VecDeque<AdapterError>>>,
+    /// `(a, b)`: `a` is refused (retryably) until `b` has been delivered.
+    hold_until: Mutex<Option<(String, String)>>,
     attempts: Mutex<Vec<(String, Instant)>>,
     delivered: Mutex<Vec<String>>,
 }
@@ -89,6 +91,11 @@ struct Platform {
 impl Platform {
     fn failing(self, outbound_id: &str, errors: Vec<AdapterError>) -> Self {
         self.failures.lock().unwrap().insert(outbound_id.to_string(), errors.into());
+        self
+    }
+
+    fn holding(self, outbound_id: &str, until_delivered: &str) -> Self {
+        *self.hold_until.lock().unwrap() = Some((outbound_id.to_string(), until_delivered.to_string()));
         self
     }
 
@@ -108,6 +115,12 @@ impl Deliverer for Platform {
         let failure = self.failures.lock().unwrap().get_mut(&message.id).and_then(VecDeque::pop_front);
         if let Some(error) = failure {
             return Err(error);
+        }
+        let held = self.hold_until.lock().unwrap().clone();
+        if let Some((held, until)) = held {
+            if held == message.id && !self.delivered.lock().unwrap().contains(&until) {
+                return Err(unavailable());
+            }
         }
         self.delivered.lock().unwrap().push(message.id.clone());
         Ok(Delivered { platform_message_id: Some(format!("P-{}", message.id)) })
@@ -353,18 +366,25 @@ async fn a_later_reply_never_overtakes_one_being_retried() {
     let store = Store::temporary().unwrap();
     let inbox = open(&store, InboxOptions::default());
     let failures = (0..3).map(|_| unavailable()).collect();
-    let platform = Arc::new(Platform::default().failing("E1-r", failures));
-    let (shutdown, handle) = start(&inbox, Arc::new(Engine::default()), platform.clone());
+    // c1's first reply keeps failing until c2's reply is out: if c1's retries held up other
+    // conversations, this would never drain and the test would fail on its deadline.
+    let platform = Arc::new(Platform::default().failing("E1-r", failures).holding("E1-r", "E3-r"));
     inbox.accept(slack("c1", "E1")).await.unwrap();
     inbox.accept(slack("c1", "E2")).await.unwrap();
     inbox.accept(slack("c2", "E3")).await.unwrap();
+    let (shutdown, handle) = start(&inbox, Arc::new(Engine::default()), platform.clone());
     until_idle(&inbox, Duration::from_secs(600)).await;
     stop(shutdown, handle).await;
     let delivered = platform.delivered();
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
     let position = |id: &str| delivered.iter().position(|d| d == id).unwrap();
-    assert!(position("E1-r") < position("E2-r"));
-    // The other conversation did not wait for c1's retries.
-    assert!(position("E3-r") < position("E1-r"));
+    assert!(position("E1-r") < position("E2-r"), "{delivered:?}");
+    assert!(platform.attempts_of("E1-r").len() >= 4);
+    // E2's reply was not even tried while E1's was still failing.
+    let attempts: Vec<String> = platform.attempts.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+    let first_e2 = attempts.iter().position(|id| id == "E2-r").unwrap();
+    let last_e1 = attempts.iter().rposition(|id| id == "E1-r").unwrap();
+    assert!(last_e1 < first_e2, "{attempts:?}");
 }
 
 #[tokio::test]
