@@ -233,11 +233,13 @@ pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
     }
     // Questions through the whole pipeline: one the help centre answers, one it does not, and
     // a request for a person.
-    let (_, engine) = super::engine_cmds::open_engine(cli, None).await?;
+    // One process holds the state database once: the engine shares this knowledge base.
+    let kb = std::sync::Arc::new(kb);
+    let engine = crate::engine::Engine::build(&config, kb.clone(), None).map_err(|e| CliError::Usage(e.to_string()))?;
     let unanswerable =
         dataset.cases.iter().find(|c| c.category.as_deref() == Some("unanswerable")).map(|c| c.question.as_str());
     let asks: Vec<&str> =
-        questions.iter().copied().take(1).chain(unanswerable).chain(["can I talk to a person?"]).collect();
+        ["How long is the free trial?"].into_iter().chain(unanswerable).chain(["can I talk to a person?"]).collect();
     let channel = crate::channel::ChannelId::new("demo").map_err(|e| CliError::Usage(e.to_string()))?;
     for (i, q) in asks.iter().enumerate() {
         let conversation = crate::channel::ConversationKey::new(format!("demo-{}-{i}", std::process::id()))

@@ -90,7 +90,7 @@ impl Inbox {
             expiry.insert(expiry_key.as_slice(), &[] as &[u8])?;
             Ok(())
         }))?;
-        s.db.flush_async().await?;
+        self.flush().await?;
         Ok(done)
     }
 
@@ -103,7 +103,7 @@ impl Inbox {
     ) -> Result<bool, StoreError> {
         let item = DeadItem::Reply { outbound: Box::new(entry.clone()) };
         let moved = self.dead_letter(&self.shared.outbox, key, item, error.to_string())?;
-        self.shared.db.flush_async().await?;
+        self.flush().await?;
         if moved {
             tracing::error!(
                 outbound_id = %entry.outbound.id,
@@ -130,7 +130,7 @@ impl Inbox {
         let item =
             DeadItem::Unreadable { queue: queue_name.to_string(), raw: String::from_utf8_lossy(raw).into_owned() };
         let moved = self.dead_letter(queue, key, item, error.clone())?;
-        self.shared.db.flush_async().await?;
+        self.flush().await?;
         if moved {
             tracing::error!(
                 queue = queue_name,

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{abort, TransactionError, TransactionResult, Transactional};
 use sled::IVec;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -50,6 +50,11 @@ pub(super) struct Shared {
     pub outbox_ready: Notify,
     /// Set while a worker runs on this inbox.
     pub worker_running: AtomicBool,
+    /// One flush at a time (see [`Inbox::flush`]).
+    pub flush_gate: tokio::sync::Mutex<()>,
+    /// Flushes started and completed, numbered from 1 in order.
+    pub flushes_started: AtomicU64,
+    pub flushes_done: AtomicU64,
 }
 
 impl Inbox {
@@ -74,6 +79,9 @@ impl Inbox {
             pending_ready: Notify::new(),
             outbox_ready: Notify::new(),
             worker_running: AtomicBool::new(false),
+            flush_gate: tokio::sync::Mutex::new(()),
+            flushes_started: AtomicU64::new(0),
+            flushes_done: AtomicU64::new(0),
         };
         Ok(Inbox { shared: Arc::new(shared) })
     }
@@ -104,7 +112,7 @@ impl Inbox {
         }))?;
         // Flushed for duplicates too: the first copy may still be on its way to disk in a
         // concurrent call, and the adapter is about to acknowledge this one.
-        s.db.flush_async().await?;
+        self.flush().await?;
         if accepted {
             s.pending_ready.notify_one();
         }
@@ -201,16 +209,38 @@ impl Inbox {
         }))?;
         // On disk before anything can deliver these replies: a delivered reply whose turn was
         // lost in a crash would be answered a second time, differently.
-        s.db.flush_async().await?;
+        self.flush().await?;
         if done && !entries.is_empty() {
             s.outbox_ready.notify_one();
         }
         Ok(done)
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written before this call durable.
+    ///
+    /// sled's flush holds its process-wide concurrency lock while it waits for the log write, and
+    /// that write runs on sled's own small thread pool. Many `flush_async` calls at once (one per
+    /// accepted message, turn and delivery) can occupy every thread of that pool waiting for a
+    /// write that then has no thread to run on, and a transaction waiting for the lock freezes
+    /// everything else: we saw exactly this hang under load. So the flush runs on tokio's blocking
+    /// pool, one at a time per inbox, and a caller whose writes a flush already covered (one that
+    /// started after the caller's writes) returns without flushing again: under a burst, one
+    /// disk sync serves many messages.
     pub(super) async fn flush(&self) -> Result<(), StoreError> {
-        self.shared.db.flush_async().await?;
+        let s = &self.shared;
+        // Any flush numbered above what has started so far begins after our writes.
+        let needed = s.flushes_started.load(Ordering::SeqCst) + 1;
+        let _gate = s.flush_gate.lock().await;
+        if s.flushes_done.load(Ordering::SeqCst) >= needed {
+            return Ok(());
+        }
+        let ticket = s.flushes_started.fetch_add(1, Ordering::SeqCst) + 1;
+        let db = s.db.clone();
+        let flushed = tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| {
+            StoreError::Sled(sled::Error::Io(std::io::Error::other(format!("the flush task failed: {e}"))))
+        })?;
+        flushed?;
+        s.flushes_done.store(ticket, Ordering::SeqCst);
         Ok(())
     }
 }
