@@ -12,10 +12,8 @@ use crate::generate::{GenerateError, GenerationInput};
 use crate::policy::{Policy, PolicyMode};
 use crate::retrieval::{Filters, Hit};
 use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
-use regex::Regex;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -92,8 +90,7 @@ pub fn renumber(answer: &str, hits: &[Hit]) -> (String, Vec<Citation>) {
             order.push(n);
         }
     }
-    static RE: OnceLock<Option<Regex>> = OnceLock::new();
-    let Some(re) = RE.get_or_init(|| Regex::new(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]").ok()).as_ref() else {
+    let Some(re) = super::verify::citation_regex() else {
         return (answer.to_string(), order.iter().map(|n| citation_of(&hits[n - 1])).collect());
     };
     let text = re

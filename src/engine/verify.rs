@@ -48,7 +48,8 @@ impl Verification {
     }
 }
 
-fn citation_regex() -> Option<&'static Regex> {
+/// The `[n]` / `[n, m]` citation marker pattern, compiled once.
+pub(crate) fn citation_regex() -> Option<&'static Regex> {
     static RE: OnceLock<Option<Regex>> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]").ok()).as_ref()
 }
