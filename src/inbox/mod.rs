@@ -33,7 +33,8 @@
 //! conversation, because the next reply of a conversation is only sent once the previous one
 //! is recorded. [`Outbound::id`](crate::channel::Outbound) stays the same for the repeated
 //! delivery, so adapters whose platform takes an idempotency key pass it and the platform drops
-//! the repeat.
+//! the repeat. A delivery still unanswered 10 seconds after shutdown was requested is abandoned
+//! and falls in the same window.
 //!
 //! Duplicates of *incoming* events are dropped as long as their dedup record lives
 //! ([`InboxOptions::dedup_retention`], 48 hours by default), even after the message was answered.

@@ -174,7 +174,9 @@ impl Turns {
                 Step::Next
             }
             Err(error) => {
-                tracing::error!(event = %message.id, %error, "could not complete a turn; the message stays pending");
+                // Either the transaction did not happen (the message is still pending and is handled
+                // again) or only the flush failed (the next flush, before any delivery, retries it).
+                tracing::error!(event = %message.id, %error, "could not record a turn; it will be retried");
                 Step::Failed
             }
         }
