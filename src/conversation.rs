@@ -172,10 +172,23 @@ impl Conversation {
     }
 }
 
-/// Conversations in sled (tree `conversations`), one JSON record per conversation.
+/// Conversations in sled (tree `conversations`), one JSON record per conversation, and the
+/// result of every handled message (tree `turn_results`), written together in one transaction.
+///
+/// The turn results make handling a message idempotent: after a crash between the engine's
+/// work and the inbox recording the reply, the message is handled again and gets back exactly
+/// the replies (same ids) that the first run decided, instead of a second decision taken on a
+/// conversation the first run already changed.
 #[derive(Clone)]
 pub struct ConversationStore {
     tree: sled::Tree,
+    turns: sled::Tree,
+}
+
+/// Key of a handled message: source, workspace and platform event id.
+fn turn_key(source: Source, ws: &WorkspaceId, event: &str) -> Vec<u8> {
+    let src = serde_json::to_string(&source).unwrap_or_default();
+    crate::store::key2(ws.as_str(), &format!("{}\0{event}", src.trim_matches('"')))
 }
 
 fn conv_key(source: Source, ws: &WorkspaceId, key: &ConversationKey) -> Vec<u8> {
@@ -188,7 +201,10 @@ fn conv_key(source: Source, ws: &WorkspaceId, key: &ConversationKey) -> Vec<u8> 
 
 impl ConversationStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
-        Ok(ConversationStore { tree: store.db().open_tree("conversations")? })
+        Ok(ConversationStore {
+            tree: store.db().open_tree("conversations")?,
+            turns: store.db().open_tree("turn_results")?,
+        })
     }
 
     pub fn get(
@@ -209,6 +225,31 @@ impl ConversationStore {
         let bytes = serde_json::to_vec(conv)
             .map_err(|e| StoreError::Corrupt { what: format!("conversation {}", conv.key), message: e.to_string() })?;
         self.tree.insert(conv_key(conv.source, &conv.workspace, &conv.key), bytes)?;
+        Ok(())
+    }
+
+    /// The stored result of a message handled before, if any.
+    pub fn turn_result(&self, source: Source, ws: &WorkspaceId, event: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.turns.get(turn_key(source, ws, event))?.map(|v| v.to_vec()))
+    }
+
+    /// Saves the conversation and the result of the message that changed it, atomically.
+    pub fn put_with_turn(&self, conv: &Conversation, event: &str, result: &[u8]) -> Result<(), StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let bytes = serde_json::to_vec(conv)
+            .map_err(|e| StoreError::Corrupt { what: format!("conversation {}", conv.key), message: e.to_string() })?;
+        let ck = conv_key(conv.source, &conv.workspace, &conv.key);
+        let tk = turn_key(conv.source, &conv.workspace, event);
+        (&self.tree, &self.turns)
+            .transaction(|(convs, turns)| {
+                convs.insert(ck.as_slice(), bytes.as_slice())?;
+                turns.insert(tk.as_slice(), result)?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StoreError::Sled(e),
+                TransactionError::Abort(()) => StoreError::Corrupt { what: "turn".into(), message: "aborted".into() },
+            })?;
         Ok(())
     }
 

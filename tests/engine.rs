@@ -250,3 +250,22 @@ async fn follow_ups_use_the_thread_history() {
     assert!(trace.condensed_question.contains("th-4012"), "{}", trace.condensed_question);
     assert_eq!(trace.hits[0].doc_id, "errors");
 }
+
+#[tokio::test]
+async fn handling_the_same_message_again_returns_the_same_replies() {
+    // After a crash the inbox hands the engine a message it may already have handled: the
+    // second run must produce the first run's replies, not a new decision on a changed thread.
+    let h = harness(RateLimitConfig::default()).await;
+    for (conv, text) in [("i1", "How long is the free trial?"), ("i2", "can I talk to a person?")] {
+        let m = message(&h.ws, conv, "U1", text);
+        let first = h.engine.handle(&m).await;
+        let again = h.engine.handle(&m).await;
+        assert!(!first.outbound.is_empty());
+        assert_eq!((first.decision, first.reason), (again.decision, again.reason), "{text}");
+        let ids = |o: &frontdesk::engine::TurnOutcome| o.outbound.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&first), ids(&again), "{text}");
+        let conv =
+            h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new(conv).unwrap()).unwrap().unwrap();
+        assert_eq!(conv.messages.iter().filter(|r| r.text == text).count(), 1, "the message is recorded once");
+    }
+}

@@ -9,8 +9,14 @@
 //! before a crash are dropped as duplicates, which checks that dedup survives restarts) and runs
 //! the worker. Its "platform" appends `outbound id<TAB>event id` to a file and syncs it, like a
 //! chat service that has accepted the message for good.
+//!
+//! The scenario runs twice: with a scripted handler, and with the real engine over sample help
+//! articles (answers and handoffs), which checks that a message handled again after a crash gets
+//! the replies its first handling decided.
 
 #![allow(clippy::unwrap_used)]
+
+mod support;
 
 use async_trait::async_trait;
 use frontdesk::channel::{
@@ -29,6 +35,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const TEST_NAME: &str = "sigkill_during_a_burst_every_message_gets_exactly_one_reply";
+const ENGINE_TEST_NAME: &str = "sigkill_with_the_real_engine_every_message_gets_exactly_one_reply";
+/// With the engine: two questions per conversation the help articles answer, then a request
+/// for a person (a handoff changes the conversation's state, which a re-handled message must
+/// not see as "already escalated").
+const ENGINE_MESSAGES: usize = 30;
 const CHILD_ENV: &str = "FRONTDESK_CRASH_CHILD";
 const DIR_ENV: &str = "FRONTDESK_CRASH_DIR";
 const MESSAGES: usize = 60;
@@ -42,16 +53,43 @@ const CHILD_LIMIT: Duration = Duration::from_secs(25);
 #[test]
 fn sigkill_during_a_burst_every_message_gets_exactly_one_reply() {
     if std::env::var_os(CHILD_ENV).is_some() {
-        child();
+        child(Handler::Scripted);
         return;
     }
+    crash_scenario(TEST_NAME, MESSAGES, &KILL_AT_LINES, |_| {});
+}
+
+#[test]
+fn sigkill_with_the_real_engine_every_message_gets_exactly_one_reply() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        child(Handler::Engine);
+        return;
+    }
+    let replies = crash_scenario(ENGINE_TEST_NAME, ENGINE_MESSAGES, &[3, 9, 17], |dir| {
+        let docs = dir.join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        for (name, text) in support::engine_harness::DOCS {
+            std::fs::write(docs.join(name), text).unwrap();
+        }
+    });
+    // The engine really decided: the questions were answered, the requests handed off.
+    let answers = replies.iter().filter(|id| id.ends_with("-answer")).count();
+    let handoffs = replies.iter().filter(|id| id.ends_with("-handoff")).count();
+    assert_eq!((answers, handoffs), (20, 10), "{replies:?}");
+}
+
+/// Runs children, killing them at the given platform line counts, then lets the last one
+/// finish, and checks every message got exactly one reply, in order, with at most one
+/// repeated delivery per crash.
+fn crash_scenario(test_name: &str, messages: usize, kill_at: &[usize], prepare: impl Fn(&Path)) -> HashSet<String> {
     let dir = tempfile::tempdir().unwrap();
+    prepare(dir.path());
     let platform = dir.path().join("platform.tsv");
     let started = Instant::now();
 
     let mut kills = 0;
-    for (run, threshold) in KILL_AT_LINES.iter().enumerate() {
-        let mut child = spawn_child(dir.path(), run);
+    for (run, threshold) in kill_at.iter().enumerate() {
+        let mut child = spawn_child(test_name, dir.path(), run);
         let phase = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -75,8 +113,8 @@ fn sigkill_during_a_burst_every_message_gets_exactly_one_reply() {
         }
     }
 
-    let last = KILL_AT_LINES.len();
-    let mut child = spawn_child(dir.path(), last);
+    let last = kill_at.len();
+    let mut child = spawn_child(test_name, dir.path(), last);
     let phase = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -97,11 +135,11 @@ fn sigkill_during_a_burst_every_message_gets_exactly_one_reply() {
     for (outbound, event) in &lines {
         replies_to.entry(event.clone()).or_default().insert(outbound.clone());
     }
-    for i in 0..MESSAGES {
+    for i in 0..messages {
         let replies = replies_to.get(&event_id(i)).map(HashSet::len).unwrap_or(0);
         assert_eq!(replies, 1, "message {} got {replies} distinct replies", event_id(i));
     }
-    assert_eq!(replies_to.len(), MESSAGES, "replies to unknown messages: {replies_to:?}");
+    assert_eq!(replies_to.len(), messages, "replies to unknown messages: {replies_to:?}");
 
     let distinct: HashSet<&String> = lines.iter().map(|(outbound, _)| outbound).collect();
     let repeated = lines.len() - distinct.len();
@@ -126,6 +164,7 @@ fn sigkill_during_a_burst_every_message_gets_exactly_one_reply() {
         }
     }
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    seen
 }
 
 fn event_id(i: usize) -> String {
@@ -136,11 +175,11 @@ fn message_index(event: &str) -> usize {
     event.trim_start_matches("evt-").parse().unwrap()
 }
 
-fn spawn_child(dir: &Path, run: usize) -> Child {
+fn spawn_child(test_name: &str, dir: &Path, run: usize) -> Child {
     let log = std::fs::File::create(log_path(dir, run)).unwrap();
     Command::new(std::env::current_exe().unwrap())
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, if test_name == ENGINE_TEST_NAME { "engine" } else { "scripted" })
         .env(DIR_ENV, dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -167,6 +206,17 @@ fn platform_lines(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+fn text_for(i: usize) -> String {
+    if std::env::var(CHILD_ENV).as_deref() != Ok("engine") {
+        return format!("question {i}");
+    }
+    match i / CONVERSATIONS {
+        0 => "How long is the free trial?".into(),
+        1 => "Can annual plans be refunded within 30 days of the renewal?".into(),
+        _ => "can I talk to a person?".into(),
+    }
+}
+
 fn message(i: usize) -> Inbound {
     Inbound {
         id: EventId::new(event_id(i)).unwrap(),
@@ -180,7 +230,7 @@ fn message(i: usize) -> Inbound {
             is_bot: false,
             is_agent: false,
         },
-        text: format!("question {i}"),
+        text: text_for(i),
         attachments: Vec::new(),
         received_at_ms: 0,
         addressed_to_bot: true,
@@ -237,8 +287,45 @@ fn unavailable(message: String) -> AdapterError {
     AdapterError::Unavailable { platform: "test", message }
 }
 
+enum Handler {
+    Scripted,
+    Engine,
+}
+
+/// The real engine over the sample articles, sharing the service's store with the inbox.
+async fn real_engine(dir: &Path, store: &Store) -> Arc<dyn TurnHandler> {
+    use frontdesk::knowledge::{chunk::ChunkOptions, ingest::IngestSource, KnowledgeBase, SearchSettings};
+    let embedder = Arc::new(frontdesk::testing::HashingEmbedder::new(256));
+    let kb = KnowledgeBase {
+        retriever: Arc::new(frontdesk::retrieval::embedded::EmbeddedRetriever::open(dir, store, 256).unwrap()),
+        store: store.clone(),
+        embedder: embedder.clone(),
+        search: SearchSettings { semantic_ratio: 0.5, candidates: 50 },
+        chunking: ChunkOptions::default(),
+        batch_size: 16,
+    };
+    let ws = WorkspaceId::new("T-crash").unwrap();
+    // Re-ingesting on every start is a no-op once done: nothing changed.
+    kb.ingest(&IngestSource::Paths(vec![dir.join("docs")]), ws.clone(), None, false, &()).await.unwrap();
+    let config = frontdesk::config::Config::default();
+    let generator = Arc::new(frontdesk::generate::Extractive::new(embedder));
+    let prompts = Arc::new(frontdesk::prompts::Prompts::built_in().unwrap());
+    let engine = frontdesk::engine::Engine::with_parts(&config, Arc::new(kb), generator, None, prompts).unwrap();
+    // The toy embedder's similarities run lower than the real model's.
+    engine
+        .policies
+        .set(&ws, &frontdesk::policy::Scope::Workspace, &[("confidence_threshold".into(), "0.5".into())])
+        .unwrap()
+        .unwrap();
+    Arc::new(engine)
+}
+
 /// One life of the service: accept the burst while the worker runs, exit once all is delivered.
-fn child() {
+fn child(handler: Handler) {
+    let messages = match handler {
+        Handler::Scripted => MESSAGES,
+        Handler::Engine => ENGINE_MESSAGES,
+    };
     let dir = PathBuf::from(std::env::var_os(DIR_ENV).unwrap());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async move {
@@ -252,21 +339,21 @@ fn child() {
         };
         let inbox = Inbox::open(&store, options).unwrap();
         let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("platform.tsv")).unwrap();
-        let worker = Worker::new(
-            inbox.clone(),
-            Arc::new(Engine { replies: AtomicU64::new(0) }),
-            Arc::new(PlatformFile { file: Mutex::new(file) }),
-        );
+        let turn_handler: Arc<dyn TurnHandler> = match handler {
+            Handler::Scripted => Arc::new(Engine { replies: AtomicU64::new(0) }),
+            Handler::Engine => real_engine(&dir, &store).await,
+        };
+        let worker = Worker::new(inbox.clone(), turn_handler, Arc::new(PlatformFile { file: Mutex::new(file) }));
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(worker.run(shutdown.clone()));
 
         let mut fresh = 0;
-        for i in 0..MESSAGES {
+        for i in 0..messages {
             if inbox.accept(message(i)).await.unwrap() {
                 fresh += 1;
             }
         }
-        eprintln!("child {}: {fresh} new messages, {} duplicates", std::process::id(), MESSAGES - fresh);
+        eprintln!("child {}: {fresh} new messages, {} duplicates", std::process::id(), messages - fresh);
 
         let deadline = Instant::now() + CHILD_LIMIT;
         loop {

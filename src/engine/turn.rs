@@ -19,7 +19,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// Why a turn ended the way it did. Stable snake_case codes: traces, eval reports and the
 /// `ask --json` output use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnReason {
     /// A grounded, verified answer above the threshold.
@@ -132,6 +132,15 @@ impl Engine {
     pub async fn handle_streaming(&self, inbound: &Inbound, deltas: Option<UnboundedSender<String>>) -> TurnOutcome {
         if inbound.author.is_bot {
             return outcome(Decision::Ignore, TurnReason::BotAuthor, None);
+        }
+        // A message handled before (a restart after a crash) gets the same replies again.
+        match self.conversations.turn_result(inbound.source, &inbound.workspace, inbound.id.as_str()) {
+            Ok(Some(bytes)) => match serde_json::from_slice::<RecordedTurn>(&bytes) {
+                Ok(r) => return r.into_outcome(self),
+                Err(e) => tracing::error!(error = %e, "a stored turn result is unreadable; handling the message again"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read stored turn results"),
         }
         let now = now_ms();
         let policy = match self.policies.effective(&inbound.workspace, &inbound.channel) {
@@ -545,9 +554,6 @@ impl Turn<'_> {
 
     /// Saves the conversation and the trace and builds the outcome.
     fn finish(mut self, d: Decided) -> TurnOutcome {
-        if let Err(e) = self.engine.conversations.put(&self.conv) {
-            tracing::error!(error = %e, "the conversation record could not be saved");
-        }
         let trace = if d.traced {
             self.trace.decision = Some(d.decision);
             self.trace.reason = d.reason.code();
@@ -560,13 +566,63 @@ impl Turn<'_> {
         } else {
             None
         };
-        TurnOutcome {
+        let outcome = TurnOutcome {
             decision: d.decision,
             reason: d.reason,
             confidence: d.confidence,
             answer: d.answer,
             citations: d.citations,
             outbound: d.outbound,
+            trace,
+        };
+        let recorded = RecordedTurn::of(&outcome);
+        let saved = serde_json::to_vec(&recorded).map_err(|e| e.to_string()).and_then(|bytes| {
+            self.engine
+                .conversations
+                .put_with_turn(&self.conv, self.inbound.id.as_str(), &bytes)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "the conversation record could not be saved");
+        }
+        outcome
+    }
+}
+
+/// What a handled message produced, kept so that handling it again returns the same replies.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RecordedTurn {
+    decision: Decision,
+    reason: TurnReason,
+    confidence: f32,
+    answer: Option<String>,
+    citations: Vec<Citation>,
+    outbound: Vec<Outbound>,
+    trace_id: Option<String>,
+}
+
+impl RecordedTurn {
+    fn of(o: &TurnOutcome) -> RecordedTurn {
+        RecordedTurn {
+            decision: o.decision,
+            reason: o.reason,
+            confidence: o.confidence,
+            answer: o.answer.clone(),
+            citations: o.citations.clone(),
+            outbound: o.outbound.clone(),
+            trace_id: o.trace.as_ref().map(|t| t.trace_id.clone()),
+        }
+    }
+
+    fn into_outcome(self, engine: &Engine) -> TurnOutcome {
+        let trace = self.trace_id.and_then(|id| engine.traces.get(&id).ok().flatten());
+        TurnOutcome {
+            decision: self.decision,
+            reason: self.reason,
+            confidence: self.confidence,
+            answer: self.answer,
+            citations: self.citations,
+            outbound: self.outbound,
             trace,
         }
     }
