@@ -8,8 +8,10 @@
 //! - `ids`: newtype identifiers, so a channel id can never be passed where a workspace id is meant.
 //! - `message`: the normalised inbound and outbound messages.
 //! - `adapter`: the `ChannelAdapter` trait that every adapter implements.
+//! - `conformance`: the kit every adapter's tests run against it (`conformance::check`).
 
 pub mod adapter;
+pub mod conformance;
 pub mod ids;
 pub mod message;
 
