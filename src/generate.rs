@@ -312,25 +312,10 @@ pub fn truncate_at_sentence(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::SourceKind;
     use crate::testing::HashingEmbedder;
 
     fn hit(doc: &str, text: &str) -> Hit {
-        Hit {
-            doc_id: doc.into(),
-            chunk_id: format!("{doc}#0"),
-            title: doc.into(),
-            url: None,
-            heading_path: vec![],
-            text: text.into(),
-            source_kind: SourceKind::Doc,
-            product: None,
-            updated_at: None,
-            keyword_score: 1.0,
-            keyword_norm: 1.0,
-            semantic_score: 0.5,
-            fused_score: 0.5,
-        }
+        crate::testing::hit(doc, doc, text)
     }
 
     #[tokio::test]

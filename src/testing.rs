@@ -102,3 +102,22 @@ pub fn ensure_model(spec: &crate::models::ModelSpec) -> Result<std::path::PathBu
     let _ = std::fs::remove_file(&lock);
     result
 }
+
+/// A retrieval hit for unit tests: chunk `{doc}#0` titled `title`, with `text` and zero scores.
+pub fn hit(doc: &str, title: &str, text: &str) -> crate::retrieval::Hit {
+    crate::retrieval::Hit {
+        doc_id: doc.into(),
+        chunk_id: format!("{doc}#0"),
+        title: title.into(),
+        url: None,
+        heading_path: vec![],
+        text: text.into(),
+        source_kind: crate::knowledge::SourceKind::Doc,
+        product: None,
+        updated_at: None,
+        keyword_score: 0.0,
+        keyword_norm: 0.0,
+        semantic_score: 0.0,
+        fused_score: 0.0,
+    }
+}

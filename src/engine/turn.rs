@@ -645,24 +645,9 @@ fn with_sources(text: &str, citations: &[Citation]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::SourceKind;
 
     fn hit(doc: &str) -> Hit {
-        Hit {
-            doc_id: doc.into(),
-            chunk_id: format!("{doc}#0"),
-            title: doc.into(),
-            url: None,
-            heading_path: vec![],
-            text: String::new(),
-            source_kind: SourceKind::Doc,
-            product: None,
-            updated_at: None,
-            keyword_score: 0.0,
-            keyword_norm: 0.0,
-            semantic_score: 0.0,
-            fused_score: 0.0,
-        }
+        crate::testing::hit(doc, doc, "")
     }
 
     #[test]

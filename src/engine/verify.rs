@@ -155,24 +155,9 @@ async fn semantic_support(sentences: &mut [SentenceSupport], hits: &[Hit], embed
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::SourceKind;
 
     fn hit(text: &str) -> Hit {
-        Hit {
-            doc_id: "d".into(),
-            chunk_id: "d#0".into(),
-            title: "Refunds".into(),
-            url: None,
-            heading_path: vec![],
-            text: text.into(),
-            source_kind: SourceKind::Doc,
-            product: None,
-            updated_at: None,
-            keyword_score: 0.0,
-            keyword_norm: 0.0,
-            semantic_score: 0.0,
-            fused_score: 0.0,
-        }
+        crate::testing::hit("d", "Refunds", text)
     }
 
     #[test]
