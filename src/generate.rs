@@ -181,32 +181,29 @@ impl Generator for Extractive {
         if let Some(tx) = deltas {
             let _ = tx.send(text.clone());
         }
-        Ok(Generated {
-            text,
-            unsure: false,
-            model: "extractive".into(),
-            prompt: None,
-            tokens_in: 0,
-            tokens_out: 0,
-            cost_usd: 0.0,
-            attempts: 1,
-            match_score: Some(best.clamp(0.0, 1.0)),
-        })
+        Ok(extractive_result(text, best.clamp(0.0, 1.0)))
     }
 }
 
-fn unsure_extractive() -> Generated {
+/// An extractive answer: no model, no tokens, no cost; `match_score` is the quoted sentences'
+/// match with the question.
+fn extractive_result(text: String, match_score: f32) -> Generated {
     Generated {
-        text: String::new(),
-        unsure: true,
+        unsure: text.is_empty(),
+        text,
         model: "extractive".into(),
         prompt: None,
         tokens_in: 0,
         tokens_out: 0,
         cost_usd: 0.0,
         attempts: 1,
-        match_score: Some(0.0),
+        match_score: Some(match_score),
     }
+}
+
+/// Nothing quotable in the top chunks: the extractive answerer is not sure.
+fn unsure_extractive() -> Generated {
+    extractive_result(String::new(), 0.0)
 }
 
 /// Answers through a language model and the grounding prompt.
