@@ -138,4 +138,47 @@ impl crate::inbox::TurnHandler for Engine {
     async fn handle(&self, message: &crate::channel::Inbound) -> Vec<crate::channel::Outbound> {
         Engine::handle(self, message).await.outbound
     }
+
+    /// Streams the answer to `progress` as it is written: the whole text so far, at most once per
+    /// [`DRAFT_EVERY`], so a channel that edits a message to show it stays within its platform's
+    /// rate limits however fast the model writes.
+    async fn handle_with_progress(
+        &self,
+        message: &crate::channel::Inbound,
+        progress: &dyn crate::inbox::TurnProgress,
+    ) -> Vec<crate::channel::Outbound> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let turn = Engine::handle_streaming(self, message, Some(tx));
+        let forward = async {
+            let mut text = String::new();
+            let mut shown_len = 0;
+            let mut last_shown: Option<tokio::time::Instant> = None;
+            loop {
+                let due = last_shown.map(|t| t + DRAFT_EVERY);
+                let next = match due {
+                    Some(due) if text.len() > shown_len => tokio::select! {
+                        delta = rx.recv() => Some(delta),
+                        _ = tokio::time::sleep_until(due) => None,
+                    },
+                    _ => Some(rx.recv().await),
+                };
+                match next {
+                    Some(Some(delta)) => text.push_str(&delta),
+                    Some(None) => return,
+                    None => {}
+                }
+                let ready = last_shown.is_none_or(|t| t.elapsed() >= DRAFT_EVERY);
+                if ready && text.trim().len() > shown_len {
+                    progress.draft(message, text.trim()).await;
+                    shown_len = text.trim().len();
+                    last_shown = Some(tokio::time::Instant::now());
+                }
+            }
+        };
+        let (outcome, ()) = tokio::join!(turn, forward);
+        outcome.outbound
+    }
 }
+
+/// The shortest interval between two drafts of a streaming answer shown to a channel.
+pub const DRAFT_EVERY: std::time::Duration = std::time::Duration::from_millis(1000);

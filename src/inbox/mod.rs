@@ -75,12 +75,55 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[async_trait]
 pub trait TurnHandler: Send + Sync {
     async fn handle(&self, message: &Inbound) -> Vec<Outbound>;
+
+    /// As `handle`, telling `progress` the answer so far while it is generated. Handlers that
+    /// cannot stream simply answer.
+    async fn handle_with_progress(&self, message: &Inbound, progress: &dyn TurnProgress) -> Vec<Outbound> {
+        let _ = progress;
+        self.handle(message).await
+    }
 }
 
 /// Sends one reply through the adapter of its source.
 #[async_trait]
 pub trait Deliverer: Send + Sync {
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, AdapterError>;
+
+    /// The worker started (`busy = true`) or finished working on `message`; see
+    /// [`ChannelAdapter::working`](crate::channel::ChannelAdapter::working). Best effort.
+    async fn working(&self, message: &Inbound, busy: bool) {
+        let _ = (message, busy);
+    }
+
+    /// The answer to `message` so far; see
+    /// [`ChannelAdapter::draft`](crate::channel::ChannelAdapter::draft). Best effort.
+    async fn draft(&self, message: &Inbound, text: &str) {
+        let _ = (message, text);
+    }
+}
+
+/// Where a handler reports the answer so far while it streams.
+#[async_trait]
+pub trait TurnProgress: Send + Sync {
+    async fn draft(&self, message: &Inbound, text: &str);
+}
+
+/// Progress reports that go nowhere.
+pub struct NoProgress;
+
+#[async_trait]
+impl TurnProgress for NoProgress {
+    async fn draft(&self, _message: &Inbound, _text: &str) {}
+}
+
+/// Progress reports passed on to the channel's adapter through a [`Deliverer`].
+struct DelivererProgress<'a>(&'a dyn Deliverer);
+
+#[async_trait]
+impl TurnProgress for DelivererProgress<'_> {
+    async fn draft(&self, message: &Inbound, text: &str) {
+        self.0.draft(message, text).await;
+    }
 }
 
 /// The time, as Unix milliseconds. Replaceable so retention can be tested without waiting days.

@@ -10,7 +10,7 @@ use super::lanes::{self, LaneEnd};
 use super::outbox::{from_json, OutboxEntry};
 use super::queue::{self, Inbox, PendingRecord};
 use super::retry::{jitter, retry_delay};
-use super::{Deliverer, TurnHandler};
+use super::{Deliverer, DelivererProgress, TurnHandler};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +57,7 @@ impl Worker {
                 let turn = Turns {
                     inbox: self.inbox.clone(),
                     handler: Arc::clone(&self.handler),
+                    deliverer: Arc::clone(&self.deliverer),
                     permits: Arc::clone(&turn_permits),
                     shutdown: shutdown.clone(),
                 };
@@ -109,6 +110,7 @@ async fn permit(permits: &Arc<Semaphore>, shutdown: &CancellationToken) -> Optio
 struct Turns {
     inbox: Inbox,
     handler: Arc<dyn TurnHandler>,
+    deliverer: Arc<dyn Deliverer>,
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
@@ -160,11 +162,15 @@ impl Turns {
             }
         };
         let message = &record.message;
+        self.deliverer.working(message, true).await;
+        let progress = DelivererProgress(self.deliverer.as_ref());
         let replies = tokio::select! {
-            replies = self.handler.handle(message) => replies,
+            replies = self.handler.handle_with_progress(message, &progress) => replies,
             _ = self.shutdown.cancelled() => return Step::Stopped,
         };
-        match self.inbox.complete_turn(&key, message, &replies).await {
+        let completed = self.inbox.complete_turn(&key, message, &replies).await;
+        self.deliverer.working(message, false).await;
+        match completed {
             Ok(true) => {
                 tracing::debug!(event = %message.id, replies = replies.len(), "turn completed");
                 Step::Next

@@ -1,5 +1,6 @@
 //! The `ChannelAdapter` trait: how the engine runs an adapter and asks it to deliver replies.
 
+use crate::ids::{ChannelId, WorkspaceId};
 use crate::message::{Inbound, Outbound};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -60,4 +61,32 @@ pub trait ChannelAdapter: Send + Sync {
 
     /// Checks that the platform answers with our credentials, the way real traffic would.
     async fn healthcheck(&self) -> Health;
+
+    /// The engine started (`busy = true`) or finished (`busy = false`) working on `message`.
+    /// Adapters that can show it do (Slack: an 👀 reaction on the customer's message). Best
+    /// effort: a failure here is logged by the adapter and never holds up the reply.
+    async fn working(&self, message: &Inbound, busy: bool) {
+        let _ = (message, busy);
+    }
+
+    /// The answer to `message` so far, while a streaming generator writes it (the whole text
+    /// each time, not a delta). Adapters that can edit messages show it progressively, at a rate
+    /// the platform tolerates, and `deliver` then puts the final reply (an answer, or a handoff if
+    /// the draft failed verification) in place of the draft. Best effort, like `working`.
+    async fn draft(&self, message: &Inbound, text: &str) {
+        let _ = (message, text);
+    }
+}
+
+/// Channel policies as a platform's admins see them from inside the platform (Discord's
+/// `/frontdesk policy`). The adapter checks the admin's permission first; this only reads and
+/// writes the policy store. Errors are messages meant for the admin.
+#[async_trait]
+pub trait PolicyConsole: Send + Sync {
+    /// The channel's effective policy, one `key = value` per line.
+    async fn show(&self, workspace: &WorkspaceId, channel: &ChannelId) -> Result<String, String>;
+    /// Sets one key for the channel (`frontdesk policy keys` lists them) and returns the new
+    /// effective policy as `show` does.
+    async fn set(&self, workspace: &WorkspaceId, channel: &ChannelId, key: &str, value: &str)
+        -> Result<String, String>;
 }

@@ -15,6 +15,6 @@ pub mod conformance;
 pub mod ids;
 pub mod message;
 
-pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink};
+pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink, PolicyConsole};
 pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
 pub use message::{Attachment, Author, Citation, HandoffSummary, Inbound, Outbound, OutboundKind, Source, UserAction};

@@ -1,0 +1,1 @@
+//! Email channel adapter.
