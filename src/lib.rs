@@ -40,6 +40,7 @@ pub mod prompts;
 pub mod ratelimit;
 pub mod retrieval;
 pub mod runtime;
+pub mod serve;
 pub mod store;
 pub mod text;
 pub mod trace;
