@@ -1,0 +1,566 @@
+//! `SlackAdapter`: who the bot and the agents are in each workspace, which token to use, and the
+//! `ChannelAdapter` side — delivering replies in threads, the 👀 reaction, progressive drafts.
+
+use crate::api::{self, Client};
+use crate::blocks::{self, ButtonValue};
+use crate::config::{SlackConfig, SlackMode};
+use crate::normalise::{self, ClickFacts, Malformed, MessageFacts};
+use crate::store::SlackStore;
+use crate::SlackError;
+use async_trait::async_trait;
+use frontdesk_channel::{AdapterError, ChannelAdapter, Delivered, Health, Inbound, InboxSink, Outbound, OutboundKind};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use slack_morphism::SlackApiToken;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The reaction shown on a customer's message while the engine works on it.
+pub const WORKING_REACTION: &str = "eyes";
+
+/// The Slack channel.
+pub struct SlackAdapter {
+    pub(crate) config: SlackConfig,
+    pub(crate) client: Client,
+    pub(crate) store: SlackStore,
+    /// The inbox given to `run`; `None` before `run` (and after it returns): requests get 503.
+    pub(crate) inbox: RwLock<Option<Arc<dyn InboxSink>>>,
+    /// Our bot's user id per team.
+    bot_users: Mutex<HashMap<String, String>>,
+    /// Members of the agents' user group per team, and when they were read.
+    agents: Mutex<HashMap<String, (Instant, HashSet<String>)>>,
+    pub(crate) me: Weak<SlackAdapter>,
+}
+
+impl std::fmt::Debug for SlackAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackAdapter").field("mode", &self.config.mode).finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Where a reply goes, read from the `reply_context` the adapter wrote.
+#[derive(Debug, Clone, PartialEq)]
+struct Place {
+    channel: String,
+    thread_ts: String,
+    /// The customer's message (for the reaction and the draft); none for a button click.
+    message_ts: Option<String>,
+}
+
+fn place_of(reply_context: &Value, channel: &str, conversation: &str) -> Option<Place> {
+    let field = |k: &str| reply_context.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let channel = field("channel").unwrap_or_else(|| channel.to_string());
+    // A conversation key is `{team}:{channel}:{thread root}`.
+    let thread_ts = field("thread_ts").or_else(|| {
+        let parts: Vec<&str> = conversation.splitn(3, ':').collect();
+        (parts.len() == 3 && parts[1] == channel).then(|| parts[2].to_string())
+    })?;
+    Some(Place { channel, thread_ts, message_ts: field("message_ts") })
+}
+
+impl SlackAdapter {
+    /// Builds the adapter. `tokens` is its sled tree (OAuth installations, encrypted with
+    /// `token_encryption_key`; drafts in progress). Fails on a config with problems.
+    pub fn new(config: SlackConfig, tokens: sled::Tree) -> Result<Arc<SlackAdapter>, SlackError> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(SlackError::Config(problems));
+        }
+        let key = config.encryption_key().map_err(|e| SlackError::Config(vec![("token_encryption_key".into(), e)]))?;
+        let client = api::client(&config.api_url).map_err(SlackError::Client)?;
+        Ok(Arc::new_cyclic(|me| SlackAdapter {
+            store: SlackStore::new(tokens, key),
+            client,
+            config,
+            inbox: RwLock::new(None),
+            bot_users: Mutex::new(HashMap::new()),
+            agents: Mutex::new(HashMap::new()),
+            me: me.clone(),
+        }))
+    }
+
+    pub fn config(&self) -> &SlackConfig {
+        &self.config
+    }
+
+    /// True while `run` is receiving (events are accepted rather than answered with 503).
+    pub fn is_receiving(&self) -> bool {
+        self.current_inbox().is_some()
+    }
+
+    pub(crate) fn current_inbox(&self) -> Option<Arc<dyn InboxSink>> {
+        self.inbox.read().ok().and_then(|i| i.clone())
+    }
+
+    /// The bot token for `team`: its OAuth installation, else the configured `bot_token`.
+    pub(crate) fn token_for(&self, team: &str) -> Result<SlackApiToken, AdapterError> {
+        match self.store.installation(team) {
+            Ok(Some(install)) => return Ok(api::token(&install.bot_token)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(team, error = %e, "cannot read the workspace's installation");
+                return Err(AdapterError::Unavailable { platform: "slack", message: e.to_string() });
+            }
+        }
+        match &self.config.bot_token {
+            Some(t) if !t.expose_secret().is_empty() => Ok(api::token(t)),
+            _ => Err(AdapterError::Rejected {
+                platform: "slack",
+                code: "no_installation".into(),
+                message: format!(
+                    "no bot token for workspace {team}: {}",
+                    api::explain("no_installation").unwrap_or("")
+                ),
+            }),
+        }
+    }
+
+    /// Our bot's user id in `team`: from the event's `authorizations`, the cache, the
+    /// installation, or `auth.test`.
+    pub(crate) async fn bot_user(&self, team: &str, hint: Option<&str>) -> Option<String> {
+        if let Some(h) = hint {
+            if let Ok(mut m) = self.bot_users.lock() {
+                m.insert(team.to_string(), h.to_string());
+            }
+            return Some(h.to_string());
+        }
+        if let Some(known) = self.bot_users.lock().ok().and_then(|m| m.get(team).cloned()) {
+            return Some(known);
+        }
+        if let Ok(Some(id)) = self.store.installation(team).map(|i| i.and_then(|i| i.bot_user_id)) {
+            return Some(id);
+        }
+        let token = self.token_for(team).ok()?;
+        match api::auth_test(&self.client, &token).await {
+            Ok(r) => {
+                let id = r.user_id.0;
+                if let Ok(mut m) = self.bot_users.lock() {
+                    m.insert(team.to_string(), id.clone());
+                }
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(team, error = %e, "cannot learn the bot's user id; relying on bot_id to skip own messages");
+                None
+            }
+        }
+    }
+
+    fn agents_configured(&self) -> bool {
+        !self.config.agent_user_ids.is_empty() || self.config.agent_usergroup.is_some()
+    }
+
+    /// Whether `user` of `team` is a support agent (listed, or in the agents' user group).
+    pub(crate) async fn is_agent(&self, team: &str, user: &str) -> bool {
+        if self.config.agent_user_ids.iter().any(|u| u == user) {
+            return true;
+        }
+        let Some(group) = &self.config.agent_usergroup else { return false };
+        let max_age = Duration::from_secs(self.config.agent_cache_secs);
+        let cached = self.agents.lock().ok().and_then(|m| m.get(team).cloned());
+        if let Some((at, members)) = &cached {
+            if at.elapsed() < max_age {
+                return members.contains(user);
+            }
+        }
+        let fetched = match self.token_for(team) {
+            Ok(token) => api::usergroup_members(&self.client, &token, group).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(members) => {
+                let members: HashSet<String> = members.into_iter().collect();
+                let is = members.contains(user);
+                if let Ok(mut m) = self.agents.lock() {
+                    m.insert(team.to_string(), (Instant::now(), members));
+                }
+                is
+            }
+            Err(e) => {
+                tracing::warn!(team, error = %e, "cannot read the agents' user group; using the last known members");
+                cached.is_some_and(|(_, m)| m.contains(user))
+            }
+        }
+    }
+
+    /// A message event's facts → the inbox message.
+    pub(crate) async fn message_inbound(&self, facts: MessageFacts) -> Result<Inbound, Malformed> {
+        let is_agent = self.is_agent(&facts.team, &facts.user).await;
+        facts.into_inbound(is_agent, now_ms())
+    }
+
+    /// A click's facts → the inbox message. Claim and Resolve count as an agent's when the
+    /// clicker is a configured agent — or anyone, when no agents are configured (then whoever
+    /// can see the agents' channel is trusted to be one).
+    pub(crate) async fn click_inbound(&self, facts: ClickFacts) -> Result<Inbound, Malformed> {
+        let is_agent = if facts.is_agent_action() && !self.agents_configured() {
+            true
+        } else {
+            self.is_agent(&facts.team, &facts.user).await
+        };
+        facts.into_inbound(is_agent, now_ms())
+    }
+
+    /// Reads and hands over one Events API envelope (after its signature was checked).
+    /// `Ok(None)` when there was nothing for the inbox.
+    pub(crate) async fn intake_event(&self, cb: &normalise::EventCallback) -> Result<Option<Inbound>, Malformed> {
+        let bot = self.bot_user(&cb.team_id, cb.bot_user_id.as_deref()).await;
+        match normalise::read_event(cb, bot.as_deref())? {
+            normalise::EventOutcome::Ignore(why) => {
+                tracing::debug!(team = %cb.team_id, event_id = ?cb.event_id, reason = %why, "event ignored");
+                Ok(None)
+            }
+            normalise::EventOutcome::Message(facts) => Ok(Some(self.message_inbound(facts).await?)),
+        }
+    }
+
+    async fn post_or_replace(
+        &self,
+        team: &str,
+        place: &Place,
+        text: String,
+        blocks: Option<Vec<Value>>,
+    ) -> Result<Delivered, AdapterError> {
+        let token = self.token_for(team)?;
+        let draft = match &place.message_ts {
+            Some(m) => self.store.draft(team, &place.channel, m).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the draft record; posting a new message");
+                None
+            }),
+            None => None,
+        };
+        if let (Some(draft_ts), Some(message_ts)) = (draft, &place.message_ts) {
+            let mut body = json!({"channel": place.channel, "ts": draft_ts, "text": text});
+            // The draft had no blocks; an answer brings its own, anything else stays text.
+            body["blocks"] = json!(blocks.clone().unwrap_or_default());
+            match api::update_message(&self.client, &token, &body).await {
+                Ok(ts) => {
+                    if let Err(e) = self.store.remove_draft(team, &place.channel, message_ts) {
+                        tracing::warn!(error = %e, "cannot forget a replaced draft");
+                    }
+                    return Ok(Delivered { platform_message_id: Some(ts) });
+                }
+                Err(e) if matches!(api::rejected_code(&e), Some("message_not_found" | "cant_update_message")) => {
+                    tracing::info!(error = %e, "the draft is gone; posting the reply as a new message");
+                    let _ = self.store.remove_draft(team, &place.channel, message_ts);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut body = json!({
+            "channel": place.channel,
+            "thread_ts": place.thread_ts,
+            "text": text,
+            "unfurl_links": false,
+            "unfurl_media": false,
+        });
+        if let Some(b) = blocks {
+            body["blocks"] = json!(b);
+        }
+        let ts = api::post_message(&self.client, &token, &body).await?;
+        Ok(Delivered { platform_message_id: Some(ts) })
+    }
+
+    /// Named checks for `frontdesk doctor`.
+    pub async fn doctor(&self) -> Vec<(String, Health)> {
+        let mut out = Vec::new();
+        let ok = |detail: String| Health { ok: true, detail };
+        let bad = |detail: String| Health { ok: false, detail };
+        let problems = self.config.problems();
+        out.push((
+            "slack config".to_string(),
+            if problems.is_empty() {
+                ok(format!("{:?} mode", self.config.mode).to_lowercase())
+            } else {
+                bad(problems.iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join("; "))
+            },
+        ));
+        match self.config.mode {
+            SlackMode::Events => out.push((
+                "slack signing secret".into(),
+                if self.config.signing_secret.as_ref().is_some_and(|s| !s.expose_secret().is_empty()) {
+                    ok("set; requests older than the signature window are refused".into())
+                } else {
+                    bad("not set: every event would be refused".into())
+                },
+            )),
+            SlackMode::Socket => out.push((
+                "slack app token".into(),
+                if self.config.app_token.is_some() { ok("set".into()) } else { bad("not set".into()) },
+            )),
+        }
+        let mut teams: Vec<(String, SlackApiToken)> = Vec::new();
+        if let Some(t) = &self.config.bot_token {
+            match api::auth_test(&self.client, &api::token(t)).await {
+                Ok(r) => {
+                    out.push(("slack bot token".into(), ok(format!("valid for team {} ({})", r.team_id.0, r.team))));
+                    out.push(("slack bot user".into(), ok(r.user_id.0.clone())));
+                    if let Ok(mut m) = self.bot_users.lock() {
+                        m.insert(r.team_id.0.clone(), r.user_id.0.clone());
+                    }
+                    teams.push((r.team_id.0, api::token(t)));
+                }
+                Err(e) => out.push(("slack bot token".into(), bad(e.to_string()))),
+            }
+        }
+        if self.config.oauth_enabled() {
+            match self.store.installed_teams() {
+                Ok(installed) if installed.is_empty() => out.push((
+                    "slack installations".into(),
+                    ok("none yet: an admin of each workspace opens /slack/install".into()),
+                )),
+                Ok(installed) => {
+                    for team in installed {
+                        match self.token_for(&team) {
+                            Ok(token) => match api::auth_test(&self.client, &token).await {
+                                Ok(r) => {
+                                    out.push((format!("slack installation {team}"), ok(format!("valid ({})", r.team))));
+                                    teams.push((team, token));
+                                }
+                                Err(e) => out.push((format!("slack installation {team}"), bad(e.to_string()))),
+                            },
+                            Err(e) => out.push((format!("slack installation {team}"), bad(e.to_string()))),
+                        }
+                    }
+                }
+                Err(e) => out.push(("slack installations".into(), bad(e.to_string()))),
+            }
+        }
+        match &self.config.agent_usergroup {
+            Some(group) => {
+                for (team, token) in &teams {
+                    out.push((
+                        format!("slack agents' user group {group} in {team}"),
+                        match api::usergroup_members(&self.client, token, group).await {
+                            Ok(m) if m.is_empty() => bad("resolvable but empty: nobody counts as an agent".into()),
+                            Ok(m) => ok(format!("{} members", m.len())),
+                            Err(e) => bad(e.to_string()),
+                        },
+                    ));
+                }
+            }
+            None if self.config.agent_user_ids.is_empty() => out.push((
+                "slack agents".into(),
+                ok("none configured: anyone who clicks Claim or Resolve in the agents' channel counts as an agent, \
+                    and no message in a thread takes it over"
+                    .into()),
+            )),
+            None => out.push(("slack agents".into(), ok(format!("{} user ids", self.config.agent_user_ids.len())))),
+        }
+        out
+    }
+}
+
+fn answer_value(message: &Outbound, place: &Place, turn_id: &str) -> ButtonValue {
+    ButtonValue {
+        turn_id: Some(turn_id.to_string()),
+        conversation: Some(message.conversation.to_string()),
+        channel: place.channel.clone(),
+        thread: place.thread_ts.clone(),
+    }
+}
+
+fn no_place(message: &Outbound) -> AdapterError {
+    let text =
+        format!("reply {} has no Slack thread to go to (its reply_context names no channel and thread)", message.id);
+    tracing::error!("{text}");
+    AdapterError::Rejected { platform: "slack", code: "no_thread".into(), message: text }
+}
+
+#[async_trait]
+impl ChannelAdapter for SlackAdapter {
+    fn name(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn run(&self, inbox: Arc<dyn InboxSink>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+        if let Ok(mut slot) = self.inbox.write() {
+            *slot = Some(inbox);
+        }
+        let result = match self.config.mode {
+            SlackMode::Events => {
+                tracing::info!("slack: receiving events on /slack/events and /slack/interactions");
+                shutdown.cancelled().await;
+                Ok(())
+            }
+            SlackMode::Socket => match self.me.upgrade() {
+                Some(me) => crate::socket::run(me, shutdown).await,
+                None => Ok(()),
+            },
+        };
+        if let Ok(mut slot) = self.inbox.write() {
+            *slot = None;
+        }
+        result
+    }
+
+    async fn deliver(&self, message: &Outbound) -> Result<Delivered, AdapterError> {
+        let team = message.workspace.as_str();
+        match &message.kind {
+            OutboundKind::AgentSummary { agents_channel, summary } => {
+                let Some(agents) = agents_channel else {
+                    let text = format!(
+                        "no agents' channel is set for channel {}: the summary card of {} was not posted (set the \
+                         agents_channel policy)",
+                        summary.customer_channel, summary.conversation
+                    );
+                    tracing::warn!("{text}");
+                    return Err(AdapterError::Rejected {
+                        platform: "slack",
+                        code: "agents_channel_not_set".into(),
+                        message: text,
+                    });
+                };
+                let customer =
+                    place_of(&message.reply_context, summary.customer_channel.as_str(), summary.conversation.as_str())
+                        .ok_or_else(|| no_place(message))?;
+                let value = ButtonValue {
+                    turn_id: None,
+                    conversation: Some(summary.conversation.to_string()),
+                    channel: customer.channel,
+                    thread: customer.thread_ts,
+                };
+                let token = self.token_for(team)?;
+                let body = json!({
+                    "channel": agents.as_str(),
+                    "text": blocks::mrkdwn(&message.text),
+                    "blocks": blocks::summary_blocks(summary, &value),
+                    "unfurl_links": false,
+                    "unfurl_media": false,
+                });
+                let ts = api::post_message(&self.client, &token, &body).await?;
+                Ok(Delivered { platform_message_id: Some(ts) })
+            }
+            OutboundKind::Answer { turn_id, citations, .. } => {
+                let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
+                    .ok_or_else(|| no_place(message))?;
+                let value = answer_value(message, &place, turn_id);
+                let blocks = blocks::answer_blocks(&message.text, citations, &value);
+                self.post_or_replace(team, &place, blocks::answer_fallback(&message.text, citations), Some(blocks))
+                    .await
+            }
+            OutboundKind::Handoff { mention } => {
+                let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
+                    .ok_or_else(|| no_place(message))?;
+                self.post_or_replace(team, &place, blocks::handoff_text(&message.text, mention.as_deref()), None).await
+            }
+            OutboundKind::Notice => {
+                let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
+                    .ok_or_else(|| no_place(message))?;
+                self.post_or_replace(team, &place, blocks::mrkdwn(&message.text), None).await
+            }
+        }
+    }
+
+    async fn healthcheck(&self) -> Health {
+        if let Some(t) = &self.config.bot_token {
+            return match api::auth_test(&self.client, &api::token(t)).await {
+                Ok(r) => {
+                    Health { ok: true, detail: format!("auth.test ok for team {} as {}", r.team_id.0, r.user_id.0) }
+                }
+                Err(e) => Health { ok: false, detail: e.to_string() },
+            };
+        }
+        let teams = match self.store.installed_teams() {
+            Ok(t) => t,
+            Err(e) => return Health { ok: false, detail: e.to_string() },
+        };
+        if teams.is_empty() {
+            return Health { ok: true, detail: "no workspace has installed the app yet (/slack/install)".into() };
+        }
+        let mut failed = Vec::new();
+        for team in &teams {
+            let result = match self.token_for(team) {
+                Ok(token) => api::auth_test(&self.client, &token).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                failed.push(format!("{team}: {e}"));
+            }
+        }
+        if failed.is_empty() {
+            Health { ok: true, detail: format!("auth.test ok for {} installed workspaces", teams.len()) }
+        } else {
+            Health { ok: false, detail: failed.join("; ") }
+        }
+    }
+
+    async fn working(&self, message: &Inbound, busy: bool) {
+        if message.action.is_some() {
+            return;
+        }
+        let Some(place) = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
+        else {
+            return;
+        };
+        let Some(ts) = &place.message_ts else { return };
+        let team = message.workspace.as_str();
+        let token = match self.token_for(team) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot show that the bot is working");
+                return;
+            }
+        };
+        let result = if busy {
+            api::add_reaction(&self.client, &token, &place.channel, ts, WORKING_REACTION).await
+        } else {
+            api::remove_reaction(&self.client, &token, &place.channel, ts, WORKING_REACTION).await
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if matches!(api::rejected_code(&e), Some("already_reacted" | "no_reaction")) => {}
+            Err(e) => tracing::warn!(busy, error = %e, "the working reaction could not be changed"),
+        }
+    }
+
+    async fn draft(&self, message: &Inbound, text: &str) {
+        if message.action.is_some() {
+            return;
+        }
+        let Some(place) = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
+        else {
+            return;
+        };
+        let Some(message_ts) = &place.message_ts else { return };
+        let team = message.workspace.as_str();
+        let token = match self.token_for(team) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot show the draft");
+                return;
+            }
+        };
+        let shown = blocks::draft_text(text);
+        let existing = self.store.draft(team, &place.channel, message_ts).ok().flatten();
+        let result = match existing {
+            Some(ts) => {
+                let body = json!({"channel": place.channel, "ts": ts, "text": shown});
+                api::update_message(&self.client, &token, &body).await.map(|_| ())
+            }
+            None => {
+                let body = json!({"channel": place.channel, "thread_ts": place.thread_ts, "text": shown,
+                    "unfurl_links": false, "unfurl_media": false});
+                match api::post_message(&self.client, &token, &body).await {
+                    Ok(ts) => self
+                        .store
+                        .put_draft(team, &place.channel, message_ts, &ts)
+                        .map_err(|e| AdapterError::Unavailable { platform: "slack", message: e.to_string() }),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the draft could not be shown");
+        }
+    }
+}
