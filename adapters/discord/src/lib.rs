@@ -1,1 +1,34 @@
-//! Discord channel adapter.
+//! Discord channel adapter for frontdesk.
+//!
+//! - Customers' messages arrive over the gateway (intents GUILDS, GUILD_MESSAGES,
+//!   MESSAGE_CONTENT, DIRECT_MESSAGES). The bot answers mentions, DMs, replies to itself, and —
+//!   when the channel's policy says `answer_top_level` — every top-level message (e.g. a help
+//!   forum). It replies in a thread started from the customer's message, or in the thread or
+//!   forum post the message was written in; never to bots or itself.
+//! - Workspace = the server (guild) id; direct messages use `dm_workspace` (default `dm`).
+//!   Channel = the channel whose policy applies (a thread's parent). Conversation =
+//!   `<guild>:<thread id>` (a top-level message's id is the id of the thread started from it),
+//!   or `dm:<channel>`. Event id = the Discord message id, or the interaction id for buttons and
+//!   commands, so replays after a gateway RESUME are dropped by the inbox.
+//! - Answers carry "Helpful", "Not helpful" and "Talk to a person" buttons; handoffs mention
+//!   the policy's escalation target; the agents' channel gets a summary card with "Claim" and
+//!   "Resolve". `/ask` and `/frontdesk policy show|set` are registered as global commands.
+//! - Button presses and commands arrive over the gateway, or over HTTP at
+//!   `POST /discord/interactions` when the application has an Interactions Endpoint URL.
+
+mod adapter;
+mod config;
+mod endpoint;
+mod errors;
+mod interactions;
+pub mod render;
+
+#[cfg(feature = "fake")]
+pub mod fake;
+
+pub use adapter::{intents, invite_url, required_permissions, DiscordAdapter};
+pub use config::DiscordConfig;
+pub use endpoint::{check_timestamp, verify_signature, SignatureError, INTERACTIONS_PATH};
+pub use errors::{map_error, DiscordError, DEFAULT_RETRY_AFTER_MS};
+pub use interactions::commands;
+pub use serenity::interactions_endpoint::Verifier;

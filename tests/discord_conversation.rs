@@ -1,0 +1,203 @@
+//! A whole Discord conversation through the real service: the fake Discord (gateway and REST),
+//! the Discord adapter, the durable inbox and its worker, and the engine over the sample help
+//! articles.
+//!
+//! 1. A customer mentions the bot with a question the articles answer: the answer arrives in a
+//!    thread started from the question, with its buttons.
+//! 2. The customer presses "Talk to a person": the thread gets the handoff with the support
+//!    role pinged, and the agents' channel gets the summary card.
+//! 3. An agent presses "Claim": the customer is told who joined, and the bot stays silent when
+//!    the customer writes again.
+//! 4. In another conversation, an agent simply writes in the thread: that takes it over too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use async_trait::async_trait;
+use frontdesk::channel::{ChannelAdapter, ChannelId, ConversationKey, PolicyConsole, Source, WorkspaceId};
+use frontdesk::conversation::ConvState;
+use frontdesk::engine::Engine;
+use frontdesk::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
+use frontdesk::policy::{PolicyStore, Scope};
+use frontdesk::serve::ChannelSet;
+use frontdesk::store::Store;
+use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
+use frontdesk_discord::DiscordAdapter;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `/frontdesk policy` over the service's policy store.
+struct StorePolicies(PolicyStore);
+
+#[async_trait]
+impl PolicyConsole for StorePolicies {
+    async fn show(&self, ws: &WorkspaceId, ch: &ChannelId) -> Result<String, String> {
+        let p = self.0.effective(ws, ch).map_err(|e| e.to_string())?;
+        let v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
+        let map = v.as_object().cloned().unwrap_or_default();
+        Ok(map.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("\n"))
+    }
+
+    async fn set(&self, ws: &WorkspaceId, ch: &ChannelId, key: &str, value: &str) -> Result<String, String> {
+        match self.0.set(ws, &Scope::Channel(ch.clone()), &[(key.to_string(), value.to_string())]) {
+            Ok(Ok(_)) => self.show(ws, ch).await,
+            Ok(Err(errors)) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The engine over the sample articles, sharing the service's store, for the fake's server.
+async fn engine(dir: &Path, store: &Store, ws: &WorkspaceId) -> Engine {
+    use frontdesk::knowledge::{chunk::ChunkOptions, ingest::IngestSource, KnowledgeBase, SearchSettings};
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    for (name, text) in support::engine_harness::DOCS {
+        std::fs::write(docs.join(name), text).unwrap();
+    }
+    let embedder = Arc::new(frontdesk::testing::HashingEmbedder::new(256));
+    let kb = KnowledgeBase {
+        retriever: Arc::new(frontdesk::retrieval::embedded::EmbeddedRetriever::open(dir, store, 256).unwrap()),
+        store: store.clone(),
+        embedder: embedder.clone(),
+        search: SearchSettings { semantic_ratio: 0.5, candidates: 50 },
+        chunking: ChunkOptions::default(),
+        batch_size: 16,
+    };
+    kb.ingest(&IngestSource::Paths(vec![docs]), ws.clone(), None, false, &()).await.unwrap();
+    let config = frontdesk::config::Config::default();
+    let generator = Arc::new(frontdesk::generate::Extractive::new(embedder));
+    let prompts = Arc::new(frontdesk::prompts::Prompts::built_in().unwrap());
+    let engine = Engine::with_parts(&config, Arc::new(kb), generator, None, prompts).unwrap();
+    // The toy embedder's similarities run lower than the real model's.
+    engine.policies.set(ws, &Scope::Workspace, &[("confidence_threshold".into(), "0.5".into())]).unwrap().unwrap();
+    engine
+}
+
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !ready() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the engine has recorded `text` in the conversation and the inbox is drained:
+/// the message was handled, and whatever it produced was delivered.
+async fn handled(engine: &Engine, inbox: &Inbox, ws: &WorkspaceId, conv: &ConversationKey, text: &str) {
+    until(&format!("{text:?} to be handled"), || {
+        let recorded = engine
+            .conversations
+            .get(Source::Discord, ws, conv)
+            .unwrap()
+            .is_some_and(|c| c.messages.iter().any(|m| m.text.contains(text)));
+        let stats = inbox.stats();
+        recorded && stats.pending_inbound == 0 && stats.pending_outbound == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_conversation_from_question_to_handoff_to_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let ws = WorkspaceId::new(GUILD_ID.to_string()).unwrap();
+    let engine = Arc::new(engine(dir.path(), &store, &ws).await);
+    let support = ChannelId::new(SUPPORT_CHANNEL.to_string()).unwrap();
+    let pairs = [
+        ("escalation_target".to_string(), format!("<@&{SUPPORT_ROLE}>")),
+        ("agents_channel".to_string(), AGENTS_CHANNEL.to_string()),
+    ];
+    engine.policies.set(&ws, &Scope::Channel(support.clone()), &pairs).unwrap().unwrap();
+
+    let fake = FakeDiscord::start().await.unwrap();
+    let adapter = DiscordAdapter::new(fake.config(), Arc::new(StorePolicies(engine.policies.clone()))).unwrap();
+    let options = InboxOptions {
+        rescan_every: Duration::from_millis(100),
+        retry_base: Duration::from_millis(50),
+        ..InboxOptions::default()
+    };
+    let inbox = Inbox::open(&store, options).unwrap();
+    let channels = ChannelSet::new().with(Source::Discord, adapter.clone());
+    let handler: Arc<dyn TurnHandler> = engine.clone();
+    let worker = Worker::new(inbox.clone(), handler, Arc::new(channels));
+    let shutdown = CancellationToken::new();
+    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let adapter_task = {
+        let (a, i, s) = (adapter.clone(), Arc::new(inbox.clone()), shutdown.clone());
+        tokio::spawn(async move { a.run(i, s).await })
+    };
+    fake.wait_identified(1, WAIT).await.unwrap();
+    fake.wait_commands(WAIT).await.unwrap();
+
+    // 1. The question, answered in a thread started from it.
+    let customer = FakeUser::customer();
+    let question = fake.send_message(SUPPORT_CHANNEL, &customer, "How long is the free trial?", true).unwrap();
+    let thread = question;
+    let posted = fake.wait_posted_in(thread, 1, WAIT).await.unwrap();
+    assert_eq!(fake.threads(), vec![(SUPPORT_CHANNEL, thread)]);
+    let answer = posted[0].clone();
+    assert!(answer.content.contains("14-day free trial"), "{:?}", answer.content);
+    assert!(answer.content.contains("**Sources**") && answer.content.contains("Free trial"), "{:?}", answer.content);
+    assert_eq!(answer.button_labels(), ["Helpful", "Not helpful", "Talk to a person"]);
+    assert!(fake.posted_in(SUPPORT_CHANNEL).is_empty(), "the channel itself stays clean");
+
+    // 2. "Talk to a person": the role is pinged in the thread, the agents get the card.
+    let talk = answer.button_ids()[2].clone();
+    fake.dispatch("INTERACTION_CREATE", fake.button_interaction(&customer, &answer, &talk)).unwrap();
+    let posted = fake.wait_posted_in(thread, 2, WAIT).await.unwrap();
+    let handoff = &posted[1];
+    assert!(handoff.content.contains("support team"), "{:?}", handoff.content);
+    assert!(handoff.content.contains(&format!("<@&{SUPPORT_ROLE}>")));
+    assert_eq!(handoff.request["allowed_mentions"]["roles"], serde_json::json!([SUPPORT_ROLE.to_string()]));
+    let card = fake.wait_posted_in(AGENTS_CHANNEL, 1, WAIT).await.unwrap().remove(0);
+    // The card points the agents at the customer's thread. (Its "Question" is the text of the
+    // turn that handed off: for the button, the press itself.)
+    assert!(card.content.contains(&format!("<#{thread}>")), "{:?}", card.content);
+    let fields = card.request["embeds"][0]["fields"].to_string();
+    assert!(fields.contains(&format!("https://discord.com/channels/{GUILD_ID}/{thread}")), "{fields}");
+    assert!(card.request["embeds"][0]["fields"].to_string().contains("asked for human"));
+    assert_eq!(card.button_labels(), ["Claim", "Resolve"]);
+    let conv = ConversationKey::new(format!("{GUILD_ID}:{thread}")).unwrap();
+    let state = engine.conversations.get(Source::Discord, &ws, &conv).unwrap().unwrap().state;
+    assert_eq!(state, ConvState::Escalated);
+
+    // 3. The agent claims from the card; the customer is told who joined.
+    let claim = card.button_ids()[0].clone();
+    fake.dispatch("INTERACTION_CREATE", fake.button_interaction(&FakeUser::agent(), &card, &claim)).unwrap();
+    let posted = fake.wait_posted_in(thread, 3, WAIT).await.unwrap();
+    assert!(posted[2].content.contains("Alex from our support team has joined"), "{:?}", posted[2].content);
+    let conversation = engine.conversations.get(Source::Discord, &ws, &conv).unwrap().unwrap();
+    assert_eq!(conversation.state, ConvState::Agent);
+    assert_eq!(conversation.owner.as_deref(), Some(FakeUser::agent().id.to_string().as_str()));
+
+    // The customer writes again: the bot stays silent, the message is kept.
+    fake.send_message(thread, &customer, "Thanks, also what about annual plans?", false).unwrap();
+    handled(&engine, &inbox, &ws, &conv, "also what about annual plans").await;
+    assert_eq!(fake.posted_in(thread).len(), 3, "the bot must stay silent once an agent owns the thread");
+
+    // 4. Another conversation: an agent writing in the thread takes it over.
+    let second = fake
+        .send_message(SUPPORT_CHANNEL, &customer, "Can annual plans be refunded within 30 days of the renewal?", true)
+        .unwrap();
+    let posted = fake.wait_posted_in(second, 1, WAIT).await.unwrap();
+    assert!(posted[0].content.contains("refunded"), "{:?}", posted[0].content);
+    let conv2 = ConversationKey::new(format!("{GUILD_ID}:{second}")).unwrap();
+    fake.send_message(second, &FakeUser::agent(), "I'll take this one and check your invoice.", false).unwrap();
+    handled(&engine, &inbox, &ws, &conv2, "check your invoice").await;
+    let conversation = engine.conversations.get(Source::Discord, &ws, &conv2).unwrap().unwrap();
+    assert_eq!(conversation.state, ConvState::Agent);
+    fake.send_message(second, &customer, "Great, and how long is the free trial?", false).unwrap();
+    handled(&engine, &inbox, &ws, &conv2, "and how long is the free trial").await;
+    assert_eq!(fake.posted_in(second).len(), 1, "the bot stays silent after the agent took over");
+
+    assert_eq!(inbox.stats().dead_letters, 0);
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, worker_task).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, adapter_task).await.unwrap().unwrap().unwrap();
+}
