@@ -1,1 +1,55 @@
-//! Email channel adapter.
+//! Email channel adapter: customers write to the support address, frontdesk answers in the same
+//! thread.
+//!
+//! - **In**: IMAP (IDLE, with polling when the server has no IDLE or the connection drops; TLS,
+//!   STARTTLS, or plain on loopback; reconnects with backoff), or the webhook
+//!   `POST /email/inbound` for mail services that post raw MIME. Each message is handed to the
+//!   durable inbox once: it is flagged (or moved) only after the inbox holds it, and its
+//!   Message-ID is the event id, so the same mail twice is dropped by the inbox.
+//! - **Threads**: a conversation is an email thread. Every Message-ID seen (customers', agents',
+//!   our own replies and forwards) maps to its conversation, so a reply to any of them lands in
+//!   the same conversation; a new thread is keyed by its root Message-ID.
+//! - **Out**: SMTP with `In-Reply-To`/`References`, `Subject: Re: ...`, and a Message-ID derived
+//!   from the reply's id (a retried delivery carries the same one).
+//! - **Handoff**: the customer is told in the thread; the thread (summary and the customer's
+//!   messages) is forwarded to the agents' address, with `Reply-To` set to the customer and the
+//!   support address so the agent's reply both answers the customer and tells frontdesk that a
+//!   person took over. Mail from agents' addresses marks the author as an agent.
+//! - **No loops, no abuse**: auto-replies, bounces and bulk mail are ignored (logged with the
+//!   reason), our own mail is never answered, each sender has an hourly limit (mail over it is
+//!   held for a person, see [`EmailAdapter::held`]), and DKIM failures of signing domains mark the
+//!   sender unverified.
+
+mod adapter;
+mod config;
+mod dkim;
+mod imap;
+mod outbound;
+mod parse;
+mod state;
+mod webhook;
+
+#[cfg(feature = "fake")]
+pub mod fake;
+
+pub use adapter::{EmailAdapter, EmailError, Ingested};
+pub use config::{DkimConfig, EmailConfig, ImapConfig, Security, SmtpConfig, WebhookConfig, WebhookMode};
+pub use dkim::{DkimVerdict, DkimVerifier};
+pub use parse::{new_text, parse, Malformed, ParsedAttachment, ParsedMail};
+pub use state::HeldMessage;
+pub use webhook::INBOUND_PATH;
+
+/// The header carrying the webhook's HMAC: `sha256=<hex>`.
+pub const SIGNATURE_HEADER: &str = "x-frontdesk-signature";
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,624 @@
+//! The adapter: from a raw email to the inbox, the IMAP loop, health checks.
+
+use crate::config::EmailConfig;
+use crate::dkim::{DkimVerdict, DkimVerifier};
+use crate::imap::{self, ImapError, ImapSession};
+use crate::outbound;
+use crate::parse::{self, Malformed, ParsedMail};
+use crate::state::{HeldMessage, State, ThreadEntry};
+use async_trait::async_trait;
+use frontdesk_channel::{
+    AdapterError, Attachment, Author, AuthorId, ChannelAdapter, ChannelId, ConversationKey, Delivered, EventId, Health,
+    Inbound, InboxSink, Outbound, Source, WorkspaceId,
+};
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) const PLATFORM: &str = "email";
+/// Set on mail left in the folder for a person: over the sender's rate limit.
+const HELD_KEYWORD: &str = "$FrontdeskHeld";
+/// Set on mail left in the folder for a person: it could not be read.
+const MALFORMED_KEYWORD: &str = "$FrontdeskMalformed";
+/// IDLE is renewed this often (servers drop it after 30 minutes); a renewal also checks for mail.
+const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Why the adapter could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("the email configuration has problems: {}", .0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "))]
+    Config(Vec<(String, String)>),
+    #[error("the SMTP settings are unusable: {0}")]
+    Smtp(String),
+    #[error("the DKIM resolver could not be set up: {0}")]
+    Dkim(String),
+    #[error("the support address cannot name a workspace: {0}")]
+    Id(#[from] frontdesk_channel::ids::InvalidId),
+}
+
+/// What happened to one received email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// In the inbox; the engine will handle it.
+    Accepted,
+    /// The inbox already had it (the same Message-ID).
+    Duplicate,
+    /// Sent by a machine (auto-reply, bounce, bulk): not answered, for the given reason.
+    Ignored(String),
+    /// Our own mail: never answered.
+    Own,
+    /// Over the sender's rate limit: kept for a person (see [`EmailAdapter::held`]).
+    Held(String),
+}
+
+/// Why an email could not be taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
+    #[error("{0}")]
+    Inbox(AdapterError),
+    #[error("the adapter's state could not be stored: {0}")]
+    Storage(#[from] sled::Error),
+}
+
+/// What a reply needs to know of the message it answers; kept in `Inbound::reply_context`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReplyContext {
+    /// The customer's Message-ID (no angle brackets).
+    pub message_id: String,
+    /// Its References, then In-Reply-To (no angle brackets).
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// The thread's subject without "Re:" prefixes.
+    #[serde(default)]
+    pub subject: String,
+    /// Where the reply goes.
+    pub reply_to: String,
+    #[serde(default)]
+    pub reply_name: Option<String>,
+    /// The support address that received it.
+    #[serde(default)]
+    pub mailbox: String,
+}
+
+/// The email channel adapter. Build it with [`EmailAdapter::new`], run it as a
+/// [`ChannelAdapter`], and mount [`EmailAdapter::router`] for the webhook.
+pub struct EmailAdapter {
+    pub(crate) config: EmailConfig,
+    pub(crate) mailbox: String,
+    workspace: WorkspaceId,
+    channel: ChannelId,
+    pub(crate) state: State,
+    pub(crate) smtp: AsyncSmtpTransport<Tokio1Executor>,
+    dkim: Option<DkimVerifier>,
+    /// The inbox while `run` runs; the webhook answers 503 without it.
+    pub(crate) inbox: Mutex<Option<Arc<dyn InboxSink>>>,
+    /// One email at a time through threading, rate counting and the inbox.
+    ingest_lock: tokio::sync::Mutex<()>,
+}
+
+/// Removes "Re:", "Fwd:" and similar prefixes.
+pub(crate) fn base_subject(subject: &str) -> String {
+    let mut s = subject.trim();
+    loop {
+        let lower = s.to_ascii_lowercase();
+        let cut = ["re:", "fw:", "fwd:", "aw:", "sv:", "tr:", "wg:"].iter().find(|p| lower.starts_with(*p));
+        match cut {
+            Some(p) => s = s[p.len()..].trim_start(),
+            None => return s.to_string(),
+        }
+    }
+}
+
+/// A storage-safe id from a Message-ID: itself when short, else its hash.
+fn id_key(message_id: &str) -> String {
+    if message_id.len() <= 200 && !message_id.chars().any(char::is_control) {
+        message_id.to_string()
+    } else {
+        format!("sha256.{}", crate::sha256_hex(message_id.as_bytes()))
+    }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+}
+
+impl EmailAdapter {
+    /// Builds the adapter. `state` is a sled tree of the service's store, owned by this adapter:
+    /// the IMAP position, the Message-ID → conversation map, thread records, held mail.
+    pub fn new(config: EmailConfig, state: sled::Tree) -> Result<Arc<EmailAdapter>, EmailError> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(EmailError::Config(problems));
+        }
+        let mailbox = config.mailbox();
+        let smtp = outbound::transport(&config).map_err(EmailError::Smtp)?;
+        let dkim = if config.dkim.verify {
+            let server = config.dkim.dns_server.as_deref().and_then(|s| s.parse().ok());
+            Some(DkimVerifier::new(server).map_err(EmailError::Dkim)?)
+        } else {
+            None
+        };
+        Ok(Arc::new(EmailAdapter {
+            workspace: WorkspaceId::new(mailbox.clone())?,
+            channel: ChannelId::new(mailbox.clone())?,
+            mailbox,
+            config,
+            state: State::new(state),
+            smtp,
+            dkim,
+            inbox: Mutex::new(None),
+            ingest_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The workspace (and channel) of this mailbox: the support address.
+    pub fn workspace(&self) -> &WorkspaceId {
+        &self.workspace
+    }
+
+    /// Mail over a sender's rate limit, oldest first: not answered, kept here (with its raw
+    /// MIME) and, for IMAP, left in the folder flagged `$FrontdeskHeld`.
+    pub fn held(&self) -> Vec<HeldMessage> {
+        self.state.held()
+    }
+
+    /// True for the support team: configured addresses and domains, and addresses conversations
+    /// were forwarded to.
+    fn is_agent(&self, address: &str) -> bool {
+        let domain = domain_of(address);
+        self.config.agent_addresses.iter().any(|a| a.trim().eq_ignore_ascii_case(address))
+            || self.config.agent_domains.iter().any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(domain))
+            || self.state.is_agent(address)
+    }
+
+    /// Our own mail: from the support address, or carrying one of our Message-IDs.
+    fn is_own(&self, mail: &ParsedMail) -> bool {
+        mail.from == self.mailbox || outbound::is_our_message_id(&mail.message_id, &self.config.id_domain())
+    }
+
+    /// The conversation of a mail and whether it starts one.
+    fn thread_of(&self, mail: &ParsedMail) -> Result<(String, bool), sled::Error> {
+        let top_level = mail.in_reply_to.is_empty() && mail.references.is_empty();
+        if let Some(known) = self.state.conversation_of(&mail.message_id)? {
+            return Ok((known, top_level));
+        }
+        for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
+            if let Some(known) = self.state.conversation_of(id)? {
+                return Ok((known, false));
+            }
+        }
+        let root = mail.references.first().or(mail.in_reply_to.first()).unwrap_or(&mail.message_id);
+        Ok((id_key(root), top_level))
+    }
+
+    /// Takes one received email in: checks, threads it and hands it to `inbox`. Returns once the
+    /// inbox holds it (or why it was not given to the inbox).
+    pub async fn ingest(&self, raw: &[u8], inbox: &dyn InboxSink) -> Result<Ingested, IngestError> {
+        let mail = parse::parse(raw, self.config.max_attachment_bytes)?;
+        if self.is_own(&mail) {
+            tracing::info!(message_id = %mail.message_id, "our own email; not answered");
+            return Ok(Ingested::Own);
+        }
+        if let Some(why) = &mail.automated {
+            tracing::info!(message_id = %mail.message_id, from = %mail.from, reason = %why, "automated email ignored");
+            return Ok(Ingested::Ignored(why.clone()));
+        }
+        for a in mail.attachments.iter().filter(|a| a.oversized) {
+            tracing::warn!(
+                message_id = %mail.message_id,
+                attachment = %a.name,
+                size_bytes = a.size_bytes,
+                limit_bytes = self.config.max_attachment_bytes,
+                "attachment over the size limit; listed as oversized and not kept"
+            );
+        }
+        let _one_at_a_time = self.ingest_lock.lock().await;
+        let now = crate::now_ms();
+        let is_agent = self.is_agent(&mail.from);
+        if !is_agent
+            && !self.state.within_rate(&mail.from, &mail.message_id, now, self.config.sender_messages_per_hour)?
+        {
+            let reason =
+                format!("more than {} messages from {} in an hour", self.config.sender_messages_per_hour, mail.from);
+            if !self.state.is_held(&mail.message_id) {
+                self.state.hold(&HeldMessage {
+                    message_id: mail.message_id.clone(),
+                    from: mail.from.clone(),
+                    subject: mail.subject.clone(),
+                    received_at_ms: now,
+                    reason: reason.clone(),
+                    raw: raw.to_vec(),
+                })?;
+            }
+            tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "email held for a person, not answered");
+            return Ok(Ingested::Held(reason));
+        }
+        let unverified = match &self.dkim {
+            Some(verifier) => match verifier.check(raw, domain_of(&mail.from)).await {
+                DkimVerdict::Unverified { reason } => {
+                    tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "DKIM check failed; sender unverified");
+                    true
+                }
+                DkimVerdict::Pass { domain } => {
+                    tracing::debug!(message_id = %mail.message_id, %domain, "DKIM pass");
+                    false
+                }
+                DkimVerdict::NotSigned => false,
+            },
+            None => false,
+        };
+
+        let (conversation, top_level) = self.thread_of(&mail)?;
+        let subject = base_subject(&mail.subject);
+        let customer = (!is_agent).then(|| (mail.reply_to.clone(), mail.from_name.clone()));
+        let text = inbound_text(&mail, top_level);
+        self.state.record_message(
+            &conversation,
+            &mail.message_id,
+            &subject,
+            customer,
+            Some(ThreadEntry { from: mail.from.clone(), at_ms: now, text: text.clone() }),
+        )?;
+
+        let mut references = mail.references.clone();
+        for id in &mail.in_reply_to {
+            if !references.contains(id) {
+                references.push(id.clone());
+            }
+        }
+        let context = ReplyContext {
+            message_id: mail.message_id.clone(),
+            references,
+            subject,
+            reply_to: mail.reply_to.clone(),
+            reply_name: mail.from_name.clone(),
+            mailbox: self.mailbox.clone(),
+        };
+        let invalid = |e: frontdesk_channel::ids::InvalidId| Malformed(e.to_string());
+        let message = Inbound {
+            id: EventId::new(id_key(&mail.message_id)).map_err(invalid)?,
+            source: Source::Email,
+            workspace: self.workspace.clone(),
+            channel: self.channel.clone(),
+            conversation: ConversationKey::new(conversation.clone()).map_err(invalid)?,
+            author: Author {
+                id: AuthorId::new(mail.from.clone()).map_err(invalid)?,
+                display_name: mail.from_name.clone(),
+                is_bot: false,
+                is_agent,
+            },
+            text,
+            attachments: mail
+                .attachments
+                .iter()
+                .map(|a| Attachment {
+                    name: if a.oversized { format!("{} (oversized, not kept)", a.name) } else { a.name.clone() },
+                    content_type: a.content_type.clone(),
+                    size_bytes: a.size_bytes,
+                })
+                .collect(),
+            received_at_ms: now,
+            addressed_to_bot: true,
+            top_level,
+            reply_context: serde_json::to_value(&context).unwrap_or(serde_json::Value::Null),
+            action: None,
+            unverified_sender: unverified,
+        };
+        match inbox.accept(message).await {
+            Ok(true) => {
+                tracing::info!(message_id = %mail.message_id, %conversation, agent = is_agent, "email accepted");
+                Ok(Ingested::Accepted)
+            }
+            Ok(false) => {
+                tracing::info!(message_id = %mail.message_id, "email already in the inbox; dropped as a duplicate");
+                Ok(Ingested::Duplicate)
+            }
+            Err(e) => Err(IngestError::Inbox(e)),
+        }
+    }
+
+    fn imap_on(&self) -> bool {
+        !self.config.imap.host.trim().is_empty()
+    }
+
+    fn processed_flag(&self) -> Option<&str> {
+        match &self.config.imap.processed_folder {
+            Some(_) => None,
+            None => Some(self.config.imap.processed_flag.trim()),
+        }
+    }
+
+    /// Reads the folder until shutdown, reconnecting with backoff.
+    async fn imap_loop(&self, inbox: Arc<dyn InboxSink>, shutdown: &CancellationToken) {
+        let mut backoff = Duration::from_secs(1);
+        while !shutdown.is_cancelled() {
+            let mut connected = false;
+            match self.imap_session(&inbox, shutdown, &mut connected).await {
+                Ok(()) => return,
+                Err(e) => {
+                    if connected {
+                        backoff = Duration::from_secs(1);
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "IMAP connection lost; reconnecting");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One connection: handle what is pending, then wait for more (IDLE or polling).
+    async fn imap_session(
+        &self,
+        inbox: &Arc<dyn InboxSink>,
+        shutdown: &CancellationToken,
+        connected: &mut bool,
+    ) -> Result<(), ImapError> {
+        let folder = self.config.imap.folder.clone();
+        let mut session = imap::login(&self.config).await?;
+        if let Some(target) = &self.config.imap.processed_folder {
+            imap::ensure_folder(&mut session, target).await?;
+        }
+        let (validity, uid_next) = imap::select(&mut session, &folder).await?;
+        *connected = true;
+        let idle = self.config.imap.idle && imap::has_idle(&mut session).await?;
+        tracing::info!(folder = %folder, idle, "reading the support mailbox");
+
+        let storage = |e: sled::Error| ImapError::Refused(format!("the adapter's state could not be stored: {e}"));
+        let mut last = match self.state.imap_position(&folder).map_err(storage)? {
+            Some((stored, last)) if stored == validity => last,
+            stored => {
+                let search = match stored {
+                    Some((old, _)) => {
+                        tracing::warn!(folder = %folder, old, new = validity, "UIDVALIDITY changed; looking for every message not handled yet");
+                        imap::Search::Resync
+                    }
+                    None => imap::Search::FirstStart,
+                };
+                let uids = imap::pending_uids(&mut session, search, self.processed_flag()).await?;
+                let mut last = 0;
+                self.handle_uids(&mut session, &uids, inbox, validity, &mut last).await?;
+                let last = last.max(uid_next.saturating_sub(1));
+                self.state.set_imap_position(&folder, validity, last).map_err(storage)?;
+                last
+            }
+        };
+
+        loop {
+            let uids = imap::pending_uids(&mut session, imap::Search::Since(last), self.processed_flag()).await?;
+            self.handle_uids(&mut session, &uids, inbox, validity, &mut last).await?;
+            if shutdown.is_cancelled() {
+                imap::logout(session).await;
+                return Ok(());
+            }
+            if idle {
+                let mut handle = session.idle();
+                imap::timed("IDLE", handle.init()).await?;
+                let woke = {
+                    let (wait, _stop) = handle.wait_with_timeout(IDLE_RENEW);
+                    tokio::select! {
+                        r = wait => Some(r),
+                        _ = shutdown.cancelled() => None,
+                    }
+                };
+                let done = imap::timed("DONE", handle.done()).await;
+                match (woke, done) {
+                    (None, Ok(s)) => {
+                        imap::logout(s).await;
+                        return Ok(());
+                    }
+                    (None, Err(_)) => return Ok(()),
+                    (Some(Err(e)), _) => {
+                        return Err(ImapError::Command { command: "IDLE", message: e.to_string() });
+                    }
+                    (Some(Ok(_)), Ok(s)) => session = s,
+                    (Some(Ok(_)), Err(e)) => return Err(e),
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        imap::logout(session).await;
+                        return Ok(());
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(self.config.imap.poll_secs.max(1))) => {}
+                }
+                imap::timed("NOOP", session.noop()).await?;
+            }
+        }
+    }
+
+    /// Handles UIDs in order; each is flagged (or moved) and the position stored only after the
+    /// inbox took it. Stops at the first message the inbox could not take.
+    async fn handle_uids(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+        inbox: &Arc<dyn InboxSink>,
+        validity: u32,
+        last: &mut u32,
+    ) -> Result<(), ImapError> {
+        let folder = &self.config.imap.folder;
+        for &uid in uids {
+            let Some(raw) = imap::fetch_raw(session, uid).await? else {
+                tracing::info!(uid, "message vanished before it could be read");
+                continue;
+            };
+            let processed: Vec<&str> = self.processed_flag().into_iter().collect();
+            let move_to = self.config.imap.processed_folder.as_deref();
+            let (flags, move_to) = match self.ingest(&raw, inbox.as_ref()).await {
+                Ok(Ingested::Held(_)) => {
+                    let mut flags = vec![HELD_KEYWORD];
+                    flags.extend(processed.iter().filter(|f| !f.eq_ignore_ascii_case("\\Seen")));
+                    (flags, None)
+                }
+                Ok(_) => (processed, move_to),
+                Err(IngestError::Malformed(m)) => {
+                    tracing::warn!(uid, folder = %folder, error = %m, "unreadable email left in the folder for a person, flagged {MALFORMED_KEYWORD}");
+                    let mut flags = vec![MALFORMED_KEYWORD];
+                    flags.extend(processed.iter().filter(|f| !f.eq_ignore_ascii_case("\\Seen")));
+                    (flags, None)
+                }
+                Err(e) => {
+                    return Err(ImapError::Refused(format!("message {uid} could not be taken in: {e}")));
+                }
+            };
+            imap::mark(session, uid, &flags, move_to).await?;
+            *last = (*last).max(uid);
+            self.state
+                .set_imap_position(folder, validity, *last)
+                .map_err(|e| ImapError::Refused(format!("the adapter's state could not be stored: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Each check `frontdesk doctor` shows: IMAP login, the folder, IDLE, SMTP, the DKIM resolver.
+    pub async fn doctor(&self) -> Vec<(String, Health)> {
+        let mut out = Vec::new();
+        let health = |ok: bool, detail: String| Health { ok, detail };
+        if self.imap_on() {
+            match imap::login(&self.config).await {
+                Ok(mut session) => {
+                    out.push((
+                        "email: IMAP login".into(),
+                        health(true, format!("logged in to {} as {}", self.config.imap.host, self.config.imap_user())),
+                    ));
+                    match imap::select(&mut session, &self.config.imap.folder).await {
+                        Ok((validity, _)) => out.push((
+                            "email: IMAP folder".into(),
+                            health(true, format!("{} exists (UIDVALIDITY {validity})", self.config.imap.folder)),
+                        )),
+                        Err(e) => out.push(("email: IMAP folder".into(), health(false, e.to_string()))),
+                    }
+                    match imap::has_idle(&mut session).await {
+                        Ok(true) => out.push(("email: IMAP IDLE".into(), health(true, "supported".into()))),
+                        Ok(false) => out.push((
+                            "email: IMAP IDLE".into(),
+                            health(
+                                !self.config.imap.idle,
+                                format!("not offered; polling every {} s", self.config.imap.poll_secs),
+                            ),
+                        )),
+                        Err(e) => out.push(("email: IMAP IDLE".into(), health(false, e.to_string()))),
+                    }
+                    imap::logout(session).await;
+                }
+                Err(e) => out.push(("email: IMAP login".into(), health(false, e.to_string()))),
+            }
+        } else {
+            out.push(("email: IMAP".into(), health(true, "off; mail arrives through the webhook".into())));
+        }
+        out.push(("email: SMTP".into(), outbound::smtp_health(self).await));
+        match &self.dkim {
+            Some(verifier) => {
+                let domain = domain_of(&self.mailbox).to_string();
+                match verifier.resolver_answers(&domain).await {
+                    Ok(()) => out.push(("email: DKIM resolver".into(), health(true, "answers".into()))),
+                    Err(e) => out.push(("email: DKIM resolver".into(), health(false, e))),
+                }
+            }
+            None => out.push(("email: DKIM".into(), health(true, "checking is off".into()))),
+        }
+        let held = self.state.held().len();
+        if held > 0 {
+            out.push((
+                "email: held mail".into(),
+                health(false, format!("{held} message(s) over a sender's rate limit wait for a person")),
+            ));
+        }
+        out
+    }
+}
+
+/// The text the engine sees: the new text, with the subject first for a new thread (customers
+/// often put the question there).
+fn inbound_text(mail: &ParsedMail, top_level: bool) -> String {
+    let subject = base_subject(&mail.subject);
+    let body = mail.text.trim();
+    match (subject.is_empty(), body.is_empty()) {
+        (_, true) if !subject.is_empty() => subject,
+        (true, true) => "(empty email)".into(),
+        (false, false) if top_level && !body.to_lowercase().contains(&subject.to_lowercase()) => {
+            format!("{subject}\n\n{body}")
+        }
+        _ => body.to_string(),
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for EmailAdapter {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    async fn run(&self, inbox: Arc<dyn InboxSink>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+        if let Ok(mut slot) = self.inbox.lock() {
+            *slot = Some(inbox.clone());
+        }
+        if self.imap_on() {
+            self.imap_loop(inbox, &shutdown).await;
+        } else {
+            shutdown.cancelled().await;
+        }
+        if let Ok(mut slot) = self.inbox.lock() {
+            *slot = None;
+        }
+        Ok(())
+    }
+
+    async fn deliver(&self, message: &Outbound) -> Result<Delivered, AdapterError> {
+        outbound::deliver(self, message).await
+    }
+
+    async fn healthcheck(&self) -> Health {
+        let mut details = Vec::new();
+        let mut ok = true;
+        if self.imap_on() {
+            match imap::login(&self.config).await {
+                Ok(mut session) => {
+                    match imap::select(&mut session, &self.config.imap.folder).await {
+                        Ok(_) => details.push(format!("IMAP {} ok", self.config.imap.folder)),
+                        Err(e) => {
+                            ok = false;
+                            details.push(e.to_string());
+                        }
+                    }
+                    imap::logout(session).await;
+                }
+                Err(e) => {
+                    ok = false;
+                    details.push(e.to_string());
+                }
+            }
+        }
+        let smtp = outbound::smtp_health(self).await;
+        ok &= smtp.ok;
+        details.push(smtp.detail);
+        Health { ok, detail: details.join("; ") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_lose_their_reply_prefixes() {
+        assert_eq!(base_subject("Re: RE: Fwd: Refund"), "Refund");
+        assert_eq!(base_subject("Refund"), "Refund");
+        assert_eq!(base_subject("Re:"), "");
+    }
+
+    #[test]
+    fn long_ids_are_hashed() {
+        assert_eq!(id_key("a@b"), "a@b");
+        assert!(id_key(&"x".repeat(300)).starts_with("sha256."));
+    }
+}
