@@ -12,6 +12,7 @@ use crate::knowledge::chunk::ChunkOptions;
 use crate::knowledge::{KnowledgeBase, SearchSettings};
 use crate::models;
 use crate::retrieval::embedded::EmbeddedRetriever;
+use crate::retrieval::meili::MeiliRetriever;
 use crate::retrieval::{RetrievalError, Retriever};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
@@ -116,6 +117,14 @@ pub fn open_knowledge(config: &Config) -> Result<KnowledgeBase, SetupError> {
     let embedder = build_embedder(config)?;
     let retriever: Arc<dyn Retriever> = match config.retrieval.backend {
         BackendKind::Embedded => Arc::new(EmbeddedRetriever::open(&config.data_dir, &store, embedder.dimensions())?),
+        BackendKind::Meilisearch => {
+            let meili = config.retrieval.meilisearch.as_ref().ok_or_else(|| {
+                RetrievalError::Unavailable(
+                    "retrieval.backend is \"meilisearch\" but [retrieval.meilisearch] is missing".into(),
+                )
+            })?;
+            Arc::new(MeiliRetriever::open(meili, &store, embedder.dimensions())?)
+        }
     };
     Ok(KnowledgeBase {
         store,

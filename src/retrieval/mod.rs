@@ -10,6 +10,7 @@
 pub mod embedded;
 pub mod fusion;
 pub mod keyword;
+pub mod meili;
 pub mod vectors;
 
 use crate::channel::WorkspaceId;
@@ -144,6 +145,9 @@ pub enum RetrievalError {
     Store(#[from] crate::store::StoreError),
     #[error("the retrieval backend is unavailable: {0}")]
     Unavailable(String),
+    /// The backend refused an operation and said why (e.g. Meilisearch's `invalid_vector_dimensions`).
+    #[error("{message}")]
+    Backend { code: String, message: String },
 }
 
 /// How the words of a query occur in a workspace's knowledge: the evidence that a question is
