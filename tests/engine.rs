@@ -94,6 +94,8 @@ async fn handoff_claim_silence_resolve_and_resume() {
             assert_eq!(agents_channel.as_ref().map(|c| c.as_str()), Some("CAGENTS"));
             assert_eq!(summary.reason, "asked_for_human");
             assert_eq!(summary.conversation.as_str(), "c4");
+            // The button carries no text: the agents see the customer's question.
+            assert_eq!(summary.question, "How long is the free trial?");
         }
         other => panic!("{other:?}"),
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod engine_cmds;
 pub mod eval_cmd;
 pub mod out;
+pub mod serve_cmds;
 
 use crate::config::{Config, ConfigError};
 use crate::eval::DatasetError;
@@ -83,6 +84,27 @@ pub enum Command {
     /// Runs frontdesk on its sample help centre: fetches the model if missing, ingests the
     /// sample docs and tickets, and searches them.
     Demo(DemoArgs),
+    /// Runs the bot: the configured channels (Slack, Discord, email), the durable inbox, the
+    /// engine, and the HTTP endpoints (webhooks, /healthz, /readyz). Stops on Ctrl-C or SIGTERM.
+    Serve,
+    /// Checks the configuration, the knowledge, the retrieval backend, the inbox (undelivered
+    /// replies and why) and every configured channel's credentials, and says what to fix.
+    Doctor,
+    /// Discord helpers.
+    Discord {
+        #[command(subcommand)]
+        action: DiscordAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscordAction {
+    /// Prints the URL that adds the bot to a server, with exactly the permissions it needs.
+    Invite {
+        /// The application id from the developer portal (default: discord.application_id).
+        #[arg(long)]
+        application_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +346,9 @@ pub enum CliError {
     Gate(String),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    /// Something frontdesk depends on does not work (`frontdesk doctor`, `frontdesk serve`).
+    #[error("{0}")]
+    Failed(String),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 }
@@ -372,5 +397,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Eval(args) => eval_cmd::eval(&cli, args).await,
         Command::Bench(args) => crate::bench::run(&cli, args).await,
         Command::Demo(args) => commands::demo(&cli, args).await,
+        Command::Serve => serve_cmds::serve(&cli).await,
+        Command::Doctor => serve_cmds::doctor(&cli).await,
+        Command::Discord { action: DiscordAction::Invite { application_id } } => {
+            serve_cmds::discord_invite(&cli, application_id.as_deref())
+        }
     }
 }

@@ -18,9 +18,13 @@
 //! read as a TOML literal when it is one (numbers, booleans) and as a string otherwise.
 
 pub mod answering;
+pub mod channels;
 pub mod llm;
+pub mod server;
 
 pub use answering::AnsweringConfig;
+pub use channels::ChannelsConfig;
+pub use server::ServerConfig;
 
 pub use llm::{GeneratorKind, LlmConfig, ProviderConfig};
 use secrecy::SecretString;
@@ -33,8 +37,20 @@ use std::path::{Path, PathBuf};
 pub const EXAMPLE_CONFIG: &str = include_str!("../../deploy/frontdesk.example.toml");
 
 /// Every top-level key and section, in the order the example file documents them.
-pub const TOP_LEVEL_KEYS: &[&str] =
-    &["data_dir", "models_dir", "embedder", "retrieval", "ingest", "llm", "rate_limits", "answering"];
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "models_dir",
+    "embedder",
+    "retrieval",
+    "ingest",
+    "llm",
+    "rate_limits",
+    "answering",
+    "server",
+    "slack",
+    "discord",
+    "email",
+];
 
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "FRONTDESK_";
@@ -56,6 +72,9 @@ pub struct Config {
     pub llm: LlmConfig,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
     pub answering: AnsweringConfig,
+    pub server: ServerConfig,
+    /// `[slack]`, `[discord]`, `[email]`.
+    pub channels: ChannelsConfig,
 }
 
 impl Default for Config {
@@ -69,6 +88,8 @@ impl Default for Config {
             llm: LlmConfig::default(),
             rate_limits: crate::ratelimit::RateLimitConfig::default(),
             answering: AnsweringConfig::default(),
+            server: ServerConfig::default(),
+            channels: ChannelsConfig::default(),
         }
     }
 }
@@ -132,6 +153,8 @@ fn default_timeout_secs() -> u64 {
 pub enum BackendKind {
     /// In-process keyword + vector index under `data_dir`; needs no server.
     Embedded,
+    /// A Meilisearch server, configured in `[retrieval.meilisearch]`.
+    Meilisearch,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,11 +166,13 @@ pub struct RetrievalConfig {
     pub semantic_ratio: f32,
     /// How many candidates each of the keyword and the semantic search contribute before fusion.
     pub candidates: usize,
+    /// The server, keys and limits of the `meilisearch` backend.
+    pub meilisearch: Option<crate::retrieval::meili::config::MeiliConfig>,
 }
 
 impl Default for RetrievalConfig {
     fn default() -> Self {
-        RetrievalConfig { backend: BackendKind::Embedded, semantic_ratio: 0.5, candidates: 50 }
+        RetrievalConfig { backend: BackendKind::Embedded, semantic_ratio: 0.5, candidates: 50, meilisearch: None }
     }
 }
 
@@ -241,6 +266,19 @@ impl Config {
                 "llm" => section(&key, value, &mut problems, |v| config.llm = v),
                 "rate_limits" => section(&key, value, &mut problems, |v| config.rate_limits = v),
                 "answering" => section(&key, value, &mut problems, |v| config.answering = v),
+                "server" => section(&key, value, &mut problems, |v| config.server = v),
+                #[cfg(feature = "slack")]
+                "slack" => section(&key, value, &mut problems, |v| config.channels.slack = Some(v)),
+                #[cfg(feature = "discord")]
+                "discord" => section(&key, value, &mut problems, |v| config.channels.discord = Some(v)),
+                #[cfg(feature = "email")]
+                "email" => section(&key, value, &mut problems, |v| config.channels.email = Some(v)),
+                other if channels::CHANNEL_SECTIONS.contains(&other) => problems.push(ConfigProblem {
+                    path: other.to_string(),
+                    message: format!(
+                        "this build of frontdesk has no {other} channel (built without the \"{other}\" feature)"
+                    ),
+                }),
                 other => problems.push(ConfigProblem {
                     path: other.to_string(),
                     message: format!("unknown key (known: {})", TOP_LEVEL_KEYS.join(", ")),
@@ -303,11 +341,44 @@ impl Config {
             }
             _ => {}
         }
+        self.validate_retrieval_backend(&mut out);
         self.validate_llm(&mut out);
-        for (path, message) in self.rate_limits.problems().into_iter().chain(self.answering.problems()) {
+        for (path, message) in self
+            .rate_limits
+            .problems()
+            .into_iter()
+            .chain(self.answering.problems())
+            .chain(self.server.problems())
+            .chain(self.channels.problems())
+        {
             out.push(ConfigProblem { path, message });
         }
         out
+    }
+
+    /// Length of the vectors frontdesk's own embedder produces.
+    pub fn embedder_dimensions(&self) -> usize {
+        match (&self.embedder.kind, &self.embedder.remote) {
+            (EmbedderKind::Remote, Some(r)) => r.dimensions,
+            _ => crate::runtime::MINILM_DIMENSIONS,
+        }
+    }
+
+    fn validate_retrieval_backend(&self, out: &mut Vec<ConfigProblem>) {
+        match (&self.retrieval.backend, &self.retrieval.meilisearch) {
+            (BackendKind::Meilisearch, None) => out.push(ConfigProblem {
+                path: "retrieval.meilisearch".into(),
+                message: "is required when retrieval.backend = \"meilisearch\" (at least the master key, through \
+                          FRONTDESK_RETRIEVAL__MEILISEARCH__MASTER_KEY)"
+                    .into(),
+            }),
+            (_, Some(m)) => {
+                for (path, message) in m.problems(self.embedder_dimensions()) {
+                    out.push(ConfigProblem { path, message });
+                }
+            }
+            (BackendKind::Embedded, None) => {}
+        }
     }
 
     fn validate_llm(&self, out: &mut Vec<ConfigProblem>) {
@@ -373,7 +444,8 @@ fn section<T: DeserializeOwned>(
     store: impl FnOnce(T),
 ) {
     let mut unknown = Vec::new();
-    let mut record = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
+    // An optional section shows up as a `?` step in the path; users never write it.
+    let mut record = |p: serde_ignored::Path<'_>| unknown.push(p.to_string().replace("?.", ""));
     let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut record));
     for p in unknown {
         problems.push(ConfigProblem { path: format!("{key}.{p}"), message: "unknown key".into() });
@@ -541,6 +613,38 @@ mod tests {
     fn invalid_toml_names_the_line() {
         let p = problems(parse("a = 1\n[retrieval\n", &[]));
         assert!(p[0].contains("line 2"), "{p:?}");
+    }
+
+    #[test]
+    fn meilisearch_backend_reads_its_section_and_keeps_the_key_secret() {
+        let text = "[retrieval]\nbackend = \"meilisearch\"\n[retrieval.meilisearch]\nurl = \"http://meili:7700\"\nindex = \"kb\"\n";
+        let config = parse(text, &[("FRONTDESK_RETRIEVAL__MEILISEARCH__MASTER_KEY", "m-very-secret")]).unwrap();
+        assert_eq!(config.retrieval.backend, BackendKind::Meilisearch);
+        let m = config.retrieval.meilisearch.clone().unwrap();
+        assert_eq!((m.url.as_str(), m.index.as_str()), ("http://meili:7700", "kb"));
+        assert_eq!(m.master_key.as_ref().unwrap().expose_secret(), "m-very-secret");
+        assert!(!format!("{config:?}").contains("m-very-secret"));
+    }
+
+    #[test]
+    fn meilisearch_problems_are_reported_with_the_others() {
+        let p = problems(parse("[retrieval]\nbackend = \"meilisearch\"\n", &[]));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("retrieval.meilisearch:"), "{p:?}");
+        let text = "[retrieval]\nbackend = \"meilisearch\"\n[retrieval.meilisearch]\nurl = \"meili:7700\"\nbatch = 5\n\
+                    [retrieval.meilisearch.embedder]\ndimensions = 768\n[ingest]\nmax_words = 5\nmin_words = 2\n";
+        let p = problems(parse(text, &[]));
+        let joined = p.join("\n");
+        for needle in [
+            "retrieval.meilisearch.batch: unknown key",
+            "retrieval.meilisearch.url: must start with http",
+            "retrieval.meilisearch.master_key: is required",
+            "retrieval.meilisearch.embedder.dimensions: is 768",
+            "ingest.max_words",
+        ] {
+            assert!(joined.contains(needle), "{needle} not in {joined}");
+        }
+        assert_eq!(p.len(), 5, "{joined}");
     }
 
     #[test]

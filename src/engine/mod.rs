@@ -147,34 +147,9 @@ impl crate::inbox::TurnHandler for Engine {
         message: &crate::channel::Inbound,
         progress: &dyn crate::inbox::TurnProgress,
     ) -> Vec<crate::channel::Outbound> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let turn = Engine::handle_streaming(self, message, Some(tx));
-        let forward = async {
-            let mut text = String::new();
-            let mut shown_len = 0;
-            let mut last_shown: Option<tokio::time::Instant> = None;
-            loop {
-                let due = last_shown.map(|t| t + DRAFT_EVERY);
-                let next = match due {
-                    Some(due) if text.len() > shown_len => tokio::select! {
-                        delta = rx.recv() => Some(delta),
-                        _ = tokio::time::sleep_until(due) => None,
-                    },
-                    _ => Some(rx.recv().await),
-                };
-                match next {
-                    Some(Some(delta)) => text.push_str(&delta),
-                    Some(None) => return,
-                    None => {}
-                }
-                let ready = last_shown.is_none_or(|t| t.elapsed() >= DRAFT_EVERY);
-                if ready && text.trim().len() > shown_len {
-                    progress.draft(message, text.trim()).await;
-                    shown_len = text.trim().len();
-                    last_shown = Some(tokio::time::Instant::now());
-                }
-            }
-        };
+        let forward = forward_drafts(rx, progress, message, DRAFT_EVERY);
         let (outcome, ()) = tokio::join!(turn, forward);
         outcome.outbound
     }
@@ -182,3 +157,111 @@ impl crate::inbox::TurnHandler for Engine {
 
 /// The shortest interval between two drafts of a streaming answer shown to a channel.
 pub const DRAFT_EVERY: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Passes the text streamed so far to `progress`: the first piece at once, then at most once per
+/// `every`, until the stream ends. Whatever arrives after the last draft is left to the final
+/// reply, which replaces the draft anyway.
+async fn forward_drafts(
+    mut deltas: tokio::sync::mpsc::UnboundedReceiver<String>,
+    progress: &dyn crate::inbox::TurnProgress,
+    message: &crate::channel::Inbound,
+    every: std::time::Duration,
+) {
+    let mut text = String::new();
+    let mut shown_len = 0;
+    let mut last_shown: Option<tokio::time::Instant> = None;
+    loop {
+        let pending = text.trim().len() > shown_len;
+        let next = match last_shown {
+            Some(at) if pending => tokio::select! {
+                delta = deltas.recv() => Some(delta),
+                _ = tokio::time::sleep_until(at + every) => None,
+            },
+            _ => Some(deltas.recv().await),
+        };
+        match next {
+            Some(Some(delta)) => text.push_str(&delta),
+            Some(None) => return,
+            None => {}
+        }
+        let due = last_shown.is_none_or(|at| at.elapsed() >= every);
+        let shown = text.trim();
+        if due && shown.len() > shown_len {
+            progress.draft(message, shown).await;
+            shown_len = shown.len();
+            last_shown = Some(tokio::time::Instant::now());
+        }
+    }
+}
+
+#[cfg(test)]
+mod draft_tests {
+    use super::*;
+    use crate::channel::{Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(tokio::time::Instant, String)>>);
+
+    #[async_trait::async_trait]
+    impl crate::inbox::TurnProgress for Recorder {
+        async fn draft(&self, _message: &Inbound, text: &str) {
+            self.0.lock().unwrap().push((tokio::time::Instant::now(), text.to_string()));
+        }
+    }
+
+    fn inbound() -> Inbound {
+        Inbound {
+            id: EventId::new("e1").unwrap(),
+            source: Source::Slack,
+            workspace: "T1".parse().unwrap(),
+            channel: ChannelId::new("C1").unwrap(),
+            conversation: ConversationKey::new("c1").unwrap(),
+            author: Author { id: AuthorId::new("U1").unwrap(), display_name: None, is_bot: false, is_agent: false },
+            text: "q".into(),
+            attachments: vec![],
+            received_at_ms: 1,
+            addressed_to_bot: true,
+            top_level: true,
+            reply_context: serde_json::Value::Null,
+            action: None,
+            unverified_sender: false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drafts_show_the_text_so_far_at_most_once_per_interval() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let recorder = Recorder::default();
+        let message = inbound();
+        let every = Duration::from_millis(1000);
+        let writer = async move {
+            // Twenty pieces, 100 ms apart: two seconds of writing.
+            for i in 0..20 {
+                tx.send(format!("w{i} ")).ok();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let start = tokio::time::Instant::now();
+        tokio::join!(forward_drafts(rx, &recorder, &message, every), writer);
+        let drafts = recorder.0.lock().unwrap().clone();
+        assert_eq!(drafts[0].1, "w0", "the first piece is shown at once");
+        assert!(drafts.len() >= 2 && drafts.len() <= 3, "{drafts:?}");
+        for pair in drafts.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= every, "two drafts closer than the interval: {drafts:?}");
+            assert!(pair[1].1.starts_with(&pair[0].1), "each draft extends the previous one");
+        }
+        assert!(drafts.iter().all(|(at, _)| *at - start <= Duration::from_millis(2000)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_shown_for_a_stream_without_text() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let recorder = Recorder::default();
+        tx.send("   ".into()).ok();
+        drop(tx);
+        forward_drafts(rx, &recorder, &inbound(), Duration::from_millis(1000)).await;
+        assert!(recorder.0.lock().unwrap().is_empty());
+    }
+}

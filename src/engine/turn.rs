@@ -459,10 +459,23 @@ impl Turn<'_> {
         if let Err(e) = self.conv.transition(ConvState::Escalated, by, &reason.code(), self.now) {
             tracing::warn!(error = %e, "conversation state did not change on handoff");
         }
+        // A button press ("Talk to a person") carries no question of its own: the agents see
+        // the customer's last message instead.
+        let question = if self.inbound.action.is_some() {
+            self.conv
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.speaker == Speaker::Customer && !m.text.trim().is_empty())
+                .map(|m| m.text.clone())
+                .unwrap_or_else(|| self.inbound.text.clone())
+        } else {
+            self.inbound.text.clone()
+        };
         let summary = HandoffSummary {
-            question: self.inbound.text.clone(),
+            question: question.clone(),
             condensed_question: if self.trace.condensed_question.is_empty() {
-                self.inbound.text.clone()
+                question
             } else {
                 self.trace.condensed_question.clone()
             },

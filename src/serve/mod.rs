@@ -83,3 +83,10 @@ impl Deliverer for ChannelSet {
         }
     }
 }
+
+pub mod channels;
+pub mod console;
+pub mod http;
+pub mod run;
+
+pub use run::{ServeError, Server};

@@ -1,0 +1,61 @@
+//! `[server]`: how `frontdesk serve` listens and how many turns it runs at once.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address the HTTP endpoints listen on (`/slack/events`, `/discord/interactions`,
+    /// `/email/inbound`, `/healthz`, `/readyz`). Put a TLS-terminating proxy in front of it.
+    pub listen: String,
+    /// The public https URL the platforms reach this server at (used in the Slack OAuth
+    /// redirect and printed by `frontdesk serve` so the URLs to paste into the platforms'
+    /// settings are exact).
+    pub public_url: Option<String>,
+    /// Conversations answered at the same time.
+    pub max_parallel: usize,
+    /// Replies being delivered at the same time.
+    pub max_parallel_deliveries: usize,
+    /// Seconds `/readyz` trusts an adapter's last health check before checking again.
+    pub health_cache_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            max_parallel: 8,
+            max_parallel_deliveries: 8,
+            health_cache_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Values that parse but cannot work, as (key, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            out.push((
+                "server.listen".into(),
+                format!("must be an address with a port such as 0.0.0.0:8080, not {:?}", self.listen),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                out.push(("server.public_url".into(), format!("must start with https://, not {url:?}")));
+            }
+        }
+        if self.max_parallel == 0 || self.max_parallel > 256 {
+            out.push(("server.max_parallel".into(), format!("must be between 1 and 256, not {}", self.max_parallel)));
+        }
+        if self.max_parallel_deliveries == 0 || self.max_parallel_deliveries > 256 {
+            out.push((
+                "server.max_parallel_deliveries".into(),
+                format!("must be between 1 and 256, not {}", self.max_parallel_deliveries),
+            ));
+        }
+        out
+    }
+}

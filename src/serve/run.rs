@@ -1,0 +1,124 @@
+//! Runs everything `frontdesk serve` is made of until shutdown.
+
+use super::http::{self, Readiness};
+use super::ChannelSet;
+use crate::channel::InboxSink;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot open the inbox: {0}")]
+    Inbox(#[from] crate::store::StoreError),
+    #[error("the HTTP server stopped: {0}")]
+    Http(std::io::Error),
+}
+
+/// A server ready to run: listening already, so the caller knows the address (tests bind port 0).
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    inbox: Inbox,
+    channels: ChannelSet,
+    routes: Router,
+    readiness: Arc<Readiness>,
+}
+
+impl Server {
+    /// Opens the inbox in the engine's store and binds `config.server.listen`.
+    pub async fn bind(
+        config: &Config,
+        engine: Arc<Engine>,
+        channels: ChannelSet,
+        adapter_routes: Router,
+    ) -> Result<Server, ServeError> {
+        let options = InboxOptions {
+            max_parallel: config.server.max_parallel,
+            max_parallel_deliveries: config.server.max_parallel_deliveries,
+            ..InboxOptions::default()
+        };
+        let inbox = Inbox::open(&engine.kb.store, options)?;
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .map_err(|source| ServeError::Listen { addr: config.server.listen.clone(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Listen { addr: config.server.listen.clone(), source })?;
+        let readiness = Arc::new(Readiness::new(
+            Arc::clone(&engine.kb),
+            inbox.clone(),
+            channels.clone(),
+            Duration::from_secs(config.server.health_cache_secs),
+        ));
+        Ok(Server { listener, addr, engine, inbox, channels, routes: adapter_routes, readiness })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    /// Serves until `shutdown` is cancelled: the adapters receive, the worker answers and
+    /// delivers, the HTTP endpoints answer. Returns once all of them have stopped.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let Server { listener, addr, engine, inbox, channels, routes, readiness } = self;
+        let sink: Arc<dyn InboxSink> = Arc::new(inbox.clone());
+
+        let mut adapters = Vec::new();
+        for adapter in channels.adapters() {
+            let (adapter, sink, shutdown) = (Arc::clone(adapter), Arc::clone(&sink), shutdown.clone());
+            adapters.push(tokio::spawn(async move {
+                let name = adapter.name();
+                tracing::info!(channel = name, "channel starting");
+                match adapter.run(sink, shutdown).await {
+                    Ok(()) => tracing::info!(channel = name, "channel stopped"),
+                    // The others keep running; /readyz reports this one through its health check.
+                    Err(error) => tracing::error!(channel = name, %error, "channel stopped with an error"),
+                }
+            }));
+        }
+
+        let handler: Arc<dyn TurnHandler> = engine;
+        let worker = Worker::new(inbox, handler, Arc::new(channels));
+        let worker_ready = Arc::clone(&readiness);
+        let worker_shutdown = shutdown.clone();
+        let worker = tokio::spawn(async move {
+            worker_ready.worker_running.store(true, Ordering::SeqCst);
+            worker.run(worker_shutdown).await;
+            worker_ready.worker_running.store(false, Ordering::SeqCst);
+        });
+
+        tracing::info!(%addr, "listening");
+        let app = http::router(readiness, routes);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown({
+                let shutdown = shutdown.clone();
+                async move { shutdown.cancelled().await }
+            })
+            .await;
+        // The server can also stop on its own (an accept error); everything else stops with it.
+        shutdown.cancel();
+        for adapter in adapters {
+            if let Err(error) = adapter.await {
+                tracing::error!(%error, "a channel task failed");
+            }
+        }
+        if let Err(error) = worker.await {
+            tracing::error!(%error, "the inbox worker failed");
+        }
+        served.map_err(ServeError::Http)
+    }
+}

@@ -1,0 +1,205 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `frontdesk serve` put together: HTTP endpoints, an adapter receiving over HTTP, the durable
+//! inbox, the engine and delivery back through the adapter.
+
+mod support;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use frontdesk::channel::{
+    AdapterError, Author, AuthorId, ChannelAdapter, ChannelId, ConversationKey, Delivered, EventId, Health, Inbound,
+    InboxSink, Outbound, OutboundKind, Source,
+};
+use frontdesk::config::Config;
+use frontdesk::ratelimit::RateLimitConfig;
+use frontdesk::serve::{ChannelSet, Server};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use support::engine_harness::harness;
+use tokio_util::sync::CancellationToken;
+
+/// An adapter whose "platform" is a JSON endpoint of the server itself.
+#[derive(Default)]
+struct LoopAdapter {
+    inbox: OnceLock<Arc<dyn InboxSink>>,
+    delivered: Mutex<Vec<Outbound>>,
+    working: Mutex<Vec<(String, bool)>>,
+    healthy: AtomicBool,
+}
+
+#[derive(serde::Deserialize)]
+struct Post {
+    id: String,
+    text: String,
+}
+
+async fn receive(State(adapter): State<Arc<LoopAdapter>>, Json(post): Json<Post>) -> (axum::http::StatusCode, String) {
+    let Some(inbox) = adapter.inbox.get() else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not running".into());
+    };
+    let message = Inbound {
+        id: EventId::new(post.id.clone()).unwrap(),
+        source: Source::Slack,
+        workspace: "T1".parse().unwrap(),
+        channel: ChannelId::new("C1").unwrap(),
+        conversation: ConversationKey::new(format!("thread-{}", post.id)).unwrap(),
+        author: Author { id: AuthorId::new("U1").unwrap(), display_name: None, is_bot: false, is_agent: false },
+        text: post.text,
+        attachments: vec![],
+        received_at_ms: 1,
+        addressed_to_bot: true,
+        top_level: true,
+        reply_context: serde_json::json!({ "thread": post.id }),
+        action: None,
+        unverified_sender: false,
+    };
+    match inbox.accept(message).await {
+        Ok(fresh) => (axum::http::StatusCode::OK, format!("{{\"accepted\":{fresh}}}")),
+        Err(e) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[async_trait]
+impl ChannelAdapter for LoopAdapter {
+    fn name(&self) -> &'static str {
+        "loop"
+    }
+    async fn run(&self, inbox: Arc<dyn InboxSink>, shutdown: CancellationToken) -> Result<(), AdapterError> {
+        let _ = self.inbox.set(inbox);
+        shutdown.cancelled().await;
+        Ok(())
+    }
+    async fn deliver(&self, message: &Outbound) -> Result<Delivered, AdapterError> {
+        self.delivered.lock().unwrap().push(message.clone());
+        Ok(Delivered { platform_message_id: Some(message.id.clone()) })
+    }
+    async fn healthcheck(&self) -> Health {
+        let ok = self.healthy.load(Ordering::SeqCst);
+        Health { ok, detail: if ok { "reachable".into() } else { "token refused".into() } }
+    }
+    async fn working(&self, message: &Inbound, busy: bool) {
+        self.working.lock().unwrap().push((message.id.to_string(), busy));
+    }
+}
+
+struct Running {
+    base: String,
+    adapter: Arc<LoopAdapter>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), frontdesk::serve::ServeError>>,
+    _harness_dir: tempfile::TempDir,
+}
+
+async fn start(health_cache_secs: u64) -> Running {
+    let h = harness(RateLimitConfig::default()).await;
+    let adapter = Arc::new(LoopAdapter::default());
+    adapter.healthy.store(true, Ordering::SeqCst);
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.health_cache_secs = health_cache_secs;
+    let routes = Router::new().route("/loop/messages", post(receive)).with_state(Arc::clone(&adapter));
+    let channels = ChannelSet::new().with(Source::Slack, adapter.clone());
+    let server = Server::bind(&config, Arc::new(h.engine), channels, routes).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+    Running { base, adapter, shutdown, task, _harness_dir: h._dir }
+}
+
+async fn wait_until(mut ready: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if ready() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ready()
+}
+
+async fn post_message(client: &reqwest::Client, base: &str, id: &str, text: &str) -> (u16, String) {
+    // The adapter registers its inbox when `run` starts, a moment after the listener is up.
+    for _ in 0..100 {
+        let r = client
+            .post(format!("{base}/loop/messages"))
+            .json(&serde_json::json!({ "id": id, "text": text }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        if status != 503 {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the adapter never started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_in_over_http_gets_exactly_one_reply_through_its_adapter() {
+    let r = start(30).await;
+    let client = reqwest::Client::new();
+
+    let (status, body) = post_message(&client, &r.base, "m1", "How long is the free trial?").await;
+    assert_eq!((status, body.as_str()), (200, "{\"accepted\":true}"));
+    // The platform retries the same event: acknowledged, not answered twice.
+    let (status, body) = post_message(&client, &r.base, "m1", "How long is the free trial?").await;
+    assert_eq!((status, body.as_str()), (200, "{\"accepted\":false}"));
+
+    assert!(wait_until(|| !r.adapter.delivered.lock().unwrap().is_empty()).await, "no reply was delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let delivered = r.adapter.delivered.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(matches!(delivered[0].kind, OutboundKind::Answer { .. }), "{:?}", delivered[0].kind);
+    assert!(delivered[0].text.contains("14-day"), "{}", delivered[0].text);
+    assert_eq!(delivered[0].reply_context, serde_json::json!({ "thread": "m1" }));
+    // The adapter was told when the engine started and finished working on the message.
+    assert!(wait_until(|| r.adapter.working.lock().unwrap().len() == 2).await);
+    assert_eq!(*r.adapter.working.lock().unwrap(), vec![("m1".to_string(), true), ("m1".to_string(), false)]);
+
+    r.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), r.task).await.expect("serve stops on shutdown").unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_report_what_is_wrong() {
+    let r = start(0).await;
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{}/healthz", r.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Wait for the worker to start, then: ready, with every check listed.
+    let mut body = serde_json::Value::Null;
+    for _ in 0..100 {
+        let ready = client.get(format!("{}/readyz", r.base)).send().await.unwrap();
+        let status = ready.status();
+        body = ready.json().await.unwrap();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(body["ready"], true, "{body}");
+    let names: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["knowledge", "inbox", "loop"]);
+    assert!(body["checks"][0]["detail"].as_str().unwrap().contains("T1"), "{body}");
+
+    // A channel whose credentials stop working makes the server unready, and says which.
+    r.adapter.healthy.store(false, Ordering::SeqCst);
+    let ready = client.get(format!("{}/readyz", r.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["checks"][2]["ok"], false);
+    assert_eq!(body["checks"][2]["detail"], "token refused");
+
+    let missing = client.get(format!("{}/slack/evnts", r.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("/slack/events"));
+
+    r.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), r.task).await.expect("serve stops on shutdown").unwrap().unwrap();
+}
