@@ -13,7 +13,7 @@
 #   deploy/peers/mail-stack.sh stop
 set -euo pipefail
 
-dir="${FRONTDESK_MAIL_DIR:-${FRONTDESK_PEERS_DIR:-/var/cache/frontdesk/peers}/mail}"
+dir="${PEER_MAIL_DIR:-${PEERS_DIR:-/var/cache/frontdesk/peers}/mail}"
 domain="example.test"
 dkim_domain="signed.example"
 dkim_selector="fd2026"
@@ -207,20 +207,20 @@ start_stack() {
   wait_for_ports "$smtp_port" "$imap_port" "$lmtp_port" "$dns_port"
   log "mail stack up: SMTP 127.0.0.1:$smtp_port, IMAP 127.0.0.1:$imap_port, DNS 127.0.0.1:$dns_port"
   cat <<ENV
-export FRONTDESK_MAIL_STACK=1
-export FRONTDESK_MAIL_DOMAIN=$domain
-export FRONTDESK_MAIL_PASSWORD=$password
-export FRONTDESK_MAIL_SMTP_HOST=127.0.0.1
-export FRONTDESK_MAIL_SMTP_PORT=$smtp_port
-export FRONTDESK_MAIL_IMAP_HOST=127.0.0.1
-export FRONTDESK_MAIL_IMAP_PORT=$imap_port
-export FRONTDESK_MAIL_DNS=127.0.0.1:$dns_port
-export FRONTDESK_MAIL_DKIM_DOMAIN=$dkim_domain
-export FRONTDESK_MAIL_DKIM_SELECTOR=$dkim_selector
-export FRONTDESK_MAIL_DKIM_KEY=$dir/dkim/private.pem
-export FRONTDESK_MAIL_POSTFIX_LOG=$postfix_log
-export FRONTDESK_MAIL_REJECTING=$rejecting
-export FRONTDESK_MAIL_DEFERRING=$deferring
+export PEER_MAIL_STACK=1
+export PEER_MAIL_DOMAIN=$domain
+export PEER_MAIL_PASSWORD=$password
+export PEER_MAIL_SMTP_HOST=127.0.0.1
+export PEER_MAIL_SMTP_PORT=$smtp_port
+export PEER_MAIL_IMAP_HOST=127.0.0.1
+export PEER_MAIL_IMAP_PORT=$imap_port
+export PEER_MAIL_DNS=127.0.0.1:$dns_port
+export PEER_MAIL_DKIM_DOMAIN=$dkim_domain
+export PEER_MAIL_DKIM_SELECTOR=$dkim_selector
+export PEER_MAIL_DKIM_KEY=$dir/dkim/private.pem
+export PEER_MAIL_POSTFIX_LOG=$postfix_log
+export PEER_MAIL_REJECTING=$rejecting
+export PEER_MAIL_DEFERRING=$deferring
 ENV
 }
 

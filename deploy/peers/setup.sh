@@ -5,7 +5,7 @@
 # Prints the environment the tests read (eval "$(deploy/peers/setup.sh)").
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-cache="${FRONTDESK_PEERS_DIR:-/var/cache/frontdesk/peers}"
+cache="${PEERS_DIR:-/var/cache/frontdesk/peers}"
 venv="$cache/venv"
 mkdir -p "$cache"
 if [ ! -x "$venv/bin/python" ]; then
@@ -17,7 +17,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt" >&2
   echo "$want" > "$stamp"
 fi
-echo "export FRONTDESK_PEER_PYTHON=$venv/bin/python"
+echo "export PEER_PYTHON=$venv/bin/python"
 if [ -x "$here/mail-stack.sh" ]; then
   # Logs go to stderr; the stack prints the `export ...` lines the mail tests read.
   "$here/mail-stack.sh" start

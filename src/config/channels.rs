@@ -87,6 +87,8 @@ bot_token = "xoxb-1-2-3"
 
 [email]
 address = "support@example.com"
+[email.smtp]
+host = "smtp.example.com"
 [email.webhook]
 secret = "0123456789abcdef0123"
 "#;

@@ -174,9 +174,9 @@ async fn before_run_the_endpoint_answers_ping_but_defers_everything_else() {
 /// `verify_key`) are accepted. Needs the Python peer (`deploy/peers/setup.sh`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_signed_by_pynacl_are_accepted() {
-    let Some(python) = std::env::var_os("FRONTDESK_PEER_PYTHON") else {
+    let Some(python) = std::env::var_os("PEER_PYTHON") else {
         eprintln!(
-            "SKIPPED requests_signed_by_pynacl_are_accepted: FRONTDESK_PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)"
+            "SKIPPED requests_signed_by_pynacl_are_accepted: PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)"
         );
         return;
     };

@@ -41,20 +41,20 @@ impl MailStack {
     /// The stack's settings, or why the tests that need it are skipped: the variables are set by
     /// `eval "$(deploy/peers/setup.sh)"`.
     pub fn from_env() -> Result<MailStack, String> {
-        if std::env::var("FRONTDESK_MAIL_STACK").as_deref() != Ok("1") {
-            return Err("FRONTDESK_MAIL_STACK is not set: run `eval \"$(deploy/peers/setup.sh)\"` first".into());
+        if std::env::var("PEER_MAIL_STACK").as_deref() != Ok("1") {
+            return Err("PEER_MAIL_STACK is not set: run `eval \"$(deploy/peers/setup.sh)\"` first".into());
         }
         Ok(MailStack {
-            domain: var("FRONTDESK_MAIL_DOMAIN")?,
-            password: var("FRONTDESK_MAIL_PASSWORD")?,
-            smtp_host: var("FRONTDESK_MAIL_SMTP_HOST")?,
-            smtp_port: port("FRONTDESK_MAIL_SMTP_PORT")?,
-            imap_host: var("FRONTDESK_MAIL_IMAP_HOST")?,
-            imap_port: port("FRONTDESK_MAIL_IMAP_PORT")?,
-            dns: var("FRONTDESK_MAIL_DNS")?,
-            dkim_domain: var("FRONTDESK_MAIL_DKIM_DOMAIN")?,
-            dkim_selector: var("FRONTDESK_MAIL_DKIM_SELECTOR")?,
-            dkim_key: var("FRONTDESK_MAIL_DKIM_KEY")?,
+            domain: var("PEER_MAIL_DOMAIN")?,
+            password: var("PEER_MAIL_PASSWORD")?,
+            smtp_host: var("PEER_MAIL_SMTP_HOST")?,
+            smtp_port: port("PEER_MAIL_SMTP_PORT")?,
+            imap_host: var("PEER_MAIL_IMAP_HOST")?,
+            imap_port: port("PEER_MAIL_IMAP_PORT")?,
+            dns: var("PEER_MAIL_DNS")?,
+            dkim_domain: var("PEER_MAIL_DKIM_DOMAIN")?,
+            dkim_selector: var("PEER_MAIL_DKIM_SELECTOR")?,
+            dkim_key: var("PEER_MAIL_DKIM_KEY")?,
         })
     }
 

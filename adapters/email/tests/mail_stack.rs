@@ -21,14 +21,14 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn stack(test: &str) -> Option<MailStack> {
-    match (MailStack::from_env(), std::env::var("FRONTDESK_PEER_PYTHON")) {
+    match (MailStack::from_env(), std::env::var("PEER_PYTHON")) {
         (Ok(stack), Ok(_)) => Some(stack),
         (Err(why), _) => {
             eprintln!("{test}: skipped: {why}");
             None
         }
         (_, Err(_)) => {
-            eprintln!("{test}: skipped: FRONTDESK_PEER_PYTHON is not set: run `eval \"$(deploy/peers/setup.sh)\"`");
+            eprintln!("{test}: skipped: PEER_PYTHON is not set: run `eval \"$(deploy/peers/setup.sh)\"`");
             None
         }
     }
@@ -36,7 +36,7 @@ fn stack(test: &str) -> Option<MailStack> {
 
 /// Sends a mail with Python's smtplib (tests/peers/send_mail.py).
 async fn python_send(stack: &MailStack, args: &[&str]) {
-    let python = std::env::var("FRONTDESK_PEER_PYTHON").unwrap();
+    let python = std::env::var("PEER_PYTHON").unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/send_mail.py");
     let port = stack.smtp_port.to_string();
     let out = tokio::process::Command::new(python)
@@ -683,8 +683,8 @@ async fn smtp_failures_are_retried_or_not_by_their_kind() {
         kind: OutboundKind::Notice,
         reply_context: serde_json::json!({"message_id": "x@example.test", "reply_to": address, "subject": "s"}),
     };
-    let rejecting = std::env::var("FRONTDESK_MAIL_REJECTING").unwrap();
-    let deferring = std::env::var("FRONTDESK_MAIL_DEFERRING").unwrap();
+    let rejecting = std::env::var("PEER_MAIL_REJECTING").unwrap();
+    let deferring = std::env::var("PEER_MAIL_DEFERRING").unwrap();
     let e = adapter.deliver(&to(&rejecting)).await.unwrap_err();
     assert!(matches!(e, AdapterError::Rejected { .. }) && !e.retryable(), "{e}");
     let e = adapter.deliver(&to(&deferring)).await.unwrap_err();

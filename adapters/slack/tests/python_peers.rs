@@ -3,7 +3,7 @@
 //!   fake, decodes as the official client expects;
 //! - requests signed by `slack_sdk.signature.SignatureVerifier` are accepted by the adapter.
 //!
-//! The interpreter comes from `FRONTDESK_PEER_PYTHON` (`eval "$(deploy/peers/setup.sh)"`); when
+//! The interpreter comes from `PEER_PYTHON` (`eval "$(deploy/peers/setup.sh)"`); when
 //! it is unset the tests say so and skip (CI always sets it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 const SECRET: &str = "peer-signing-secret";
 
 fn python() -> Option<PathBuf> {
-    match std::env::var_os("FRONTDESK_PEER_PYTHON") {
+    match std::env::var_os("PEER_PYTHON") {
         Some(p) => Some(PathBuf::from(p)),
         None => {
-            eprintln!("skipped: FRONTDESK_PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)");
+            eprintln!("skipped: PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)");
             None
         }
     }
