@@ -14,70 +14,21 @@
 
 mod support;
 
-use async_trait::async_trait;
-use frontdesk::channel::{ChannelAdapter, ChannelId, ConversationKey, PolicyConsole, Source, WorkspaceId};
+use frontdesk::channel::{ChannelAdapter, ChannelId, ConversationKey, Source, WorkspaceId};
 use frontdesk::conversation::ConvState;
 use frontdesk::engine::Engine;
 use frontdesk::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
-use frontdesk::policy::{PolicyStore, Scope};
+use frontdesk::policy::Scope;
+use frontdesk::serve::console::StorePolicyConsole;
 use frontdesk::serve::ChannelSet;
-use frontdesk::store::Store;
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use frontdesk_discord::DiscordAdapter;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use support::engine_harness::{harness_for, Harness};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// `/frontdesk policy` over the service's policy store.
-struct StorePolicies(PolicyStore);
-
-#[async_trait]
-impl PolicyConsole for StorePolicies {
-    async fn show(&self, ws: &WorkspaceId, ch: &ChannelId) -> Result<String, String> {
-        let p = self.0.effective(ws, ch).map_err(|e| e.to_string())?;
-        let v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
-        let map = v.as_object().cloned().unwrap_or_default();
-        Ok(map.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("\n"))
-    }
-
-    async fn set(&self, ws: &WorkspaceId, ch: &ChannelId, key: &str, value: &str) -> Result<String, String> {
-        match self.0.set(ws, &Scope::Channel(ch.clone()), &[(key.to_string(), value.to_string())]) {
-            Ok(Ok(_)) => self.show(ws, ch).await,
-            Ok(Err(errors)) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
-/// The engine over the sample articles, sharing the service's store, for the fake's server.
-async fn engine(dir: &Path, store: &Store, ws: &WorkspaceId) -> Engine {
-    use frontdesk::knowledge::{chunk::ChunkOptions, ingest::IngestSource, KnowledgeBase, SearchSettings};
-    let docs = dir.join("docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    for (name, text) in support::engine_harness::DOCS {
-        std::fs::write(docs.join(name), text).unwrap();
-    }
-    let embedder = Arc::new(frontdesk::testing::HashingEmbedder::new(256));
-    let kb = KnowledgeBase {
-        retriever: Arc::new(frontdesk::retrieval::embedded::EmbeddedRetriever::open(dir, store, 256).unwrap()),
-        store: store.clone(),
-        embedder: embedder.clone(),
-        search: SearchSettings { semantic_ratio: 0.5, candidates: 50 },
-        chunking: ChunkOptions::default(),
-        batch_size: 16,
-    };
-    kb.ingest(&IngestSource::Paths(vec![docs]), ws.clone(), None, false, &()).await.unwrap();
-    let config = frontdesk::config::Config::default();
-    let generator = Arc::new(frontdesk::generate::Extractive::new(embedder));
-    let prompts = Arc::new(frontdesk::prompts::Prompts::built_in().unwrap());
-    let engine = Engine::with_parts(&config, Arc::new(kb), generator, None, prompts).unwrap();
-    // The toy embedder's similarities run lower than the real model's.
-    engine.policies.set(ws, &Scope::Workspace, &[("confidence_threshold".into(), "0.5".into())]).unwrap().unwrap();
-    engine
-}
 
 async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -104,10 +55,9 @@ async fn handled(engine: &Engine, inbox: &Inbox, ws: &WorkspaceId, conv: &Conver
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discord_conversation_from_question_to_handoff_to_claim() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("data")).unwrap();
-    let ws = WorkspaceId::new(GUILD_ID.to_string()).unwrap();
-    let engine = Arc::new(engine(dir.path(), &store, &ws).await);
+    let Harness { _dir: _keep, engine, ws } = harness_for(&GUILD_ID.to_string()).await;
+    let engine = Arc::new(engine);
+    let store = engine.kb.store.clone();
     let support = ChannelId::new(SUPPORT_CHANNEL.to_string()).unwrap();
     let pairs = [
         ("escalation_target".to_string(), format!("<@&{SUPPORT_ROLE}>")),
@@ -116,7 +66,8 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     engine.policies.set(&ws, &Scope::Channel(support.clone()), &pairs).unwrap().unwrap();
 
     let fake = FakeDiscord::start().await.unwrap();
-    let adapter = DiscordAdapter::new(fake.config(), Arc::new(StorePolicies(engine.policies.clone()))).unwrap();
+    let adapter =
+        DiscordAdapter::new(fake.config(), Arc::new(StorePolicyConsole::new(engine.policies.clone()))).unwrap();
     let options = InboxOptions {
         rescan_every: Duration::from_millis(100),
         retry_base: Duration::from_millis(50),

@@ -14,18 +14,16 @@
 
 mod support;
 
-use frontdesk::channel::{ChannelAdapter, ConversationKey, InboxSink, Source, WorkspaceId};
+use frontdesk::channel::{ChannelAdapter, ConversationKey, InboxSink, Source};
 use frontdesk::conversation::{ConvState, Speaker};
 use frontdesk::inbox::{Inbox, InboxOptions, Worker};
-use frontdesk::knowledge::ingest::IngestSource;
 use frontdesk::policy::Scope;
-use frontdesk::ratelimit::RateLimitConfig;
 use frontdesk::serve::ChannelSet;
 use frontdesk_email::fake::{CustomerMail, MailStack, ReceivedMail};
 use frontdesk_email::EmailAdapter;
 use std::sync::Arc;
 use std::time::Duration;
-use support::engine_harness::{harness, Harness, DOCS};
+use support::engine_harness::{harness_for, Harness};
 use tokio_util::sync::CancellationToken;
 
 /// A bound on each wait, only so that a broken build fails instead of hanging CI.
@@ -60,17 +58,8 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     let agents = stack.unique_address("agents");
 
     // The engine over the sample articles, for the support mailbox's workspace.
-    let Harness { _dir: keep, engine, .. } = harness(RateLimitConfig::default()).await;
-    let ws = WorkspaceId::new(support.clone()).unwrap();
-    let docs = keep.path().join("email-docs");
-    std::fs::create_dir_all(&docs).unwrap();
-    for (name, text) in DOCS {
-        std::fs::write(docs.join(name), text).unwrap();
-    }
-    engine.kb.ingest(&IngestSource::Paths(vec![docs]), ws.clone(), None, false, &()).await.unwrap();
-    // The toy embedder's similarities run lower than the real model's (as in the harness).
-    let policy = [("confidence_threshold".to_string(), "0.5".to_string()), ("agents_channel".into(), agents.clone())];
-    engine.policies.set(&ws, &Scope::Workspace, &policy).unwrap().unwrap();
+    let Harness { _dir: _keep, engine, ws } = harness_for(&support).await;
+    engine.policies.set(&ws, &Scope::Workspace, &[("agents_channel".to_string(), agents.clone())]).unwrap().unwrap();
 
     let engine = Arc::new(engine);
     let store = engine.kb.store.clone();

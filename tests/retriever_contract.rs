@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use frontdesk::channel::WorkspaceId;
 use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::IngestSource;
@@ -510,37 +512,12 @@ async fn the_engine_escalates_when_meilisearch_is_down() {
         Arc::new(Prompts::built_in().unwrap()),
     )
     .unwrap();
-    let inbound = frontdesk_message("T1", "Can annual plans be refunded?");
+    let inbound = support::engine_harness::message(&ws("T1"), "c-meili", "U1", "Can annual plans be refunded?");
     let o = engine.handle(&inbound).await;
     assert_eq!(o.decision, Decision::Escalate, "{:?}", o.reason);
     assert_eq!(o.reason, TurnReason::RetrievalUnavailable);
     assert_eq!(o.reason.code(), "retrieval_unavailable");
     server.abort();
-}
-
-fn frontdesk_message(workspace: &str, text: &str) -> frontdesk::channel::Inbound {
-    use frontdesk::channel::{Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source};
-    Inbound {
-        id: EventId::new("ev-meili-down").unwrap(),
-        source: Source::Slack,
-        workspace: ws(workspace),
-        channel: ChannelId::new("C1").unwrap(),
-        conversation: ConversationKey::new("c-meili").unwrap(),
-        author: Author {
-            id: AuthorId::new("U1").unwrap(),
-            display_name: Some("U1".into()),
-            is_bot: false,
-            is_agent: false,
-        },
-        text: text.into(),
-        attachments: vec![],
-        received_at_ms: 0,
-        addressed_to_bot: true,
-        top_level: true,
-        reply_context: serde_json::Value::Null,
-        action: None,
-        unverified_sender: false,
-    }
 }
 
 #[tokio::test]

@@ -230,20 +230,7 @@ impl Retriever for EmbeddedRetriever {
         top: &[Hit],
     ) -> Result<Option<TermStats>, RetrievalError> {
         let ws = workspace.as_str();
-        let mut in_top = std::collections::HashSet::new();
-        for h in top {
-            in_top.extend(self.keyword.terms(&h.title));
-            in_top.extend(self.keyword.terms(&h.heading_path.join(" ")));
-            in_top.extend(self.keyword.terms(&h.text));
-        }
-        let mut distinctive = std::collections::HashSet::new();
-        let mut starts_sentence = true;
-        for word in query.split_whitespace() {
-            if super::is_distinctive(word, starts_sentence) {
-                distinctive.extend(self.keyword.terms(word));
-            }
-            starts_sentence = word.ends_with(['.', '?', '!', ':']);
-        }
+        let (in_top, distinctive) = super::term_sets(query, top, |t| self.keyword.terms(t));
         let mut terms = Vec::new();
         for term in self.keyword.terms(query) {
             let chunk_freq = self.keyword.chunk_freq(ws, &term)?;

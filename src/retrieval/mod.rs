@@ -172,6 +172,31 @@ pub struct TermInfo {
     pub distinctive: bool,
 }
 
+/// The analysed terms found in the top hits, and those of the query's distinctive words (names,
+/// codes, acronyms): the sets `TermStats` marks each query term against. `terms` is the backend's
+/// own analyser, so the sets match the terms it counts.
+pub fn term_sets(
+    query: &str,
+    top: &[Hit],
+    terms: impl Fn(&str) -> Vec<String>,
+) -> (std::collections::HashSet<String>, std::collections::HashSet<String>) {
+    let mut in_top = std::collections::HashSet::new();
+    for h in top {
+        in_top.extend(terms(&h.title));
+        in_top.extend(terms(&h.heading_path.join(" ")));
+        in_top.extend(terms(&h.text));
+    }
+    let mut distinctive = std::collections::HashSet::new();
+    let mut starts_sentence = true;
+    for word in query.split_whitespace() {
+        if is_distinctive(word, starts_sentence) {
+            distinctive.extend(terms(word));
+        }
+        starts_sentence = word.ends_with(['.', '?', '!', ':']);
+    }
+    (in_top, distinctive)
+}
+
 /// True for a word written like a name, code or acronym: a capital letter after the first
 /// character, a digit, or a capitalised word that does not start a sentence.
 pub fn is_distinctive(word: &str, starts_sentence: bool) -> bool {

@@ -47,6 +47,15 @@ pub async fn harness(rate_limits: RateLimitConfig) -> Harness {
 
 /// A harness whose answers come from `generator` (default: extractive).
 pub async fn harness_with(rate_limits: RateLimitConfig, generator: Option<Arc<dyn Generator>>) -> Harness {
+    harness_in(WorkspaceId::new("T1").unwrap(), rate_limits, generator).await
+}
+
+/// The default harness with the sample articles in workspace `ws` (a Discord guild id, a mailbox).
+pub async fn harness_for(ws: &str) -> Harness {
+    harness_in(WorkspaceId::new(ws).unwrap(), RateLimitConfig::default(), None).await
+}
+
+async fn harness_in(ws: WorkspaceId, rate_limits: RateLimitConfig, generator: Option<Arc<dyn Generator>>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let docs = dir.path().join("docs");
     std::fs::create_dir_all(&docs).unwrap();
@@ -63,7 +72,6 @@ pub async fn harness_with(rate_limits: RateLimitConfig, generator: Option<Arc<dy
         chunking: ChunkOptions::default(),
         batch_size: 16,
     };
-    let ws = WorkspaceId::new("T1").unwrap();
     kb.ingest(&IngestSource::Paths(vec![docs]), ws.clone(), None, false, &()).await.unwrap();
     let config = Config { rate_limits, ..Config::default() };
     let kb = Arc::new(kb);

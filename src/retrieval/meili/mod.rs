@@ -674,20 +674,7 @@ impl Retriever for MeiliRetriever {
         top: &[Hit],
     ) -> Result<Option<TermStats>, RetrievalError> {
         let ws = workspace.as_str();
-        let mut in_top = std::collections::HashSet::new();
-        for h in top {
-            in_top.extend(self.analyzer.terms(&h.title));
-            in_top.extend(self.analyzer.terms(&h.heading_path.join(" ")));
-            in_top.extend(self.analyzer.terms(&h.text));
-        }
-        let mut distinctive = std::collections::HashSet::new();
-        let mut starts_sentence = true;
-        for word in query.split_whitespace() {
-            if super::is_distinctive(word, starts_sentence) {
-                distinctive.extend(self.analyzer.terms(word));
-            }
-            starts_sentence = word.ends_with(['.', '?', '!', ':']);
-        }
+        let (in_top, distinctive) = super::term_sets(query, top, |t| self.analyzer.terms(t));
         let terms = self.analyzer.terms(query);
         let ready = self.ready().await?;
         let token = self.token(ready, ws)?;
