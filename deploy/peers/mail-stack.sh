@@ -4,6 +4,12 @@
 #   Postfix hands every mail for @example.test to Dovecot over LMTP (127.0.0.1:10024),
 #   frontdesk and the tests read mailboxes over IMAP from Dovecot (127.0.0.1:10143),
 #   dnsmasq (127.0.0.1:10053) publishes the DKIM key of the signing test domain.
+# TLS as a real mailbox speaks it, with a certificate for 127.0.0.1 / localhost / mx.example.test
+# issued by a CA made here (its certificate is exported as PEER_MAIL_CA):
+#   IMAP offers STARTTLS on 10143 and TLS from the first byte on 10993,
+#   SMTP offers STARTTLS on 10025 and TLS from the first byte on 10465.
+# A second IMAP listener (127.0.0.2:10143) does not offer IDLE, like some servers, so the tests can
+# check the polling path.
 # Postfix passes mail on as received (it adds no missing From/Date/Message-ID), so the tests can
 # deliver malformed mail. Every address @example.test exists and logs in with the same password, so each test run can use
 # mailboxes of its own. Runs as root without systemd; idempotent: a second `start` reconfigures
@@ -21,6 +27,10 @@ password="frontdesk-mail-test"
 smtp_port=10025
 lmtp_port=10024
 imap_port=10143
+imaps_port=10993
+smtps_port=10465
+# Loopback covers all of 127.0.0.0/8; this address gets an IMAP server without IDLE.
+noidle_host=127.0.0.2
 dns_port=10053
 postfix_log="/var/log/frontdesk-postfix.log"
 # Two addresses for testing how delivery failures are reported: one refuses mail for good (5xx),
@@ -76,7 +86,8 @@ stop_stack() {
     rm -f "$dir/dnsmasq.pid"
   fi
   for _ in $(seq 1 50); do
-    listening "$imap_port" || listening "$smtp_port" || listening "$dns_port" || return 0
+    listening "$imap_port" || listening "$imaps_port" || listening "$smtp_port" || listening "$smtps_port" \
+      || listening "$dns_port" || return 0
     sleep 0.1
   done
   log "some mail stack ports are still open after stop"
@@ -90,7 +101,10 @@ listen = 127.0.0.1
 base_dir = $dir/run
 state_dir = $dir/state
 log_path = $dir/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <$dir/tls/server.pem
+ssl_key = <$dir/tls/server.key
+ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:$dir/vmail/%d/%n/Maildir
@@ -116,11 +130,18 @@ userdb {
 }
 service imap-login {
   inet_listener imap {
-    address = 127.0.0.1
+    address = 127.0.0.1, $noidle_host
     port = $imap_port
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $imaps_port
+  }
+}
+# The same server seen at another address offers no IDLE (the capability list, less IDLE).
+local $noidle_host {
+  protocol imap {
+    imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH SEARCHRES WITHIN LIST-STATUS BINARY MOVE LITERAL+ SPECIAL-USE
   }
 }
 service lmtp {
@@ -151,13 +172,46 @@ configure_postfix() {
     "relayhost =" \
     "maillog_file = $postfix_log" \
     "message_size_limit = 20480000" \
+    "smtpd_tls_cert_file = $dir/tls/server.pem" \
+    "smtpd_tls_key_file = $dir/tls/server.key" \
+    "smtpd_tls_security_level = may" \
+    "smtpd_tls_loglevel = 1" \
+    "smtpd_tls_received_header = yes" \
     "compatibility_level = 3.6" >&2
   # Only the loopback listener on the test port, not port 25.
   postconf -M# smtp/inet >&2 2>&1 || true
   postconf -M "127.0.0.1:$smtp_port/inet=127.0.0.1:$smtp_port inet n - n - - smtpd" >&2
+  postconf -M "127.0.0.1:$smtps_port/inet=127.0.0.1:$smtps_port inet n - n - - smtpd -o smtpd_tls_wrappermode=yes" >&2
   [ -f /etc/aliases ] || echo "postmaster: root" > /etc/aliases
   newaliases >&2 2>&1 || true
   postfix check >&2
+}
+
+# A CA of the test stack and a server certificate it issued, kept across starts (issued again
+# when missing, about to expire, or naming other hosts). The certificate names 127.0.0.1,
+# localhost and mx.example.test but not the no-IDLE address, so a test can check that a name the
+# certificate does not carry is refused.
+tls_certificates() {
+  local tls="$dir/tls" names="IP:127.0.0.1,DNS:localhost,DNS:mx.$domain"
+  mkdir -p "$tls"
+  if [ -s "$tls/ca.pem" ] && [ -s "$tls/server.pem" ] && [ -s "$tls/server.key" ] \
+    && [ "$(cat "$tls/names" 2>/dev/null)" = "$names" ] \
+    && openssl x509 -in "$tls/server.pem" -noout -checkend 86400 >/dev/null 2>&1; then
+    return 0
+  fi
+  log "issuing the test CA and the mail servers' certificate ($tls)"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=frontdesk mail-stack test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=mx.$domain" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=$names" > "$tls/server.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 825 -sha256 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
+  chmod 600 "$tls/ca.key" "$tls/server.key"
+  rm -f "$tls/server.csr"
+  echo "$names" > "$tls/names"
 }
 
 # A 2048-bit key for the signing test domain, kept across starts; its public half is published
@@ -199,13 +253,14 @@ start_stack() {
   stop_stack
   write_dovecot_conf
   configure_postfix
+  tls_certificates
   dkim_key
   log "starting dovecot, postfix and dnsmasq ($dir)"
   dovecot -c "$dir/dovecot.conf"
   postfix start >&2 2>&1
   dnsmasq --conf-file="$dir/dnsmasq.conf" --pid-file="$dir/dnsmasq.pid" --user=dnsmasq --group=nogroup
-  wait_for_ports "$smtp_port" "$imap_port" "$lmtp_port" "$dns_port"
-  log "mail stack up: SMTP 127.0.0.1:$smtp_port, IMAP 127.0.0.1:$imap_port, DNS 127.0.0.1:$dns_port"
+  wait_for_ports "$smtp_port" "$smtps_port" "$imap_port" "$imaps_port" "$lmtp_port" "$dns_port"
+  log "mail stack up: SMTP 127.0.0.1:$smtp_port (STARTTLS) and :$smtps_port (TLS), IMAP 127.0.0.1:$imap_port (STARTTLS) and :$imaps_port (TLS), DNS 127.0.0.1:$dns_port"
   cat <<ENV
 export PEER_MAIL_STACK=1
 export PEER_MAIL_DOMAIN=$domain
@@ -214,11 +269,16 @@ export PEER_MAIL_SMTP_HOST=127.0.0.1
 export PEER_MAIL_SMTP_PORT=$smtp_port
 export PEER_MAIL_IMAP_HOST=127.0.0.1
 export PEER_MAIL_IMAP_PORT=$imap_port
+export PEER_MAIL_SMTPS_PORT=$smtps_port
+export PEER_MAIL_IMAPS_PORT=$imaps_port
+export PEER_MAIL_IMAP_NOIDLE_HOST=$noidle_host
+export PEER_MAIL_CA=$dir/tls/ca.pem
 export PEER_MAIL_DNS=127.0.0.1:$dns_port
 export PEER_MAIL_DKIM_DOMAIN=$dkim_domain
 export PEER_MAIL_DKIM_SELECTOR=$dkim_selector
 export PEER_MAIL_DKIM_KEY=$dir/dkim/private.pem
 export PEER_MAIL_POSTFIX_LOG=$postfix_log
+export PEER_MAIL_DOVECOT_LOG=$dir/dovecot.log
 export PEER_MAIL_REJECTING=$rejecting
 export PEER_MAIL_DEFERRING=$deferring
 ENV

@@ -499,11 +499,15 @@ impl EmailAdapter {
                     }
                     match imap::has_idle(&mut session).await {
                         Ok(true) => out.push(("email: IMAP IDLE".into(), health(true, "supported".into()))),
+                        // Polling is the designed fallback: mail is still read, only later.
                         Ok(false) => out.push((
                             "email: IMAP IDLE".into(),
                             health(
-                                !self.config.imap.idle,
-                                format!("not offered; polling every {} s", self.config.imap.poll_secs),
+                                true,
+                                format!(
+                                    "not offered by the server; new mail is checked every {} s (imap.poll_secs)",
+                                    self.config.imap.poll_secs
+                                ),
                             ),
                         )),
                         Err(e) => out.push(("email: IMAP IDLE".into(), health(false, e.to_string()))),

@@ -2,6 +2,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use std::path::PathBuf;
 
 /// How a connection to a mail server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -26,6 +27,9 @@ pub struct ImapConfig {
     pub port: u16,
     /// `tls` (default), `starttls`, or `none` (loopback only).
     pub security: Security,
+    /// A PEM file of certificate authorities to trust besides the public ones, for a server whose
+    /// certificate your own CA issued (or a self-signed one).
+    pub ca_file: Option<PathBuf>,
     /// The login name; empty means the support address.
     pub user: String,
     /// The password or app password. Never logged.
@@ -49,6 +53,7 @@ impl Default for ImapConfig {
             host: String::new(),
             port: 0,
             security: Security::Tls,
+            ca_file: None,
             user: String::new(),
             password: SecretString::from(String::new()),
             folder: "INBOX".into(),
@@ -96,6 +101,8 @@ pub struct SmtpConfig {
     pub port: u16,
     /// `starttls` (default), `tls`, or `none` (loopback only).
     pub security: Security,
+    /// A PEM file of certificate authorities to trust besides the public ones (as `imap.ca_file`).
+    pub ca_file: Option<PathBuf>,
     /// The login name; empty sends without logging in (a local relay).
     pub user: String,
     /// The password or app password. Never logged.
@@ -108,6 +115,7 @@ impl Default for SmtpConfig {
             host: String::new(),
             port: 0,
             security: Security::Starttls,
+            ca_file: None,
             user: String::new(),
             password: SecretString::from(String::new()),
         }
@@ -263,6 +271,13 @@ impl EmailConfig {
         } else if self.smtp.security == Security::None && !is_loopback(&self.smtp.host) {
             problem("smtp.security", format!("\"none\" is only allowed for a loopback server, not {}", self.smtp.host));
         }
+        for (key, ca_file) in [("imap.ca_file", &self.imap.ca_file), ("smtp.ca_file", &self.smtp.ca_file)] {
+            if let Some(path) = ca_file {
+                if let Err(e) = crate::tls::load_ca_file(path) {
+                    problem(key, e);
+                }
+            }
+        }
         if !self.smtp.user.is_empty() && self.smtp.password.expose_secret().is_empty() {
             problem("smtp.password", "smtp.user is set but the password is not".into());
         }
@@ -378,6 +393,25 @@ mod tests {
         assert_eq!((c.imap_port(), c.smtp_port()), (993, 587));
         assert!(!format!("{c:?}").contains("app-password-1"));
         assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.txt");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let json = serde_json::json!({
+            "address": "support@example.com",
+            "imap": {"host": "imap.example.com", "password": "p", "ca_file": not_pem},
+            "smtp": {"host": "smtp.example.com", "ca_file": dir.path().join("missing.pem")},
+        });
+        let c: EmailConfig = serde_json::from_value(json).unwrap();
+        let problems = c.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0].0, "email.imap.ca_file");
+        assert!(problems[0].1.contains("holds no certificate"), "{problems:?}");
+        assert_eq!(problems[1].0, "email.smtp.ca_file");
+        assert!(problems[1].1.contains("cannot read"), "{problems:?}");
     }
 
     #[test]

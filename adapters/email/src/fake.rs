@@ -21,6 +21,16 @@ pub struct MailStack {
     pub smtp_port: u16,
     pub imap_host: String,
     pub imap_port: u16,
+    /// SMTP with TLS from the first byte (the plain port offers STARTTLS).
+    pub smtps_port: u16,
+    /// IMAP with TLS from the first byte (the plain port offers STARTTLS).
+    pub imaps_port: u16,
+    /// The same IMAP server at another loopback address, without IDLE.
+    pub imap_noidle_host: String,
+    /// The PEM certificate of the CA that issued the servers' certificate.
+    pub ca_file: String,
+    /// Dovecot's log: each login line says whether it was over TLS.
+    pub dovecot_log: String,
     /// The DNS server publishing the signing domain's DKIM key (`ip:port`).
     pub dns: String,
     pub dkim_domain: String,
@@ -51,6 +61,11 @@ impl MailStack {
             smtp_port: port("PEER_MAIL_SMTP_PORT")?,
             imap_host: var("PEER_MAIL_IMAP_HOST")?,
             imap_port: port("PEER_MAIL_IMAP_PORT")?,
+            smtps_port: port("PEER_MAIL_SMTPS_PORT")?,
+            imaps_port: port("PEER_MAIL_IMAPS_PORT")?,
+            imap_noidle_host: var("PEER_MAIL_IMAP_NOIDLE_HOST")?,
+            ca_file: var("PEER_MAIL_CA")?,
+            dovecot_log: var("PEER_MAIL_DOVECOT_LOG")?,
             dns: var("PEER_MAIL_DNS")?,
             dkim_domain: var("PEER_MAIL_DKIM_DOMAIN")?,
             dkim_selector: var("PEER_MAIL_DKIM_SELECTOR")?,
@@ -92,6 +107,34 @@ impl MailStack {
             dkim: DkimConfig { verify: true, dns_server: Some(self.dns.clone()) },
             ..EmailConfig::default()
         }
+    }
+
+    /// The configuration of [`MailStack::config`] with both connections encrypted as `security`
+    /// asks (`tls` or `starttls`), on the matching ports, trusting the stack's CA.
+    pub fn config_secured(&self, mailbox: &str, security: Security) -> EmailConfig {
+        let mut config = self.config(mailbox);
+        let (imap_port, smtp_port) = match security {
+            Security::Tls => (self.imaps_port, self.smtps_port),
+            Security::Starttls | Security::None => (self.imap_port, self.smtp_port),
+        };
+        config.imap.security = security;
+        config.imap.port = imap_port;
+        config.imap.ca_file = Some(self.ca_file.clone().into());
+        config.smtp.security = security;
+        config.smtp.port = smtp_port;
+        config.smtp.ca_file = Some(self.ca_file.clone().into());
+        config
+    }
+
+    /// Dovecot's login lines for `user`, oldest first.
+    pub fn imap_logins(&self, user: &str) -> Vec<String> {
+        let needle = format!("Login: user=<{user}>");
+        std::fs::read_to_string(&self.dovecot_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Sends raw MIME over SMTP from `from` (the envelope sender) to `to`.

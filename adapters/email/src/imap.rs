@@ -76,25 +76,33 @@ pub enum ImapError {
     Refused(String),
 }
 
-fn tls_connector(host: &str) -> Result<tokio_rustls::TlsConnector, ImapError> {
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+fn tls_connector(config: &EmailConfig, host: &str) -> Result<tokio_rustls::TlsConnector, ImapError> {
+    let roots = crate::tls::roots(config.imap.ca_file.as_deref())
+        .map_err(|message| ImapError::Tls { host: host.into(), message })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+    let tls = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ImapError::Tls { host: host.into(), message: e.to_string() })?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
 }
 
-async fn tls_wrap(host: &str, tcp: TcpStream) -> Result<ImapStream, ImapError> {
+async fn tls_wrap(config: &EmailConfig, host: &str, tcp: TcpStream) -> Result<ImapStream, ImapError> {
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| ImapError::Tls { host: host.into(), message: e.to_string() })?;
-    let tls = tls_connector(host)?
-        .connect(name, tcp)
-        .await
-        .map_err(|e| ImapError::Tls { host: host.into(), message: e.to_string() })?;
+    let connecting = tls_connector(config, host)?.connect(name, tcp);
+    let tls = match tokio::time::timeout(COMMAND_TIMEOUT, connecting).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            let mut message = e.to_string();
+            if let Some(hint) = crate::tls::certificate_hint(&message, "imap") {
+                message = format!("{message} ({hint})");
+            }
+            return Err(ImapError::Tls { host: host.into(), message });
+        }
+        Err(_) => return Err(ImapError::Timeout("TLS handshake")),
+    };
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
@@ -124,7 +132,7 @@ pub async fn login(config: &EmailConfig) -> Result<ImapSession, ImapError> {
         Err(_) => return Err(ImapError::Connect(format!("{host}:{port}: timed out"))),
     };
     let stream = match config.imap.security {
-        Security::Tls => tls_wrap(&host, tcp).await?,
+        Security::Tls => tls_wrap(config, &host, tcp).await?,
         Security::Starttls | Security::None => ImapStream::Plain(tcp),
     };
     let mut client = Client::new(stream);
@@ -139,7 +147,7 @@ pub async fn login(config: &EmailConfig) -> Result<ImapSession, ImapError> {
         let ImapStream::Plain(tcp) = client.into_inner() else {
             return Err(ImapError::Tls { host, message: "STARTTLS on an encrypted connection".into() });
         };
-        client = Client::new(tls_wrap(&host, tcp).await?);
+        client = Client::new(tls_wrap(config, &host, tcp).await?);
     }
     let user = config.imap_user();
     match tokio::time::timeout(COMMAND_TIMEOUT, client.login(&user, config.imap.password.expose_secret())).await {

@@ -27,6 +27,7 @@ mod imap;
 mod outbound;
 mod parse;
 mod state;
+mod tls;
 mod webhook;
 
 #[cfg(feature = "fake")]

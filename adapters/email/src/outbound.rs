@@ -8,7 +8,7 @@ use frontdesk_channel::{AdapterError, Citation, Delivered, HandoffSummary, Healt
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -21,9 +21,19 @@ const MAX_REFERENCES: usize = 20;
 
 pub(crate) fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
     let host = config.smtp.host.trim().to_string();
+    let parameters = || -> Result<TlsParameters, String> {
+        let mut builder = TlsParameters::builder(host.clone()).certificate_store(CertificateStore::WebpkiRoots);
+        if let Some(path) = &config.smtp.ca_file {
+            for cert in crate::tls::load_ca_file(path)? {
+                let cert = Certificate::from_der(cert.to_vec()).map_err(|e| format!("{}: {e}", path.display()))?;
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder.build_rustls().map_err(|e| e.to_string())
+    };
     let tls = match config.smtp.security {
-        Security::Tls => Tls::Wrapper(TlsParameters::new(host.clone()).map_err(|e| e.to_string())?),
-        Security::Starttls => Tls::Required(TlsParameters::new(host.clone()).map_err(|e| e.to_string())?),
+        Security::Tls => Tls::Wrapper(parameters()?),
+        Security::Starttls => Tls::Required(parameters()?),
         Security::None => Tls::None,
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -73,7 +83,16 @@ fn smtp_error(e: &lettre::transport::smtp::Error) -> AdapterError {
     } else if e.is_transient() {
         unavailable(format!("the SMTP server deferred the mail ({code}): {e}"))
     } else {
-        unavailable(format!("SMTP: {e}"))
+        unavailable(format!("SMTP: {}", with_tls_hint(&e.to_string())))
+    }
+}
+
+/// An SMTP error's text, followed by what to set when it says the server's certificate was not
+/// trusted.
+fn with_tls_hint(message: &str) -> String {
+    match crate::tls::certificate_hint(message, "smtp") {
+        Some(hint) => format!("{message} ({hint})"),
+        None => message.to_string(),
     }
 }
 
@@ -240,7 +259,7 @@ pub(crate) async fn smtp_health(adapter: &EmailAdapter) -> Health {
     match adapter.smtp.test_connection().await {
         Ok(true) => Health { ok: true, detail: format!("SMTP {target} ok") },
         Ok(false) => Health { ok: false, detail: format!("SMTP {target} did not accept the connection") },
-        Err(e) => Health { ok: false, detail: format!("SMTP {target}: {e}") },
+        Err(e) => Health { ok: false, detail: format!("SMTP {target}: {}", with_tls_hint(&e.to_string())) },
     }
 }
 

@@ -11,7 +11,7 @@ use frontdesk_channel::{
     AdapterError, ChannelAdapter, ChannelId, Citation, HandoffSummary, Inbound, InboxSink, Outbound, OutboundKind,
 };
 use frontdesk_email::fake::{CustomerMail, MailStack, ReceivedMail};
-use frontdesk_email::{EmailAdapter, EmailConfig};
+use frontdesk_email::{EmailAdapter, EmailConfig, Security};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -728,6 +728,129 @@ async fn health_and_doctor_report_what_they_checked() {
     let refused = EmailAdapter::new(wrong, tree2).unwrap();
     let health = refused.healthcheck().await;
     assert!(!health.ok && health.detail.contains("login"), "{}", health.detail);
+}
+
+/// A customer's question, sent as a plain mail from `customer` to `support`; returns its Message-ID.
+async fn ask(stack: &MailStack, customer: &str, support: &str, subject: &str, body: &str) -> String {
+    let id = unique_id(stack, "question");
+    let mail =
+        CustomerMail { from: customer, to: vec![support], subject, body, message_id: &id, ..CustomerMail::default() };
+    stack.send_mail(&mail).await.unwrap();
+    id
+}
+
+fn answer_to(question: &Inbound, id: &str, text: &str) -> Outbound {
+    reply(question, id, text, OutboundKind::Answer { turn_id: id.into(), citations: Vec::new(), confidence: 0.9 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_is_read_and_answered_over_tls_and_over_starttls() {
+    let Some(stack) = stack("tls") else { return };
+    for security in [Security::Tls, Security::Starttls] {
+        let support = stack.unique_address("support");
+        let customer = stack.unique_address("customer");
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, tree) = open_state(&dir);
+        let inbox = Arc::new(RecordingInbox::default());
+        let running = start(stack.config_secured(&support, security), tree, inbox.clone());
+
+        let id = ask(&stack, &customer, &support, "Password reset", "How do I reset my password?").await;
+        wait_until("the mail in the inbox", || inbox.accepted().len() == 1).await;
+        let question = inbox.accepted()[0].clone();
+        assert_eq!(question.id.as_str(), id, "{security:?}");
+        assert_eq!(question.text, "Password reset\n\nHow do I reset my password?");
+        // Dovecot logs whether each login was encrypted.
+        let logins = stack.imap_logins(&support);
+        assert!(!logins.is_empty() && logins.iter().all(|l| l.contains(", TLS,")), "{security:?}: {logins:?}");
+
+        let answer = answer_to(&question, "tls-answer", "Use the reset link on the sign-in page.");
+        let ours = running.adapter.deliver(&answer).await.unwrap().platform_message_id.unwrap();
+        let got = stack.wait_for(&customer, WAIT, |m| m.message_id == ours).await.unwrap();
+        assert_eq!(got.in_reply_to, vec![id.clone()]);
+        assert!(got.body.contains("reset link"), "{}", got.body);
+        // Postfix records in its Received header how the reply was submitted.
+        let raw = String::from_utf8_lossy(&got.raw);
+        assert!(raw.contains("(using TLSv1.") && raw.contains("with ESMTPS"), "{security:?}: {raw}");
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_that_is_not_trusted_or_not_for_the_host_is_refused() {
+    let Some(stack) = stack("untrusted") else { return };
+    let support = stack.unique_address("support");
+    let dir = tempfile::tempdir().unwrap();
+
+    // Without the stack's CA, its certificate is like a self-signed one: nothing is sent or read.
+    let mut untrusted = stack.config_secured(&support, Security::Tls);
+    untrusted.imap.ca_file = None;
+    untrusted.smtp.ca_file = None;
+    let (_db, tree) = open_state(&dir);
+    let adapter = EmailAdapter::new(untrusted, tree).unwrap();
+    let doctor = adapter.doctor().await;
+    let check = |name: &str| doctor.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone()).unwrap();
+    let login = check("email: IMAP login");
+    assert!(!login.ok && login.detail.contains("UnknownIssuer"), "{}", login.detail);
+    assert!(login.detail.contains("imap.ca_file"), "the error names what to set: {}", login.detail);
+    let smtp = check("email: SMTP");
+    assert!(!smtp.ok && smtp.detail.contains("smtp.ca_file"), "{}", smtp.detail);
+    let customer = stack.unique_address("customer");
+    let id = unique_id(&stack, "untrusted");
+    let mail = CustomerMail {
+        from: &customer,
+        to: vec![&support],
+        subject: "Hi",
+        body: "Hello?",
+        message_id: &id,
+        ..CustomerMail::default()
+    };
+    let inbox = RecordingInbox::default();
+    adapter.ingest(mail.render().as_bytes(), &inbox).await.unwrap();
+    let question = inbox.accepted()[0].clone();
+    let e = adapter.deliver(&answer_to(&question, "untrusted-answer", "Hello")).await.unwrap_err();
+    assert!(matches!(&e, AdapterError::Unavailable { message, .. } if message.contains("smtp.ca_file")), "{e}");
+
+    // With the CA trusted, a host name the certificate does not carry is still refused.
+    let mut other_name = stack.config_secured(&support, Security::Starttls);
+    other_name.imap.host = stack.imap_noidle_host.clone();
+    let dir2 = tempfile::tempdir().unwrap();
+    let (_db2, tree2) = open_state(&dir2);
+    let adapter = EmailAdapter::new(other_name, tree2).unwrap();
+    let health = adapter.healthcheck().await;
+    assert!(!health.ok && health.detail.contains("not valid for name"), "{}", health.detail);
+    assert!(health.detail.contains("set imap.host to a name"), "{}", health.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_idle_is_polled() {
+    let Some(stack) = stack("polling") else { return };
+    let support = stack.unique_address("support");
+    let customer = stack.unique_address("customer");
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, tree) = open_state(&dir);
+    // The same Dovecot at the address where it offers no IDLE; IDLE stays on in the config, so
+    // the adapter has to notice and fall back.
+    let mut config = stack.config(&support);
+    config.imap.host = stack.imap_noidle_host.clone();
+    config.imap.idle = true;
+    config.imap.poll_secs = 1;
+    let doctor = EmailAdapter::new(config.clone(), open_state(&tempfile::tempdir().unwrap()).1).unwrap().doctor().await;
+    let idle = doctor.iter().find(|(n, _)| n == "email: IMAP IDLE").map(|(_, h)| h.clone()).unwrap();
+    assert!(idle.ok && idle.detail.contains("not offered") && idle.detail.contains("every 1 s"), "{}", idle.detail);
+
+    let inbox = Arc::new(RecordingInbox::default());
+    let running = start(config, tree, inbox.clone());
+    let first = ask(&stack, &customer, &support, "Invoices", "Where are my invoices?").await;
+    wait_until("the first mail", || inbox.accepted().len() == 1).await;
+    // Mail arriving after a few checks is picked up too, once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let second = ask(&stack, &customer, &support, "Invoices", "And the receipts?").await;
+    wait_until("the second mail", || inbox.accepted().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ids: Vec<String> = inbox.accepted().iter().map(|m| m.id.as_str().to_string()).collect();
+    assert_eq!(ids, vec![first, second]);
+    assert_eq!(with_keyword(&stack, &support, "$FrontdeskHandled").await, 2);
+    running.stop().await;
 }
 
 /// The platform side of the conformance kit: a customer writing to the support address.

@@ -1,0 +1,139 @@
+//! STARTTLS is required, not hoped for: a server that does not upgrade the connection (or a
+//! network in between that strips the offer) gets neither the password nor any mail. The
+//! servers here are scripted on loopback and record every line they receive.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use frontdesk_channel::conformance::RecordingInbox;
+use frontdesk_channel::{AdapterError, ChannelAdapter, Outbound, OutboundKind};
+use frontdesk_email::fake::CustomerMail;
+use frontdesk_email::{DkimConfig, EmailAdapter, EmailConfig, ImapConfig, Security, SmtpConfig};
+use secrecy::SecretString;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const PASSWORD: &str = "the-mailbox-password";
+
+/// A server that greets with `greeting` and answers each line it reads with `answer(line)`;
+/// returns its port and the lines it received.
+async fn scripted(greeting: &'static str, answer: fn(&str) -> String) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut read = BufReader::new(read);
+                write.write_all(greeting.as_bytes()).await.unwrap();
+                let mut line = String::new();
+                while read.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    seen.lock().unwrap().push(line.trim_end().to_string());
+                    let reply = answer(line.trim_end());
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    (port, lines)
+}
+
+fn config(imap_port: u16, smtp_port: u16) -> EmailConfig {
+    EmailConfig {
+        address: "support@example.test".into(),
+        imap: ImapConfig {
+            host: "127.0.0.1".into(),
+            port: imap_port,
+            security: Security::Starttls,
+            password: SecretString::from(PASSWORD.to_string()),
+            ..ImapConfig::default()
+        },
+        smtp: SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: smtp_port,
+            security: Security::Starttls,
+            user: "support@example.test".into(),
+            password: SecretString::from(PASSWORD.to_string()),
+            ..SmtpConfig::default()
+        },
+        dkim: DkimConfig { verify: false, dns_server: None },
+        ..EmailConfig::default()
+    }
+}
+
+/// An IMAP server that refuses STARTTLS and would take a plain login.
+fn imap_without_starttls(line: &str) -> String {
+    let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
+    if command.to_ascii_uppercase().starts_with("LOGIN") {
+        format!("{tag} OK logged in\r\n")
+    } else {
+        format!("{tag} BAD STARTTLS is not available\r\n")
+    }
+}
+
+/// An SMTP server whose EHLO offers AUTH but no STARTTLS.
+fn smtp_without_starttls(line: &str) -> String {
+    let upper = line.to_ascii_uppercase();
+    if upper.starts_with("EHLO") {
+        "250-mx.example.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n".into()
+    } else if upper.starts_with("QUIT") {
+        "221 bye\r\n".into()
+    } else {
+        "250 ok\r\n".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_upgrade_gets_no_password_and_no_mail() {
+    let (imap_port, imap_lines) = scripted("* OK [CAPABILITY IMAP4rev1] ready\r\n", imap_without_starttls).await;
+    let (smtp_port, smtp_lines) = scripted("220 mx.example.test ESMTP\r\n", smtp_without_starttls).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let adapter = EmailAdapter::new(config(imap_port, smtp_port), db.open_tree("email").unwrap()).unwrap();
+
+    let health = adapter.healthcheck().await;
+    assert!(!health.ok, "{}", health.detail);
+    assert!(health.detail.contains("STARTTLS"), "{}", health.detail);
+
+    let mail = CustomerMail {
+        from: "ann@example.org",
+        to: vec!["support@example.test"],
+        subject: "Export",
+        body: "How do I export my data?",
+        message_id: "q1@example.org",
+        ..CustomerMail::default()
+    };
+    let inbox = RecordingInbox::default();
+    adapter.ingest(mail.render().as_bytes(), &inbox).await.unwrap();
+    let question = inbox.accepted()[0].clone();
+    let answer = Outbound {
+        id: "t1-answer".into(),
+        source: question.source,
+        workspace: question.workspace.clone(),
+        channel: question.channel.clone(),
+        conversation: question.conversation.clone(),
+        text: "Settings → Export.".into(),
+        kind: OutboundKind::Answer { turn_id: "t1".into(), citations: Vec::new(), confidence: 0.9 },
+        reply_context: question.reply_context.clone(),
+    };
+    let e = adapter.deliver(&answer).await.unwrap_err();
+    // Retried later (the server may be fixed), never sent in clear.
+    assert!(matches!(e, AdapterError::Unavailable { .. }), "{e}");
+
+    let imap = imap_lines.lock().unwrap().clone();
+    assert!(imap.iter().any(|l| l.to_ascii_uppercase().ends_with("STARTTLS")), "STARTTLS was asked for: {imap:?}");
+    let smtp = smtp_lines.lock().unwrap().clone();
+    assert!(smtp.iter().any(|l| l.to_ascii_uppercase().starts_with("EHLO")), "{smtp:?}");
+    for line in imap.iter().chain(smtp.iter()) {
+        let upper = line.to_ascii_uppercase();
+        assert!(!line.contains(PASSWORD), "the password went out in clear: {line}");
+        assert!(!upper.contains("LOGIN") && !upper.starts_with("AUTH"), "a login was tried in clear: {line}");
+        assert!(!upper.starts_with("MAIL FROM") && !upper.starts_with("DATA"), "mail went out in clear: {line}");
+    }
+}
