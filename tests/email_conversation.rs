@@ -20,7 +20,7 @@ use frontdesk::inbox::{Inbox, InboxOptions, Worker};
 use frontdesk::policy::Scope;
 use frontdesk::serve::ChannelSet;
 use frontdesk_email::fake::{CustomerMail, MailStack, ReceivedMail};
-use frontdesk_email::EmailAdapter;
+use frontdesk_email::{EmailAdapter, Security};
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness_for, Harness};
@@ -69,7 +69,11 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
         ..InboxOptions::default()
     };
     let inbox = Inbox::open(&store, options).unwrap();
-    let mut config = stack.config(&support);
+    // As with a hosted mailbox: IMAP over TLS, SMTP submission with STARTTLS (the stack's
+    // certificate comes from its own CA, trusted through ca_file).
+    let mut config = stack.config_secured(&support, Security::Starttls);
+    config.imap.security = Security::Tls;
+    config.imap.port = stack.imaps_port;
     // Only IDLE can pick mail up in time with an hourly poll.
     config.imap.poll_secs = 3600;
     let adapter = EmailAdapter::new(config, store.db().open_tree("email").unwrap()).unwrap();

@@ -107,5 +107,10 @@ secret = "0123456789abcdef0123"
         let incomplete = "[discord]\napplication_id = \"123\"\n";
         let err = Config::from_toml_with_env(incomplete, &[], "test").unwrap_err().to_string();
         assert!(err.contains("discord.bot_token"), "{err}");
+
+        // A CA file that cannot be used is named with its path in the configuration.
+        let unusable = "[email]\naddress = \"support@example.com\"\n[email.smtp]\nhost = \"smtp.example.com\"\nca_file = \"/nonexistent/ca.pem\"\n[email.webhook]\nsecret = \"0123456789abcdef0123\"\n";
+        let err = Config::from_toml_with_env(unusable, &[], "test").unwrap_err().to_string();
+        assert!(err.contains("email.smtp.ca_file") && err.contains("/nonexistent/ca.pem"), "{err}");
     }
 }

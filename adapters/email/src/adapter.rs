@@ -487,21 +487,21 @@ impl EmailAdapter {
             match imap::login(&self.config).await {
                 Ok(mut session) => {
                     out.push((
-                        "email: IMAP login".into(),
+                        "IMAP login".into(),
                         health(true, format!("logged in to {} as {}", self.config.imap.host, self.config.imap_user())),
                     ));
                     match imap::select(&mut session, &self.config.imap.folder).await {
                         Ok((validity, _)) => out.push((
-                            "email: IMAP folder".into(),
+                            "IMAP folder".into(),
                             health(true, format!("{} exists (UIDVALIDITY {validity})", self.config.imap.folder)),
                         )),
-                        Err(e) => out.push(("email: IMAP folder".into(), health(false, e.to_string()))),
+                        Err(e) => out.push(("IMAP folder".into(), health(false, e.to_string()))),
                     }
                     match imap::has_idle(&mut session).await {
-                        Ok(true) => out.push(("email: IMAP IDLE".into(), health(true, "supported".into()))),
+                        Ok(true) => out.push(("IMAP IDLE".into(), health(true, "supported".into()))),
                         // Polling is the designed fallback: mail is still read, only later.
                         Ok(false) => out.push((
-                            "email: IMAP IDLE".into(),
+                            "IMAP IDLE".into(),
                             health(
                                 true,
                                 format!(
@@ -510,30 +510,30 @@ impl EmailAdapter {
                                 ),
                             ),
                         )),
-                        Err(e) => out.push(("email: IMAP IDLE".into(), health(false, e.to_string()))),
+                        Err(e) => out.push(("IMAP IDLE".into(), health(false, e.to_string()))),
                     }
                     imap::logout(session).await;
                 }
-                Err(e) => out.push(("email: IMAP login".into(), health(false, e.to_string()))),
+                Err(e) => out.push(("IMAP login".into(), health(false, e.to_string()))),
             }
         } else {
-            out.push(("email: IMAP".into(), health(true, "off; mail arrives through the webhook".into())));
+            out.push(("IMAP".into(), health(true, "off; mail arrives through the webhook".into())));
         }
-        out.push(("email: SMTP".into(), outbound::smtp_health(self).await));
+        out.push(("SMTP".into(), outbound::smtp_health(self).await));
         match &self.dkim {
             Some(verifier) => {
                 let domain = domain_of(&self.mailbox).to_string();
                 match verifier.resolver_answers(&domain).await {
-                    Ok(()) => out.push(("email: DKIM resolver".into(), health(true, "answers".into()))),
-                    Err(e) => out.push(("email: DKIM resolver".into(), health(false, e))),
+                    Ok(()) => out.push(("DKIM resolver".into(), health(true, "answers".into()))),
+                    Err(e) => out.push(("DKIM resolver".into(), health(false, e))),
                 }
             }
-            None => out.push(("email: DKIM".into(), health(true, "checking is off".into()))),
+            None => out.push(("DKIM".into(), health(true, "checking is off".into()))),
         }
         let held = self.state.held().len();
         if held > 0 {
             out.push((
-                "email: held mail".into(),
+                "held mail".into(),
                 health(false, format!("{held} message(s) over a sender's rate limit wait for a person")),
             ));
         }

@@ -566,7 +566,7 @@ async fn a_sender_over_the_rate_limit_is_held_for_a_person() {
     assert!(held[0].reason.contains("more than 2 messages"));
     assert_eq!(with_keyword(&stack, &support, "$FrontdeskHeld").await, 1);
     let doctor = adapter.doctor().await;
-    assert!(doctor.iter().any(|(name, h)| name == "email: held mail" && !h.ok), "{doctor:?}");
+    assert!(doctor.iter().any(|(name, h)| name == "held mail" && !h.ok), "{doctor:?}");
     running.stop().await;
 }
 
@@ -715,10 +715,7 @@ async fn health_and_doctor_report_what_they_checked() {
     assert!(health.ok, "{}", health.detail);
     let doctor = adapter.doctor().await;
     let names: Vec<&str> = doctor.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        ["email: IMAP login", "email: IMAP folder", "email: IMAP IDLE", "email: SMTP", "email: DKIM resolver"]
-    );
+    assert_eq!(names, ["IMAP login", "IMAP folder", "IMAP IDLE", "SMTP", "DKIM resolver"]);
     assert!(doctor.iter().all(|(_, h)| h.ok), "{doctor:?}");
 
     let mut wrong = stack.config(&support);
@@ -789,10 +786,10 @@ async fn a_certificate_that_is_not_trusted_or_not_for_the_host_is_refused() {
     let adapter = EmailAdapter::new(untrusted, tree).unwrap();
     let doctor = adapter.doctor().await;
     let check = |name: &str| doctor.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone()).unwrap();
-    let login = check("email: IMAP login");
+    let login = check("IMAP login");
     assert!(!login.ok && login.detail.contains("UnknownIssuer"), "{}", login.detail);
     assert!(login.detail.contains("imap.ca_file"), "the error names what to set: {}", login.detail);
-    let smtp = check("email: SMTP");
+    let smtp = check("SMTP");
     assert!(!smtp.ok && smtp.detail.contains("smtp.ca_file"), "{}", smtp.detail);
     let customer = stack.unique_address("customer");
     let id = unique_id(&stack, "untrusted");
@@ -835,7 +832,7 @@ async fn a_server_without_idle_is_polled() {
     config.imap.idle = true;
     config.imap.poll_secs = 1;
     let doctor = EmailAdapter::new(config.clone(), open_state(&tempfile::tempdir().unwrap()).1).unwrap().doctor().await;
-    let idle = doctor.iter().find(|(n, _)| n == "email: IMAP IDLE").map(|(_, h)| h.clone()).unwrap();
+    let idle = doctor.iter().find(|(n, _)| n == "IMAP IDLE").map(|(_, h)| h.clone()).unwrap();
     assert!(idle.ok && idle.detail.contains("not offered") && idle.detail.contains("every 1 s"), "{}", idle.detail);
 
     let inbox = Arc::new(RecordingInbox::default());
