@@ -60,6 +60,15 @@ struct Running {
 }
 
 impl Running {
+    fn start(adapter: Arc<EmailAdapter>, inbox: Arc<dyn InboxSink>) -> Running {
+        let shutdown = CancellationToken::new();
+        let task = {
+            let (adapter, shutdown) = (adapter.clone(), shutdown.clone());
+            tokio::spawn(async move { adapter.run(inbox, shutdown).await })
+        };
+        Running { adapter, shutdown, task }
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), self.task)
@@ -70,20 +79,48 @@ impl Running {
     }
 }
 
-fn start(config: EmailConfig, tree: sled::Tree, inbox: Arc<dyn InboxSink>) -> Running {
-    let adapter = EmailAdapter::new(config, tree).unwrap();
-    let shutdown = CancellationToken::new();
-    let task = {
-        let (adapter, shutdown) = (adapter.clone(), shutdown.clone());
-        tokio::spawn(async move { adapter.run(inbox, shutdown).await })
-    };
-    Running { adapter, shutdown, task }
-}
-
 fn open_state(dir: &tempfile::TempDir) -> (sled::Db, sled::Tree) {
     let db = sled::open(dir.path().join("state")).unwrap();
     let tree = db.open_tree("email").unwrap();
     (db, tree)
+}
+
+/// One test's share of the stack: a support address and a customer of its own, and a folder for
+/// the state of the adapters it builds (each gets a fresh state), kept until the test ends.
+struct Scenario {
+    stack: MailStack,
+    support: String,
+    customer: String,
+    dir: tempfile::TempDir,
+    dbs: Mutex<Vec<sled::Db>>,
+}
+
+fn scenario(test: &str) -> Option<Scenario> {
+    let stack = stack(test)?;
+    let (support, customer) = (stack.unique_address("support"), stack.unique_address("customer"));
+    Some(Scenario { stack, support, customer, dir: tempfile::tempdir().unwrap(), dbs: Mutex::new(Vec::new()) })
+}
+
+impl Scenario {
+    /// The stack's configuration for this scenario's support address.
+    fn config(&self) -> EmailConfig {
+        self.stack.config(&self.support)
+    }
+
+    /// An adapter for `config` with a state of its own.
+    fn adapter(&self, config: EmailConfig) -> Arc<EmailAdapter> {
+        let mut dbs = self.dbs.lock().unwrap();
+        let db = sled::open(self.dir.path().join(format!("state-{}", dbs.len()))).unwrap();
+        let tree = db.open_tree("email").unwrap();
+        dbs.push(db);
+        EmailAdapter::new(config, tree).unwrap()
+    }
+
+    /// An adapter for `config` running, handing mail to a recording inbox.
+    fn run(&self, config: EmailConfig) -> (Running, Arc<RecordingInbox>) {
+        let inbox = Arc::new(RecordingInbox::default());
+        (Running::start(self.adapter(config), inbox.clone()), inbox)
+    }
 }
 
 async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
@@ -121,26 +158,22 @@ fn reply(to: &Inbound, id: &str, text: &str, kind: OutboundKind) -> Outbound {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_is_answered_in_the_thread_and_the_follow_up_stays_in_the_conversation() {
-    let Some(stack) = stack("thread") else { return };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let mut config = stack.config(&support);
+    let Some(sc) = scenario("thread") else { return };
+    let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
+    let mut config = sc.config();
     // With a poll interval of an hour, only IMAP IDLE can pick the mail up in time.
     config.imap.poll_secs = 3600;
-    let inbox = Arc::new(RecordingInbox::default());
-    let running = start(config, tree, inbox.clone());
+    let (running, inbox) = sc.run(config);
     let adapter = running.adapter.clone();
 
-    let first_id = unique_id(&stack, "q1");
+    let first_id = unique_id(stack, "q1");
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
-            &customer,
+            customer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Refund for the annual plan",
             "--body",
@@ -178,25 +211,25 @@ async fn a_customer_is_answered_in_the_thread_and_the_follow_up_stays_in_the_con
     // A retried delivery carries the same Message-ID.
     assert_eq!(adapter.deliver(&answer).await.unwrap().platform_message_id.unwrap(), ours);
 
-    let got = stack.wait_for(&customer, WAIT, |m| m.message_id == ours).await.unwrap();
+    let got = stack.wait_for(customer, WAIT, |m| m.message_id == ours).await.unwrap();
     assert_eq!(got.in_reply_to, vec![first_id.clone()]);
     assert_eq!(got.references, vec![first_id.clone()]);
     assert_eq!(got.subject, "Re: Refund for the annual plan");
-    assert_eq!(got.from, support);
+    assert_eq!(&got.from, support);
     assert_eq!(got.auto_submitted.as_deref(), Some("auto-replied"));
     assert!(got.body.contains("within 30 days of the renewal date [1]"), "{}", got.body);
     assert!(got.body.contains("[1] Refunds and credits — https://help.example.com/refunds"), "{}", got.body);
 
     // The customer answers our reply; their client quotes it.
-    let second_id = unique_id(&stack, "q2");
+    let second_id = unique_id(stack, "q2");
     let refs = format!("{first_id} {ours}");
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
-            &customer,
+            customer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Re: Refund for the annual plan",
             "--body",
@@ -220,26 +253,22 @@ async fn a_customer_is_answered_in_the_thread_and_the_follow_up_stays_in_the_con
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_anything() {
-    let Some(stack) = stack("machines") else { return };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let mut config = stack.config(&support);
+    let Some(sc) = scenario("machines") else { return };
+    let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
+    let mut config = sc.config();
     config.max_attachment_bytes = 50_000;
-    let inbox = Arc::new(RecordingInbox::default());
-    let running = start(config, tree, inbox.clone());
+    let (running, inbox) = sc.run(config);
 
-    let id = |n: &str| unique_id(&stack, n);
+    let id = |n: &str| unique_id(stack, n);
     let (auto, bounce, dsn, broken, big, noform, last) =
         (id("auto"), id("bounce"), id("dsn"), id("broken"), id("big"), id("nofrom"), id("last"));
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
-            &customer,
+            customer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Out of office",
             "--body",
@@ -252,12 +281,12 @@ async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_
     )
     .await;
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
             "MAILER-DAEMON@example.test",
             "--to",
-            &support,
+            support,
             "--subject",
             "Undelivered Mail Returned to Sender",
             "--body",
@@ -279,12 +308,12 @@ async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_
     )
     .unwrap();
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
             "daemon@example.test",
             "--to",
-            &support,
+            support,
             "--message-id",
             &dsn,
             "--raw-file",
@@ -300,8 +329,8 @@ async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_
     )
     .unwrap();
     python_send(
-        &stack,
-        &["--from", &customer, "--to", &support, "--message-id", &noform, "--raw-file", nofrom_file.to_str().unwrap()],
+        stack,
+        &["--from", customer, "--to", support, "--message-id", &noform, "--raw-file", nofrom_file.to_str().unwrap()],
     )
     .await;
     // Broken MIME from a real sender: bad base64, an unknown charset, a missing closing boundary.
@@ -312,17 +341,17 @@ async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_
     )
     .unwrap();
     python_send(
-        &stack,
-        &["--from", &customer, "--to", &support, "--message-id", &broken, "--raw-file", broken_file.to_str().unwrap()],
+        stack,
+        &["--from", customer, "--to", support, "--message-id", &broken, "--raw-file", broken_file.to_str().unwrap()],
     )
     .await;
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
-            &customer,
+            customer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Logs attached",
             "--body",
@@ -335,12 +364,12 @@ async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_
     )
     .await;
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
-            &customer,
+            customer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Trial",
             "--body",
@@ -365,8 +394,8 @@ async fn machines_malformed_mail_and_big_attachments_are_handled_without_losing_
 
     // Everything was looked at: the unreadable mail is left flagged for a person, the rest
     // (ignored ones included) is marked handled.
-    assert_eq!(with_keyword(&stack, &support, "$FrontdeskMalformed").await, 1);
-    assert_eq!(with_keyword(&stack, &support, "$FrontdeskHandled").await, 7);
+    assert_eq!(with_keyword(stack, support, "$FrontdeskMalformed").await, 1);
+    assert_eq!(with_keyword(stack, support, "$FrontdeskHandled").await, 7);
     running.stop().await;
 }
 
@@ -395,7 +424,7 @@ async fn every_message_reaches_the_inbox_once_across_restarts_and_failures() {
     };
 
     let (db, tree1) = open_state(&dir);
-    let running = start(stack.config(&support), tree1, inbox.clone());
+    let running = Running::start(EmailAdapter::new(stack.config(&support), tree1).unwrap(), inbox.clone());
     for n in 0..3 {
         send(n).await;
     }
@@ -410,7 +439,7 @@ async fn every_message_reaches_the_inbox_once_across_restarts_and_failures() {
         send(n).await;
     }
     let (db, tree2) = open_state(&dir);
-    let running = start(stack.config(&support), tree2, inbox.clone());
+    let running = Running::start(EmailAdapter::new(stack.config(&support), tree2).unwrap(), inbox.clone());
     wait_until("six messages", || inbox.inner.accepted().len() == 6).await;
     // Give a wrongly repeated read the chance to show up.
     send(6).await;
@@ -450,20 +479,17 @@ impl InboxSink for FlakyInbox {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dkim_signatures_are_checked_against_the_published_key() {
-    let Some(stack) = stack("dkim") else { return };
-    let support = stack.unique_address("support");
+    let Some(sc) = scenario("dkim") else { return };
+    let (stack, support) = (&sc.stack, &sc.support);
     let signer = format!("alice@{}", stack.dkim_domain);
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let inbox = Arc::new(RecordingInbox::default());
-    let running = start(stack.config(&support), tree, inbox.clone());
+    let (running, inbox) = sc.run(sc.config());
 
     let sign: [&str; 6] =
         ["--dkim-key", &stack.dkim_key, "--dkim-domain", &stack.dkim_domain, "--dkim-selector", &stack.dkim_selector];
-    let good = unique_id(&stack, "signed");
-    let tampered = unique_id(&stack, "tampered");
-    let unsigned = unique_id(&stack, "unsigned");
-    let other = unique_id(&stack, "other-domain");
+    let good = unique_id(stack, "signed");
+    let tampered = unique_id(stack, "tampered");
+    let unsigned = unique_id(stack, "unsigned");
+    let other = unique_id(stack, "other-domain");
     let mut args: Vec<&str> = vec![
         "--from",
         &signer,
@@ -477,7 +503,7 @@ async fn dkim_signatures_are_checked_against_the_published_key() {
         &good,
     ];
     args.extend(sign);
-    python_send(&stack, &args).await;
+    python_send(stack, &args).await;
     let mut args: Vec<&str> = vec![
         "--from",
         &signer,
@@ -492,15 +518,15 @@ async fn dkim_signatures_are_checked_against_the_published_key() {
         "--tamper",
     ];
     args.extend(sign);
-    python_send(&stack, &args).await;
+    python_send(stack, &args).await;
     // The signing domain publishes a DMARC policy: its mail without a signature is unverified.
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
             &signer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Unsigned",
             "--body",
@@ -512,12 +538,12 @@ async fn dkim_signatures_are_checked_against_the_published_key() {
     .await;
     let plain = stack.unique_address("bob");
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
             &plain,
             "--to",
-            &support,
+            support,
             "--subject",
             "Plain",
             "--body",
@@ -540,31 +566,27 @@ async fn dkim_signatures_are_checked_against_the_published_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_over_the_rate_limit_is_held_for_a_person() {
-    let Some(stack) = stack("rate") else { return };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let mut config = stack.config(&support);
+    let Some(sc) = scenario("rate") else { return };
+    let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
+    let mut config = sc.config();
     config.sender_messages_per_hour = 2;
-    let inbox = Arc::new(RecordingInbox::default());
-    let running = start(config, tree, inbox.clone());
+    let (running, inbox) = sc.run(config);
     for n in 0..3 {
-        let id = unique_id(&stack, &format!("rate{n}"));
+        let id = unique_id(stack, &format!("rate{n}"));
         let body = format!("message {n}");
         python_send(
-            &stack,
-            &["--from", &customer, "--to", &support, "--subject", "spam?", "--body", &body, "--message-id", &id],
+            stack,
+            &["--from", customer, "--to", support, "--subject", "spam?", "--body", &body, "--message-id", &id],
         )
         .await;
     }
     let adapter = running.adapter.clone();
     wait_until("two accepted and one held", || inbox.accepted().len() == 2 && adapter.held().len() == 1).await;
     let held = adapter.held();
-    assert_eq!(held[0].from, customer);
+    assert_eq!(&held[0].from, customer);
     assert!(String::from_utf8_lossy(&held[0].raw).contains("message 2"), "the held mail is kept whole");
     assert!(held[0].reason.contains("more than 2 messages"));
-    assert_eq!(with_keyword(&stack, &support, "$FrontdeskHeld").await, 1);
+    assert_eq!(with_keyword(stack, support, "$FrontdeskHeld").await, 1);
     let doctor = adapter.doctor().await;
     assert!(doctor.iter().any(|(name, h)| name == "held mail" && !h.ok), "{doctor:?}");
     running.stop().await;
@@ -572,24 +594,20 @@ async fn a_sender_over_the_rate_limit_is_held_for_a_person() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
-    let Some(stack) = stack("handoff") else { return };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
+    let Some(sc) = scenario("handoff") else { return };
+    let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
     let agents = stack.unique_address("agents");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let inbox = Arc::new(RecordingInbox::default());
-    let running = start(stack.config(&support), tree, inbox.clone());
+    let (running, inbox) = sc.run(sc.config());
     let adapter = running.adapter.clone();
 
-    let first_id = unique_id(&stack, "h1");
+    let first_id = unique_id(stack, "h1");
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
-            &customer,
+            customer,
             "--to",
-            &support,
+            support,
             "--subject",
             "Invoice",
             "--body",
@@ -622,7 +640,7 @@ async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
     );
     let forwarded = adapter.deliver(&forward).await.unwrap().platform_message_id.unwrap();
 
-    let customer_copy = stack.wait_for(&customer, WAIT, |m| m.message_id == told).await.unwrap();
+    let customer_copy = stack.wait_for(customer, WAIT, |m| m.message_id == told).await.unwrap();
     assert_eq!(customer_copy.in_reply_to, vec![first_id.clone()]);
     assert!(customer_copy.body.contains("A person will reply here."));
     let agent_copy: ReceivedMail = stack.wait_for(&agents, WAIT, |m| m.message_id == forwarded).await.unwrap();
@@ -633,17 +651,17 @@ async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
     assert!(agent_copy.references.contains(&first_id), "the forward belongs to the customer's thread");
 
     // The agent answers with their client's reply button: to the customer, a copy to support.
-    let agent_reply_id = unique_id(&stack, "agent");
+    let agent_reply_id = unique_id(stack, "agent");
     let refs = agent_copy.references.iter().chain([&forwarded]).cloned().collect::<Vec<_>>().join(" ");
     python_send(
-        &stack,
+        stack,
         &[
             "--from",
             &agents,
             "--to",
-            &customer,
+            customer,
             "--cc",
-            &support,
+            support,
             "--subject",
             "Re: [Handoff] Invoice",
             "--body",
@@ -662,17 +680,15 @@ async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
     assert!(from_agent.author.is_agent, "the agents' address is an agent");
     assert_eq!(from_agent.conversation, question.conversation);
     assert_eq!(from_agent.text, "Hi, I refunded the second charge.");
-    assert!(stack.wait_for(&customer, WAIT, |m| m.message_id == agent_reply_id).await.is_ok());
+    assert!(stack.wait_for(customer, WAIT, |m| m.message_id == agent_reply_id).await.is_ok());
     running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_failures_are_retried_or_not_by_their_kind() {
-    let Some(stack) = stack("smtp-errors") else { return };
-    let support = stack.unique_address("support");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let adapter = EmailAdapter::new(stack.config(&support), tree).unwrap();
+    let Some(sc) = scenario("smtp-errors") else { return };
+    let support = &sc.support;
+    let adapter = sc.adapter(sc.config());
     let to = |address: &str| Outbound {
         id: format!("o-{address}"),
         source: frontdesk_channel::Source::Email,
@@ -694,11 +710,9 @@ async fn smtp_failures_are_retried_or_not_by_their_kind() {
     let e = adapter.deliver(&bad).await.unwrap_err();
     assert!(matches!(e, AdapterError::Rejected { .. }), "{e}");
 
-    let mut closed = stack.config(&support);
+    let mut closed = sc.config();
     closed.smtp.port = 9; // nothing listens there
-    let dir2 = tempfile::tempdir().unwrap();
-    let (_db2, tree2) = open_state(&dir2);
-    let down = EmailAdapter::new(closed, tree2).unwrap();
+    let down = sc.adapter(closed);
     let e = down.deliver(&to("someone@example.test")).await.unwrap_err();
     assert!(matches!(e, AdapterError::Unavailable { .. }), "{e}");
     assert!(!down.healthcheck().await.ok);
@@ -706,11 +720,8 @@ async fn smtp_failures_are_retried_or_not_by_their_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_doctor_report_what_they_checked() {
-    let Some(stack) = stack("doctor") else { return };
-    let support = stack.unique_address("support");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let adapter = EmailAdapter::new(stack.config(&support), tree).unwrap();
+    let Some(sc) = scenario("doctor") else { return };
+    let adapter = sc.adapter(sc.config());
     let health = adapter.healthcheck().await;
     assert!(health.ok, "{}", health.detail);
     let doctor = adapter.doctor().await;
@@ -718,11 +729,9 @@ async fn health_and_doctor_report_what_they_checked() {
     assert_eq!(names, ["IMAP login", "IMAP folder", "IMAP IDLE", "SMTP", "DKIM resolver"]);
     assert!(doctor.iter().all(|(_, h)| h.ok), "{doctor:?}");
 
-    let mut wrong = stack.config(&support);
+    let mut wrong = sc.config();
     wrong.imap.password = secrecy::SecretString::from("not the password".to_string());
-    let dir2 = tempfile::tempdir().unwrap();
-    let (_db2, tree2) = open_state(&dir2);
-    let refused = EmailAdapter::new(wrong, tree2).unwrap();
+    let refused = sc.adapter(wrong);
     let health = refused.healthcheck().await;
     assert!(!health.ok && health.detail.contains("login"), "{}", health.detail);
 }
@@ -742,27 +751,23 @@ fn answer_to(question: &Inbound, id: &str, text: &str) -> Outbound {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_is_read_and_answered_over_tls_and_over_starttls() {
-    let Some(stack) = stack("tls") else { return };
     for security in [Security::Tls, Security::Starttls] {
-        let support = stack.unique_address("support");
-        let customer = stack.unique_address("customer");
-        let dir = tempfile::tempdir().unwrap();
-        let (_db, tree) = open_state(&dir);
-        let inbox = Arc::new(RecordingInbox::default());
-        let running = start(stack.config_secured(&support, security), tree, inbox.clone());
+        let Some(sc) = scenario("tls") else { return };
+        let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
+        let (running, inbox) = sc.run(stack.config_secured(support, security));
 
-        let id = ask(&stack, &customer, &support, "Password reset", "How do I reset my password?").await;
+        let id = ask(stack, customer, support, "Password reset", "How do I reset my password?").await;
         wait_until("the mail in the inbox", || inbox.accepted().len() == 1).await;
         let question = inbox.accepted()[0].clone();
         assert_eq!(question.id.as_str(), id, "{security:?}");
         assert_eq!(question.text, "Password reset\n\nHow do I reset my password?");
         // Dovecot logs whether each login was encrypted.
-        let logins = stack.imap_logins(&support);
+        let logins = stack.imap_logins(support);
         assert!(!logins.is_empty() && logins.iter().all(|l| l.contains(", TLS,")), "{security:?}: {logins:?}");
 
         let answer = answer_to(&question, "tls-answer", "Use the reset link on the sign-in page.");
         let ours = running.adapter.deliver(&answer).await.unwrap().platform_message_id.unwrap();
-        let got = stack.wait_for(&customer, WAIT, |m| m.message_id == ours).await.unwrap();
+        let got = stack.wait_for(customer, WAIT, |m| m.message_id == ours).await.unwrap();
         assert_eq!(got.in_reply_to, vec![id.clone()]);
         assert!(got.body.contains("reset link"), "{}", got.body);
         // Postfix records in its Received header how the reply was submitted.
@@ -774,16 +779,14 @@ async fn mail_is_read_and_answered_over_tls_and_over_starttls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_that_is_not_trusted_or_not_for_the_host_is_refused() {
-    let Some(stack) = stack("untrusted") else { return };
-    let support = stack.unique_address("support");
-    let dir = tempfile::tempdir().unwrap();
+    let Some(sc) = scenario("untrusted") else { return };
+    let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
 
     // Without the stack's CA, its certificate is like a self-signed one: nothing is sent or read.
-    let mut untrusted = stack.config_secured(&support, Security::Tls);
+    let mut untrusted = stack.config_secured(support, Security::Tls);
     untrusted.imap.ca_file = None;
     untrusted.smtp.ca_file = None;
-    let (_db, tree) = open_state(&dir);
-    let adapter = EmailAdapter::new(untrusted, tree).unwrap();
+    let adapter = sc.adapter(untrusted);
     let doctor = adapter.doctor().await;
     let check = |name: &str| doctor.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone()).unwrap();
     let login = check("IMAP login");
@@ -791,11 +794,10 @@ async fn a_certificate_that_is_not_trusted_or_not_for_the_host_is_refused() {
     assert!(login.detail.contains("imap.ca_file"), "the error names what to set: {}", login.detail);
     let smtp = check("SMTP");
     assert!(!smtp.ok && smtp.detail.contains("smtp.ca_file"), "{}", smtp.detail);
-    let customer = stack.unique_address("customer");
-    let id = unique_id(&stack, "untrusted");
+    let id = unique_id(stack, "untrusted");
     let mail = CustomerMail {
-        from: &customer,
-        to: vec![&support],
+        from: customer,
+        to: vec![support],
         subject: "Hi",
         body: "Hello?",
         message_id: &id,
@@ -808,11 +810,9 @@ async fn a_certificate_that_is_not_trusted_or_not_for_the_host_is_refused() {
     assert!(matches!(&e, AdapterError::Unavailable { message, .. } if message.contains("smtp.ca_file")), "{e}");
 
     // With the CA trusted, a host name the certificate does not carry is still refused.
-    let mut other_name = stack.config_secured(&support, Security::Starttls);
+    let mut other_name = stack.config_secured(support, Security::Starttls);
     other_name.imap.host = stack.imap_noidle_host.clone();
-    let dir2 = tempfile::tempdir().unwrap();
-    let (_db2, tree2) = open_state(&dir2);
-    let adapter = EmailAdapter::new(other_name, tree2).unwrap();
+    let adapter = sc.adapter(other_name);
     let health = adapter.healthcheck().await;
     assert!(!health.ok && health.detail.contains("not valid for name"), "{}", health.detail);
     assert!(health.detail.contains("set imap.host to a name"), "{}", health.detail);
@@ -820,33 +820,29 @@ async fn a_certificate_that_is_not_trusted_or_not_for_the_host_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_idle_is_polled() {
-    let Some(stack) = stack("polling") else { return };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
+    let Some(sc) = scenario("polling") else { return };
+    let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
     // The same Dovecot at the address where it offers no IDLE; IDLE stays on in the config, so
     // the adapter has to notice and fall back.
-    let mut config = stack.config(&support);
+    let mut config = sc.config();
     config.imap.host = stack.imap_noidle_host.clone();
     config.imap.idle = true;
     config.imap.poll_secs = 1;
-    let doctor = EmailAdapter::new(config.clone(), open_state(&tempfile::tempdir().unwrap()).1).unwrap().doctor().await;
+    let doctor = sc.adapter(config.clone()).doctor().await;
     let idle = doctor.iter().find(|(n, _)| n == "IMAP IDLE").map(|(_, h)| h.clone()).unwrap();
     assert!(idle.ok && idle.detail.contains("not offered") && idle.detail.contains("every 1 s"), "{}", idle.detail);
 
-    let inbox = Arc::new(RecordingInbox::default());
-    let running = start(config, tree, inbox.clone());
-    let first = ask(&stack, &customer, &support, "Invoices", "Where are my invoices?").await;
+    let (running, inbox) = sc.run(config);
+    let first = ask(stack, customer, support, "Invoices", "Where are my invoices?").await;
     wait_until("the first mail", || inbox.accepted().len() == 1).await;
     // Mail arriving after a few checks is picked up too, once.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let second = ask(&stack, &customer, &support, "Invoices", "And the receipts?").await;
+    let second = ask(stack, customer, support, "Invoices", "And the receipts?").await;
     wait_until("the second mail", || inbox.accepted().len() == 2).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let ids: Vec<String> = inbox.accepted().iter().map(|m| m.id.as_str().to_string()).collect();
     assert_eq!(ids, vec![first, second]);
-    assert_eq!(with_keyword(&stack, &support, "$FrontdeskHandled").await, 2);
+    assert_eq!(with_keyword(stack, support, "$FrontdeskHandled").await, 2);
     running.stop().await;
 }
 
@@ -903,12 +899,13 @@ impl PlatformDriver for Driver {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_adapter_passes_the_channel_conformance_kit() {
-    let Some(stack) = stack("conformance") else { return };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, tree) = open_state(&dir);
-    let adapter = EmailAdapter::new(stack.config(&support), tree).unwrap();
-    let driver = Driver { stack, support, customer, last: Mutex::new(None) };
+    let Some(sc) = scenario("conformance") else { return };
+    let adapter = sc.adapter(sc.config());
+    let driver = Driver {
+        stack: sc.stack.clone(),
+        support: sc.support.clone(),
+        customer: sc.customer.clone(),
+        last: Mutex::new(None),
+    };
     conformance::check(adapter, &driver).await.unwrap();
 }
