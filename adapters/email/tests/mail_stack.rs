@@ -761,7 +761,8 @@ async fn mail_is_read_and_answered_over_tls_and_over_starttls() {
         let question = inbox.accepted()[0].clone();
         assert_eq!(question.id.as_str(), id, "{security:?}");
         assert_eq!(question.text, "Password reset\n\nHow do I reset my password?");
-        // Dovecot logs whether each login was encrypted.
+        // Dovecot logs whether each login was encrypted (its log process may write a moment later).
+        wait_until("Dovecot's login line", || !stack.imap_logins(support).is_empty()).await;
         let logins = stack.imap_logins(support);
         assert!(!logins.is_empty() && logins.iter().all(|l| l.contains(", TLS,")), "{security:?}: {logins:?}");
 
