@@ -134,6 +134,13 @@ async fn a_slack_conversation_from_question_to_resolution() {
     })
     .await;
     assert!(texts[2].contains("uagent from our support team has joined"), "{texts:?}");
+    // The card shows who has it; only Resolve is left on it.
+    let card = eventually("the card marked claimed", || {
+        fake.top_level(AGENTS_CHANNEL).into_iter().next().filter(|c| c.all_text().contains("Claimed by <@UAGENT>"))
+    })
+    .await;
+    assert!(card.button_value(ACTION_CLAIM).is_none() && card.button_value(ACTION_RESOLVE).is_some(), "{card:?}");
+    assert!(card.all_text().contains("Can annual plans be refunded within 30 days"), "the summary stays: {card:?}");
 
     // 4. The customer writes again in the thread: the agent owns it, the bot stays silent.
     let follow_up =
@@ -163,6 +170,12 @@ async fn a_slack_conversation_from_question_to_resolution() {
     .await;
     assert!(texts[3].contains("marked as resolved"), "{texts:?}");
     assert_eq!(texts.len(), 4);
+    let card = eventually("the card marked resolved", || {
+        fake.top_level(AGENTS_CHANNEL).into_iter().next().filter(|c| c.all_text().contains("Resolved by <@UAGENT>"))
+    })
+    .await;
+    assert!(!card.all_text().contains("Claimed by"), "{card:?}");
+    assert!(card.button_value(ACTION_CLAIM).is_none() && card.button_value(ACTION_RESOLVE).is_none(), "{card:?}");
     assert!(inbox.dead_letters().unwrap().is_empty());
     assert_eq!(engine.conversations.get(Source::Slack, &ws, &key).unwrap().unwrap().state, ConvState::Resolved);
 

@@ -223,6 +223,28 @@ impl SlackAdapter {
         }
     }
 
+    /// Shows on the agents' card who claimed or resolved the conversation. Best effort: the
+    /// customer was told already, and a card that can't be changed only lacks the status line.
+    async fn update_card(&self, team: &str, card: &Value) {
+        let field = |k: &str| card.get(k).and_then(Value::as_str).unwrap_or_default();
+        let (channel, ts, done, by) = (field("channel"), field("ts"), field("done"), field("by"));
+        let original = card.get("blocks").and_then(Value::as_array).cloned().unwrap_or_default();
+        if channel.is_empty() || ts.is_empty() || original.is_empty() {
+            return;
+        }
+        let who = by.replace(['<', '>', '|', '@'], "");
+        let text = if done == "claimed" { format!("Claimed by <@{who}>") } else { format!("Resolved by <@{who}>") };
+        let body =
+            json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks::card_after(&original, done, by)});
+        let result = match self.token_for(team) {
+            Ok(token) => api::update_message(&self.client, &token, &body).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, channel, ts, "the agents' card could not be updated");
+        }
+    }
+
     async fn post_or_replace(
         &self,
         team: &str,
@@ -456,7 +478,11 @@ impl ChannelAdapter for SlackAdapter {
             OutboundKind::Notice => {
                 let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
                     .ok_or_else(|| no_place(message))?;
-                self.post_or_replace(team, &place, blocks::mrkdwn(&message.text), None).await
+                let delivered = self.post_or_replace(team, &place, blocks::mrkdwn(&message.text), None).await?;
+                if let Some(card) = message.reply_context.get("card") {
+                    self.update_card(team, card).await;
+                }
+                Ok(delivered)
             }
         }
     }

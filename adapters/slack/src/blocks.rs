@@ -172,10 +172,84 @@ pub fn summary_blocks(s: &HandoffSummary, value: &ButtonValue) -> Vec<Value> {
     blocks
 }
 
+/// The agents' card once a conversation was claimed (`done` = "claimed": who has it, and only
+/// Resolve left) or resolved (who closed it, no buttons). `blocks` are the card as posted.
+pub fn card_after(blocks: &[Value], done: &str, by: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = blocks
+        .iter()
+        .filter(|b| b["block_id"] != "frontdesk_agent" && b["block_id"] != "frontdesk_status")
+        .cloned()
+        .collect();
+    let by = format!("<@{}>", by.replace(['<', '>', '|', '@'], ""));
+    let line = if done == "claimed" {
+        format!(":raised_hand: Claimed by {by}: they answer the customer in the thread.")
+    } else {
+        format!(":white_check_mark: Resolved by {by}.")
+    };
+    out.push(
+        json!({"type": "context", "block_id": "frontdesk_status", "elements": [{"type": "mrkdwn", "text": line}]}),
+    );
+    if done == "claimed" {
+        let resolve = blocks
+            .iter()
+            .filter(|b| b["block_id"] == "frontdesk_agent")
+            .filter_map(|b| b["elements"].as_array())
+            .flatten()
+            .find(|e| e["action_id"] == ACTION_RESOLVE)
+            .cloned();
+        if let Some(resolve) = resolve {
+            out.push(json!({"type": "actions", "block_id": "frontdesk_agent", "elements": [resolve]}));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_claimed_card_keeps_its_summary_and_only_resolve_and_a_resolved_one_no_buttons() {
+        let summary = HandoffSummary {
+            question: "Can I get a refund?".into(),
+            condensed_question: "Can I get a refund?".into(),
+            reason: "low_confidence".into(),
+            confidence: 0.3,
+            sources: Vec::new(),
+            draft: None,
+            conversation: frontdesk_channel::ConversationKey::new("T1:C1:1.0").unwrap(),
+            customer_channel: frontdesk_channel::ChannelId::new("C1").unwrap(),
+        };
+        let value = ButtonValue {
+            turn_id: None,
+            conversation: Some("T1:C1:1.0".into()),
+            channel: "C1".into(),
+            thread: "1.0".into(),
+        };
+        let card = summary_blocks(&summary, &value);
+        let ids = |blocks: &[Value]| -> Vec<String> {
+            blocks
+                .iter()
+                .filter_map(|b| b["elements"].as_array())
+                .flatten()
+                .filter_map(|e| e["action_id"].as_str())
+                .map(str::to_string)
+                .collect()
+        };
+        let text = |blocks: &[Value]| serde_json::to_string(blocks).unwrap();
+        assert_eq!(ids(&card), vec![ACTION_CLAIM, ACTION_RESOLVE]);
+
+        let claimed = card_after(&card, "claimed", "U7");
+        assert_eq!(ids(&claimed), vec![ACTION_RESOLVE]);
+        assert!(text(&claimed).contains("Claimed by <@U7>") && text(&claimed).contains("Can I get a refund?"));
+
+        let resolved = card_after(&claimed, "resolved", "U8");
+        assert!(ids(&resolved).is_empty());
+        assert!(text(&resolved).contains("Resolved by <@U8>") && !text(&resolved).contains("Claimed by"));
+        // A user id cannot smuggle in a link or another mention.
+        assert!(text(&card_after(&card, "claimed", "U1>|<!channel")).contains("<@U1!channel>"));
+    }
 
     #[test]
     fn engine_text_cannot_mention_or_link() {

@@ -235,6 +235,9 @@ pub struct ClickFacts {
     pub action_ts: String,
     pub action: UserAction,
     pub value: ButtonValue,
+    /// For Claim and Resolve: the agents' card clicked on (channel, ts, its blocks), so the
+    /// reply to the click can show on the card who took the conversation.
+    pub card: Option<(String, String, Vec<Value>)>,
 }
 
 impl ClickFacts {
@@ -265,7 +268,15 @@ impl ClickFacts {
             received_at_ms: now_ms,
             addressed_to_bot: true,
             top_level: false,
-            reply_context: json!({"channel": v.channel, "thread_ts": v.thread, "message_ts": null}),
+            reply_context: {
+                let mut context = json!({"channel": v.channel, "thread_ts": v.thread, "message_ts": null});
+                if let Some((channel, ts, blocks)) = &self.card {
+                    let done = if self.action == UserAction::Claim { "claimed" } else { "resolved" };
+                    context["card"] =
+                        json!({"channel": channel, "ts": ts, "blocks": blocks, "done": done, "by": self.user});
+                }
+                context
+            },
             action: Some(self.action),
             unverified_sender: false,
         })
@@ -319,6 +330,22 @@ pub fn read_interaction(payload: &Value) -> Result<ClickOutcome, Malformed> {
     if user_action_needs_conversation(&user_action) && value.conversation.is_none() {
         return Err(Malformed("payload.actions[0].value has no conversation".into()));
     }
+    // The card's place: `container` for messages, else `channel` + `message`. Without it the
+    // click still counts; only the card can't be updated.
+    let card = user_action_needs_conversation(&user_action)
+        .then(|| {
+            let container = payload.get("container");
+            let channel = container
+                .and_then(|c| str_field(c, "channel_id"))
+                .or_else(|| payload.get("channel").and_then(|c| str_field(c, "id")))?;
+            let message = payload.get("message");
+            let ts = container
+                .and_then(|c| str_field(c, "message_ts"))
+                .or_else(|| message.and_then(|m| str_field(m, "ts")))?;
+            let blocks = message.and_then(|m| m.get("blocks")).and_then(Value::as_array).cloned().unwrap_or_default();
+            Some((channel.to_string(), ts.to_string(), blocks))
+        })
+        .flatten();
     Ok(ClickOutcome::Click(Box::new(ClickFacts {
         team: team.to_string(),
         user: user_id.to_string(),
@@ -327,6 +354,7 @@ pub fn read_interaction(payload: &Value) -> Result<ClickOutcome, Malformed> {
         action_ts: action_ts.to_string(),
         action: user_action,
         value,
+        card,
     })))
 }
 
@@ -392,6 +420,31 @@ mod tests {
         ] {
             assert!(matches!(read_event(&cb(ev.clone()), Some("UBOT")).unwrap(), EventOutcome::Ignore(_)), "{ev}");
         }
+    }
+
+    #[test]
+    fn agents_clicks_remember_their_card_and_customers_clicks_do_not() {
+        let click = |action_id: &str, value: Value| {
+            json!({"type": "block_actions", "user": {"id": "U5", "name": "jo"}, "team": {"id": "T1"},
+                "container": {"type": "message", "message_ts": "20.5", "channel_id": "CAGENTS"},
+                "message": {"ts": "20.5", "blocks": [{"type": "section", "block_id": "q"}]},
+                "actions": [{"action_id": action_id, "action_ts": "21.0", "value": value.to_string()}]})
+        };
+        let facts = |payload: Value| match read_interaction(&payload).unwrap() {
+            ClickOutcome::Click(f) => f,
+            other => panic!("{other:?}"),
+        };
+        let claim = facts(click(ACTION_CLAIM, json!({"c": "T1:C1:1.0", "ch": "C1", "th": "1.0"})));
+        let inbound = claim.into_inbound(true, 1).unwrap();
+        let card = &inbound.reply_context["card"];
+        assert_eq!((card["channel"].as_str(), card["ts"].as_str()), (Some("CAGENTS"), Some("20.5")));
+        assert_eq!((card["done"].as_str(), card["by"].as_str()), (Some("claimed"), Some("U5")));
+        assert_eq!(card["blocks"][0]["block_id"], "q");
+        // The notice still goes to the customer's thread.
+        assert_eq!(inbound.reply_context["channel"], "C1");
+
+        let helpful = facts(click(ACTION_HELPFUL, json!({"t": "turn-1", "c": "T1:C1:1.0", "ch": "C1", "th": "1.0"})));
+        assert!(helpful.into_inbound(false, 1).unwrap().reply_context.get("card").is_none());
     }
 
     #[test]

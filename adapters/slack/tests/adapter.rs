@@ -430,7 +430,13 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
     assert_eq!(claimed.author.display_name.as_deref(), Some("uagent"));
     assert_eq!(claimed.conversation, inbound.conversation);
     assert_eq!(claimed.channel, inbound.channel);
-    assert_eq!(claimed.reply_context, json!({"channel": "C1", "thread_ts": m.ts, "message_ts": null}));
+    // Replies go to the customer's thread; the card clicked on is remembered for the reply.
+    let context = &claimed.reply_context;
+    assert_eq!(
+        (&context["channel"], &context["thread_ts"], &context["message_ts"]),
+        (&json!("C1"), &json!(m.ts), &json!(null))
+    );
+    assert_eq!((&context["card"]["channel"], &context["card"]["ts"]), (&json!("CAGENTS"), &json!(card.ts)));
     assert_eq!(resolved.action, Some(UserAction::Resolve));
     assert!(!resolved.author.is_agent, "someone who is not a configured agent");
 
@@ -438,6 +444,16 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
     let joined = outbound(claimed, "claim-notice", "uagent from our support team has joined.", OutboundKind::Notice);
     rig.adapter.deliver(&joined).await.unwrap();
     assert_eq!(rig.fake.thread("C1", &m.ts).len(), 2);
+    // ... and the card says who has it.
+    let card = rig.fake.top_level("CAGENTS").remove(0);
+    assert!(card.all_text().contains("Claimed by <@UAGENT>"), "{}", card.all_text());
+    assert!(card.button_value(ACTION_CLAIM).is_none() && card.button_value(ACTION_RESOLVE).is_some());
+
+    // A card that can no longer be changed (deleted meanwhile) does not fail the notice.
+    rig.fake.fail_next("chat.update", Fault::Error("message_not_found".into()));
+    let again = outbound(claimed, "claim-notice-2", "uagent from our support team has joined.", OutboundKind::Notice);
+    rig.adapter.deliver(&again).await.unwrap();
+    assert_eq!(rig.fake.thread("C1", &m.ts).len(), 3);
 }
 
 #[tokio::test]
