@@ -21,7 +21,7 @@ use frontdesk::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
 use frontdesk::policy::Scope;
 use frontdesk::serve::console::StorePolicyConsole;
 use frontdesk::serve::ChannelSet;
-use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
+use frontdesk_discord::fake::{FakeDiscord, FakeUser, Posted, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use frontdesk_discord::DiscordAdapter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,11 +126,27 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     let conversation = engine.conversations.get(Source::Discord, &ws, &conv).unwrap().unwrap();
     assert_eq!(conversation.state, ConvState::Agent);
     assert_eq!(conversation.owner.as_deref(), Some(FakeUser::agent().id.to_string().as_str()));
+    // The card says who has it; only Resolve is left, the summary stays.
+    let agent_mention = format!("<@{}>", FakeUser::agent().id);
+    let card = card_once(&fake, |c| c.content.contains(&format!("Claimed by {agent_mention}"))).await;
+    assert_eq!(card.button_labels(), ["Resolve"]);
+    assert!(card.content.contains(&format!("<#{thread}>")), "{:?}", card.content);
+    assert!(card.request["embeds"][0]["fields"].to_string().contains("asked for human"));
 
     // The customer writes again: the bot stays silent, the message is kept.
     fake.send_message(thread, &customer, "Thanks, also what about annual plans?", false).unwrap();
     handled(&engine, &inbox, &ws, &conv, "also what about annual plans").await;
     assert_eq!(fake.posted_in(thread).len(), 3, "the bot must stay silent once an agent owns the thread");
+
+    // The agent resolves from the card: the customer is told, the card loses its buttons.
+    let resolve = card.button_ids()[0].clone();
+    fake.dispatch("INTERACTION_CREATE", fake.button_interaction(&FakeUser::agent(), &card, &resolve)).unwrap();
+    let posted = fake.wait_posted_in(thread, 4, WAIT).await.unwrap();
+    assert!(posted[3].content.contains("marked as resolved"), "{:?}", posted[3].content);
+    let card = card_once(&fake, |c| c.content.contains(&format!("Resolved by {agent_mention}"))).await;
+    assert!(card.button_labels().is_empty() && !card.content.contains("Claimed by"), "{:?}", card.content);
+    let state = engine.conversations.get(Source::Discord, &ws, &conv).unwrap().unwrap().state;
+    assert_eq!(state, ConvState::Resolved);
 
     // 4. Another conversation: an agent writing in the thread takes it over.
     let second = fake
@@ -151,4 +167,17 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     shutdown.cancel();
     tokio::time::timeout(WAIT, worker_task).await.unwrap().unwrap();
     tokio::time::timeout(WAIT, adapter_task).await.unwrap().unwrap().unwrap();
+}
+
+/// The agents' card once it satisfies `ready`, waiting up to WAIT.
+async fn card_once(fake: &FakeDiscord, ready: impl Fn(&Posted) -> bool) -> Posted {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(card) = fake.posted_in(AGENTS_CHANNEL).into_iter().next().filter(|c| ready(c)) {
+            return card;
+        }
+        let seen = fake.posted_in(AGENTS_CHANNEL).into_iter().next().map(|c| c.content);
+        assert!(tokio::time::Instant::now() < deadline, "the card never got there; it reads {seen:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -13,9 +13,9 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serenity::all::{
     ApplicationFlags, ApplicationId, ButtonStyle, ChannelId, ChannelType, Context, CreateActionRow,
-    CreateAllowedMentions, CreateButton, CreateEmbed, CreateMessage, CreateThread, EventHandler, GatewayIntents,
-    GuildChannel, Http, HttpBuilder, Interaction, Message, MessageId, MessageType, Nonce, Permissions, Ready, RoleId,
-    UserId,
+    CreateAllowedMentions, CreateButton, CreateEmbed, CreateMessage, CreateThread, EditMessage, EventHandler,
+    GatewayIntents, GuildChannel, Http, HttpBuilder, Interaction, Message, MessageId, MessageType, Nonce, Permissions,
+    Ready, RoleId, UserId,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -73,6 +73,23 @@ pub(crate) struct ReplyContext {
     /// The name of the thread to create (from the customer's question).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// For Claim and Resolve: the agents' card clicked on, so the reply can show on it who took
+    /// the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardRef>,
+}
+
+/// An agents' card and what was done on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CardRef {
+    pub channel: String,
+    pub message: String,
+    /// The card's first line ("Handoff from #thread"), kept above the status line.
+    pub heading: String,
+    /// `claimed` or `resolved`.
+    pub done: String,
+    /// The agent's user id.
+    pub by: String,
 }
 
 impl ReplyContext {
@@ -315,6 +332,7 @@ impl DiscordAdapter {
                         thread: None,
                         message: Some(msg.id.get().to_string()),
                         title: Some(thread_title(&msg.content, bot)),
+                        card: None,
                     };
                     (channel_id, msg.id.get(), true, ctx)
                 }
@@ -457,6 +475,29 @@ impl DiscordAdapter {
             Vec::new()
         } else {
             vec![CreateActionRow::Buttons(buttons)]
+        }
+    }
+
+    /// Shows on the agents' card who claimed the conversation (only Resolve left) or resolved it
+    /// (no buttons). Best effort: the customer was told already.
+    async fn update_card(&self, card: &CardRef, customer_channel: u64, thread: u64) {
+        let (channel, message) = (id_of(&card.channel), id_of(&card.message));
+        if channel == 0 || message == 0 || !is_snowflake(&card.by) {
+            return;
+        }
+        let (status, components) = if card.done == "claimed" {
+            let resolve =
+                Self::buttons(customer_channel, thread, &[(UserAction::Resolve, "Resolve", ButtonStyle::Success)]);
+            (format!("✋ Claimed by <@{}>", card.by), resolve)
+        } else {
+            (format!("✅ Resolved by <@{}>", card.by), Vec::new())
+        };
+        let edit = EditMessage::new()
+            .content(format!("{}\n{status}", card.heading))
+            .components(components)
+            .allowed_mentions(CreateAllowedMentions::new().empty_roles().empty_users().everyone(false));
+        if let Err(e) = ChannelId::new(channel).edit_message(&*self.http, MessageId::new(message), edit).await {
+            tracing::warn!(error = %map_error(e, "update the agents' card"), "the agents' card could not be updated");
         }
     }
 
@@ -700,7 +741,11 @@ impl ChannelAdapter for DiscordAdapter {
                 self.post(channel, &m.id, &text, Vec::new(), None, allowed).await
             }
             OutboundKind::Notice | OutboundKind::AgentSummary { .. } => {
-                self.post(channel, &m.id, &m.text, Vec::new(), None, no_pings).await
+                let delivered = self.post(channel, &m.id, &m.text, Vec::new(), None, no_pings).await?;
+                if let (Some(card), Some(thread)) = (&ctx.card, &ctx.thread) {
+                    self.update_card(card, policy_channel, id_of(thread)).await;
+                }
+                Ok(delivered)
             }
         }
     }

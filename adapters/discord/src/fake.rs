@@ -714,7 +714,12 @@ async fn rest(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: H
                     if let Some(c) = body_json["content"].as_str() {
                         p.content = c.to_string();
                     }
-                    p.request = body_json.clone();
+                    // Fields left out of an edit keep their value.
+                    if let (Some(request), Some(edit)) = (p.request.as_object_mut(), body_json.as_object()) {
+                        for (k, v) in edit {
+                            request.insert(k.clone(), v.clone());
+                        }
+                    }
                     let message = bot_message(mid, channel, &p.content, &body_json);
                     drop(posted);
                     s.changed.notify_waiters();

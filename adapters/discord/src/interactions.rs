@@ -2,7 +2,7 @@
 //! each becomes an inbound message (with its `UserAction`) or a reply to an admin, and is
 //! answered with the interaction response Discord expects.
 
-use crate::adapter::{now_ms, DiscordAdapter, ReplyContext};
+use crate::adapter::{now_ms, CardRef, DiscordAdapter, ReplyContext};
 use crate::render::{self, parse_custom_id, ButtonAction};
 use frontdesk_channel::{
     Author, AuthorId, ChannelId as FdChannelId, EventId, Inbound, InboxSink, Source, UserAction, WorkspaceId,
@@ -130,10 +130,21 @@ impl DiscordAdapter {
             UserAction::Feedback { helpful: false, .. } => "(rated the answer not helpful)",
             UserAction::RequestHuman => "(asked to talk to a person)",
         };
+        let card = match &action {
+            UserAction::Claim | UserAction::Resolve => Some(CardRef {
+                channel: c.message.channel_id.get().to_string(),
+                message: c.message.id.get().to_string(),
+                heading: c.message.content.lines().next().unwrap_or_default().to_string(),
+                done: if action == UserAction::Claim { "claimed" } else { "resolved" }.to_string(),
+                by: user.id.get().to_string(),
+            }),
+            _ => None,
+        };
         let ctx = ReplyContext {
             guild: guild.map(|g| g.to_string()),
             channel: channel.to_string(),
             thread: Some(thread.to_string()),
+            card,
             ..ReplyContext::default()
         };
         let inbound = match self.interaction_inbound(
@@ -257,6 +268,7 @@ impl DiscordAdapter {
                 thread: None,
                 message: Some(posted.id.get().to_string()),
                 title: Some(render::truncate(&question, 80)),
+                card: None,
             };
             (posted.id.get(), ctx)
         };
