@@ -317,7 +317,13 @@ impl SlackAdapter {
             )),
             SlackMode::Socket => out.push((
                 "slack app token".into(),
-                if self.config.app_token.is_some() { ok("set".into()) } else { bad("not set".into()) },
+                match &self.config.app_token {
+                    Some(t) => match api::open_connection(&self.client, &api::token(t)).await {
+                        Ok(()) => ok("apps.connections.open accepts it".into()),
+                        Err(e) => bad(e.to_string()),
+                    },
+                    None => bad("not set".into()),
+                },
             )),
         }
         let mut teams: Vec<(String, SlackApiToken)> = Vec::new();

@@ -6,8 +6,9 @@ use frontdesk_channel::AdapterError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use slack_morphism::api::{
-    SlackApiAuthTestResponse, SlackApiChatPostMessageResponse, SlackApiChatUpdateResponse, SlackApiReactionsAddRequest,
-    SlackApiReactionsRemoveRequest, SlackApiUserGroupsUsersListRequest, SlackOAuthCode, SlackOAuthV2AccessTokenRequest,
+    SlackApiAppsConnectionOpenRequest, SlackApiAuthTestResponse, SlackApiChatPostMessageResponse,
+    SlackApiChatUpdateResponse, SlackApiReactionsAddRequest, SlackApiReactionsRemoveRequest,
+    SlackApiUserGroupsUsersListRequest, SlackOAuthCode, SlackOAuthV2AccessTokenRequest,
     SlackOAuthV2AccessTokenResponse,
 };
 use slack_morphism::errors::SlackClientError;
@@ -184,6 +185,26 @@ pub async fn remove_reaction(
 pub async fn auth_test(client: &Client, token: &SlackApiToken) -> Result<SlackApiAuthTestResponse, AdapterError> {
     let session = client.open_session(token);
     timed("auth.test", session.auth_test()).await
+}
+
+/// Opens a Socket Mode connection URL with the app-level token: checks that the token works
+/// (the URL is not used; it expires unused).
+pub async fn open_connection(client: &Client, app_token: &SlackApiToken) -> Result<(), AdapterError> {
+    let session = client.open_session(app_token);
+    match timed("apps.connections.open", session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())).await
+    {
+        Ok(_) => Ok(()),
+        Err(AdapterError::Rejected { platform, code, .. })
+            if matches!(code.as_str(), "invalid_auth" | "not_authed" | "not_allowed_token_type" | "token_revoked") =>
+        {
+            let message = "apps.connections.open: the app-level token (app_token) is not accepted: create one under \
+                           Basic Information → App-Level Tokens with the connections:write scope (it starts with \
+                           xapp-), and turn Socket Mode on"
+                .to_string();
+            Err(AdapterError::Rejected { platform, code, message })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn usergroup_members(

@@ -6,6 +6,10 @@
 //! - [`SlackSender`]: posts events and button clicks to the adapter's router signed as Slack
 //!   signs them, with retry headers when asked.
 //! - [`Driver`]: the conformance kit's `PlatformDriver` over both.
+//! - Socket Mode: `apps.connections.open` (with [`APP_TOKEN`]) hands out a `ws://` URL of the
+//!   fake's WebSocket server, which greets each connection with `hello`, pushes the envelopes
+//!   a test gives it ([`FakeSlack::push_socket`]), records every acknowledgement, and sends
+//!   `disconnect` on demand, as Slack does when it rotates connections.
 
 use crate::signature;
 use async_trait::async_trait;
@@ -128,6 +132,11 @@ struct FakeState {
     oauth_client: Option<(String, String)>,
     codes: HashMap<String, Grant>,
     clock: u64,
+    /// Socket Mode: the WebSocket server's address, every connection's sender (in the order
+    /// they opened; `None` once closed), and the envelope ids acknowledged.
+    socket_addr: Option<SocketAddr>,
+    sockets: Vec<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+    acks: Vec<String>,
 }
 
 impl FakeState {
@@ -154,6 +163,8 @@ impl Drop for FakeSlack {
 pub const BOT_TOKEN: &str = "xoxb-fake-T1";
 pub const TEAM_ID: &str = "T1";
 pub const BOT_USER_ID: &str = "UBOT";
+/// The app-level token `apps.connections.open` accepts.
+pub const APP_TOKEN: &str = "xapp-1-AFRONTDESK-fake";
 
 impl FakeSlack {
     /// Starts the fake with one workspace (`T1`, bot user `UBOT`, token [`BOT_TOKEN`]).
@@ -167,9 +178,56 @@ impl FakeSlack {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).with_graceful_shutdown(stopped.cancelled_owned()).await;
         });
+        let sockets = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        state.lock().unwrap_or_else(|p| p.into_inner()).socket_addr = Some(sockets.local_addr()?);
+        tokio::spawn(serve_sockets(sockets, Arc::clone(&state), stop.clone()));
         let fake = FakeSlack { addr, state, stop };
         fake.add_workspace(BOT_TOKEN, TEAM_ID, "Acme", BOT_USER_ID);
         Ok(fake)
+    }
+
+    /// How many Socket Mode connections were opened so far, and how many are open now.
+    pub fn socket_connections(&self) -> (usize, usize) {
+        let s = self.lock();
+        (s.sockets.len(), s.sockets.iter().filter(|c| c.as_ref().is_some_and(|c| !c.is_closed())).count())
+    }
+
+    /// Sends `frame` over the most recently opened Socket Mode connection that is still open.
+    pub fn push_socket(&self, frame: &Value) -> Result<(), String> {
+        let s = self.lock();
+        let open = s.sockets.iter().rev().flatten().find(|c| !c.is_closed()).ok_or("no open socket connection")?;
+        open.send(frame.to_string()).map_err(|_| "the connection just closed".to_string())
+    }
+
+    /// Sends `disconnect` on every open connection and closes them, as Slack does before it
+    /// rotates its servers; the client is expected to open new ones.
+    pub fn disconnect_sockets(&self) {
+        let mut s = self.lock();
+        for slot in s.sockets.iter_mut() {
+            if let Some(c) = slot.take() {
+                let _ = c.send(
+                    json!({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake"}})
+                        .to_string(),
+                );
+            }
+        }
+    }
+
+    /// The envelope ids acknowledged so far, in order (repeats included).
+    pub fn acks(&self) -> Vec<String> {
+        self.lock().acks.clone()
+    }
+
+    /// The Socket Mode envelope of an Events API event (from [`FakeSlack::event_for`]).
+    pub fn socket_event(&self, event: &Value, envelope_id: &str, retry_attempt: u32) -> Value {
+        json!({"type": "events_api", "envelope_id": envelope_id, "payload": event,
+            "accepts_response_payload": false, "retry_attempt": retry_attempt,
+            "retry_reason": if retry_attempt > 0 { "timeout" } else { "" }})
+    }
+
+    /// The Socket Mode envelope of a click (from [`FakeSlack::click`]).
+    pub fn socket_click(&self, click: &Value, envelope_id: &str) -> Value {
+        json!({"type": "interactive", "envelope_id": envelope_id, "payload": click, "accepts_response_payload": false})
     }
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {
@@ -332,6 +390,68 @@ impl FakeSlack {
     }
 }
 
+/// The Socket Mode server: `hello` on connect, frames pushed by the test, acknowledgements
+/// recorded; a `disconnect` frame is followed by closing the connection.
+async fn serve_sockets(listener: tokio::net::TcpListener, state: Arc<Mutex<FakeState>>, stop: CancellationToken) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let tcp = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+        };
+        let (state, stop) = (Arc::clone(&state), stop.clone());
+        tokio::spawn(async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+            let (mut write, mut read) = ws.split();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let n = {
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                s.sockets.push(Some(tx));
+                s.sockets.len()
+            };
+            let hello = json!({"type": "hello", "num_connections": n,
+                "connection_info": {"app_id": "AFRONTDESK"},
+                "debug_info": {"host": "fake", "approximate_connection_time": 18060}});
+            if write.send(Message::Text(hello.to_string().into())).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    frame = rx.recv() => {
+                        let Some(frame) = frame else { break };
+                        let last = frame.contains("\"disconnect\"");
+                        if write.send(Message::Text(frame.into())).await.is_err() || last {
+                            break;
+                        }
+                    }
+                    incoming = read.next() => match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(id) = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["envelope_id"].as_str().map(str::to_string)) {
+                                state.lock().unwrap_or_else(|p| p.into_inner()).acks.push(id);
+                            }
+                        }
+                        Some(Ok(Message::Ping(body))) => {
+                            let _ = write.send(Message::Pong(body)).await;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => break,
+                    },
+                }
+            }
+            let _ = write.close().await;
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = s.sockets.get_mut(n - 1) {
+                *slot = None;
+            }
+        });
+    }
+}
+
 fn slack_error(code: &str) -> Response {
     Json(json!({"ok": false, "error": code})).into_response()
 }
@@ -403,6 +523,19 @@ async fn api(
     }
     if method == "oauth.v2.access" {
         return oauth_access(&mut s, auth, &params);
+    }
+    if method == "apps.connections.open" {
+        if token.as_deref() != Some(APP_TOKEN) {
+            return slack_error(if token.is_some_and(|t| t.starts_with("xoxb-")) {
+                "not_allowed_token_type"
+            } else {
+                "invalid_auth"
+            });
+        }
+        let Some(addr) = s.socket_addr else { return slack_error("internal_error") };
+        let ticket = s.next_ts();
+        return Json(json!({"ok": true, "url": format!("ws://{addr}/link/?ticket={ticket}&app_id=AFRONTDESK")}))
+            .into_response();
     }
     let _ = http_method;
     let Some(token) = token else { return slack_error("not_authed") };

@@ -111,6 +111,9 @@ pub(crate) async fn run(adapter: Arc<SlackAdapter>, shutdown: CancellationToken)
             message: "socket mode needs app_token (xapp-…)".into(),
         });
     };
+    // slack-morphism retries a refused token forever without telling us; check it once first
+    // so a wrong or revoked token stops `frontdesk serve` with Slack's reason.
+    api::open_connection(&adapter.client, &api::token(&app_token)).await?;
     let callbacks =
         SlackSocketModeListenerCallbacks::new().with_push_events(on_push).with_interaction_events(on_interaction);
     let environment = Arc::new(
