@@ -326,6 +326,18 @@ impl EmailAdapter {
         !self.config.imap.host.trim().is_empty()
     }
 
+    /// What is wrong with marking handled mail when the folder does not keep keywords.
+    fn keyword_problem(&self, keywords_kept: bool) -> Option<String> {
+        let flag = self.processed_flag()?;
+        (!keywords_kept && !flag.eq_ignore_ascii_case("\\Seen")).then(|| {
+            format!(
+                "the server does not keep keywords in {}: handled mail cannot be marked {flag}, and mail held for a \
+                 person is marked \\Flagged instead; set imap.processed_flag = \"\\\\Seen\" or imap.processed_folder",
+                self.config.imap.folder
+            )
+        })
+    }
+
     fn processed_flag(&self) -> Option<&str> {
         match &self.config.imap.processed_folder {
             Some(_) => None,
@@ -367,8 +379,12 @@ impl EmailAdapter {
         if let Some(target) = &self.config.imap.processed_folder {
             imap::ensure_folder(&mut session, target).await?;
         }
-        let (validity, uid_next) = imap::select(&mut session, &folder).await?;
+        let selected = imap::select(&mut session, &folder).await?;
+        let (validity, uid_next) = (selected.uid_validity, selected.uid_next);
         *connected = true;
+        if let Some(problem) = self.keyword_problem(selected.keywords) {
+            tracing::error!(folder = %folder, "{problem}");
+        }
         let idle = self.config.imap.idle && imap::has_idle(&mut session).await?;
         tracing::info!(folder = %folder, idle, "reading the support mailbox");
 
@@ -385,7 +401,7 @@ impl EmailAdapter {
                 };
                 let uids = imap::pending_uids(&mut session, search, self.processed_flag()).await?;
                 let mut last = 0;
-                self.handle_uids(&mut session, &uids, inbox, validity, &mut last).await?;
+                self.handle_uids(&mut session, &uids, inbox, &selected, &mut last).await?;
                 let last = last.max(uid_next.saturating_sub(1));
                 self.state.set_imap_position(&folder, validity, last).map_err(storage)?;
                 last
@@ -394,7 +410,7 @@ impl EmailAdapter {
 
         loop {
             let uids = imap::pending_uids(&mut session, imap::Search::Since(last), self.processed_flag()).await?;
-            self.handle_uids(&mut session, &uids, inbox, validity, &mut last).await?;
+            self.handle_uids(&mut session, &uids, inbox, &selected, &mut last).await?;
             if shutdown.is_cancelled() {
                 imap::logout(session).await;
                 return Ok(());
@@ -442,29 +458,23 @@ impl EmailAdapter {
         session: &mut ImapSession,
         uids: &[u32],
         inbox: &Arc<dyn InboxSink>,
-        validity: u32,
+        selected: &imap::Selected,
         last: &mut u32,
     ) -> Result<(), ImapError> {
+        let validity = selected.uid_validity;
         let folder = &self.config.imap.folder;
         for &uid in uids {
             let Some(raw) = imap::fetch_raw(session, uid).await? else {
                 tracing::info!(uid, "message vanished before it could be read");
                 continue;
             };
-            let processed: Vec<&str> = self.processed_flag().into_iter().collect();
             let move_to = self.config.imap.processed_folder.as_deref();
             let (flags, move_to) = match self.ingest(&raw, inbox.as_ref()).await {
-                Ok(Ingested::Held(_)) => {
-                    let mut flags = vec![HELD_KEYWORD];
-                    flags.extend(processed.iter().filter(|f| !f.eq_ignore_ascii_case("\\Seen")));
-                    (flags, None)
-                }
-                Ok(_) => (processed, move_to),
+                Ok(Ingested::Held(_)) => (marks(Left::Held, self.processed_flag(), selected.keywords), None),
+                Ok(_) => (marks(Left::Handled, self.processed_flag(), selected.keywords), move_to),
                 Err(IngestError::Malformed(m)) => {
-                    tracing::warn!(uid, folder = %folder, error = %m, "unreadable email left in the folder for a person, flagged {MALFORMED_KEYWORD}");
-                    let mut flags = vec![MALFORMED_KEYWORD];
-                    flags.extend(processed.iter().filter(|f| !f.eq_ignore_ascii_case("\\Seen")));
-                    (flags, None)
+                    tracing::warn!(uid, folder = %folder, error = %m, "unreadable email left in the folder for a person, flagged {MALFORMED_KEYWORD} (or \\Flagged where keywords are not kept)");
+                    (marks(Left::Malformed, self.processed_flag(), selected.keywords), None)
                 }
                 Err(e) => {
                     return Err(ImapError::Refused(format!("message {uid} could not be taken in: {e}")));
@@ -491,10 +501,21 @@ impl EmailAdapter {
                         health(true, format!("logged in to {} as {}", self.config.imap.host, self.config.imap_user())),
                     ));
                     match imap::select(&mut session, &self.config.imap.folder).await {
-                        Ok((validity, _)) => out.push((
-                            "IMAP folder".into(),
-                            health(true, format!("{} exists (UIDVALIDITY {validity})", self.config.imap.folder)),
-                        )),
+                        Ok(selected) => {
+                            out.push((
+                                "IMAP folder".into(),
+                                health(
+                                    true,
+                                    format!(
+                                        "{} exists (UIDVALIDITY {})",
+                                        self.config.imap.folder, selected.uid_validity
+                                    ),
+                                ),
+                            ));
+                            if let Some(problem) = self.keyword_problem(selected.keywords) {
+                                out.push(("IMAP keywords".into(), health(false, problem)));
+                            }
+                        }
                         Err(e) => out.push(("IMAP folder".into(), health(false, e.to_string()))),
                     }
                     match imap::has_idle(&mut session).await {
@@ -539,6 +560,40 @@ impl EmailAdapter {
         }
         out
     }
+}
+
+/// Why a message is left in (or moved out of) the folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// In frontdesk's inbox.
+    Handled,
+    /// Over the sender's rate limit: waits for a person.
+    Held,
+    /// Unreadable: waits for a person.
+    Malformed,
+}
+
+/// The flags that mark a message once frontdesk is done with it. `processed` is the configured
+/// flag (`None` when handled mail is moved away). Where the folder keeps no keywords, mail left
+/// for a person is `\Flagged` (people see it) and the processed keyword is not tried.
+fn marks(left: Left, processed: Option<&str>, keywords: bool) -> Vec<&str> {
+    let is_seen = |f: &&str| f.eq_ignore_ascii_case("\\Seen");
+    let own = match left {
+        Left::Handled => None,
+        Left::Held => Some(HELD_KEYWORD),
+        Left::Malformed => Some(MALFORMED_KEYWORD),
+    };
+    let mut flags = Vec::new();
+    if let Some(own) = own {
+        flags.push(if keywords { own } else { "\\Flagged" });
+    }
+    match processed {
+        // Mail left for a person stays unread.
+        Some(f) if own.is_some() && is_seen(&f) => {}
+        Some(f) if keywords || is_seen(&f) => flags.push(f),
+        _ => {}
+    }
+    flags
 }
 
 /// The text the engine sees: the new text, with the subject first for a new thread (customers
@@ -612,6 +667,22 @@ impl ChannelAdapter for EmailAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_is_marked_with_keywords_where_kept_and_standard_flags_elsewhere() {
+        let kw = Some("$FrontdeskHandled");
+        let seen = Some("\\Seen");
+        assert_eq!(marks(Left::Handled, kw, true), vec!["$FrontdeskHandled"]);
+        assert_eq!(marks(Left::Held, kw, true), vec![HELD_KEYWORD, "$FrontdeskHandled"]);
+        assert_eq!(marks(Left::Malformed, seen, true), vec![MALFORMED_KEYWORD], "left for a person: stays unread");
+        assert_eq!(marks(Left::Handled, seen, true), vec!["\\Seen"]);
+        assert_eq!(marks(Left::Held, None, true), vec![HELD_KEYWORD], "moving mode: held mail is only flagged");
+        // A server that keeps no keywords: people still see what waits for them.
+        assert!(marks(Left::Handled, kw, false).is_empty());
+        assert_eq!(marks(Left::Held, kw, false), vec!["\\Flagged"]);
+        assert_eq!(marks(Left::Malformed, None, false), vec!["\\Flagged"]);
+        assert_eq!(marks(Left::Handled, seen, false), vec!["\\Seen"]);
+    }
 
     #[test]
     fn subjects_lose_their_reply_prefixes() {

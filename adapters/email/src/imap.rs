@@ -157,13 +157,26 @@ pub async fn login(config: &EmailConfig) -> Result<ImapSession, ImapError> {
     }
 }
 
-/// Selects a folder and returns its UIDVALIDITY and UIDNEXT.
-pub async fn select(session: &mut ImapSession, folder: &str) -> Result<(u32, u32), ImapError> {
+/// What SELECT tells about a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    /// Whether the server keeps keywords such as `$FrontdeskHandled` on its messages
+    /// (PERMANENTFLAGS lists `\*`, or is not sent at all). Some servers (Outlook.com, Exchange)
+    /// only keep the standard flags, and accept a keyword for the session only.
+    pub keywords: bool,
+}
+
+/// Selects a folder.
+pub async fn select(session: &mut ImapSession, folder: &str) -> Result<Selected, ImapError> {
     let mailbox = timed("SELECT", session.select(folder)).await?;
-    let validity = mailbox
+    let uid_validity = mailbox
         .uid_validity
         .ok_or_else(|| ImapError::Command { command: "SELECT", message: format!("{folder} has no UIDVALIDITY") })?;
-    Ok((validity, mailbox.uid_next.unwrap_or(1)))
+    let keywords = mailbox.permanent_flags.is_empty()
+        || mailbox.permanent_flags.iter().any(|f| matches!(f, async_imap::types::Flag::MayCreate));
+    Ok(Selected { uid_validity, uid_next: mailbox.uid_next.unwrap_or(1), keywords })
 }
 
 /// Which messages to look for.

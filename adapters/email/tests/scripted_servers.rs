@@ -1,6 +1,10 @@
-//! STARTTLS is required, not hoped for: a server that does not upgrade the connection (or a
-//! network in between that strips the offer) gets neither the password nor any mail. The
-//! servers here are scripted on loopback and record every line they receive.
+//! Mail servers scripted on loopback, for what the real stack can't be made to do. Each records
+//! every line it receives.
+//!
+//! - STARTTLS is required, not hoped for: a server that does not upgrade the connection (or a
+//!   network in between that strips the offer) gets neither the password nor any mail.
+//! - A folder that keeps no keywords (Outlook.com, Exchange: PERMANENTFLAGS without `\*`) is
+//!   reported with what to set instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -136,4 +140,48 @@ async fn a_server_that_does_not_upgrade_gets_no_password_and_no_mail() {
         assert!(!upper.contains("LOGIN") && !upper.starts_with("AUTH"), "a login was tried in clear: {line}");
         assert!(!upper.starts_with("MAIL FROM") && !upper.starts_with("DATA"), "mail went out in clear: {line}");
     }
+}
+
+/// An IMAP server whose INBOX keeps only the standard flags, as Outlook.com's does.
+fn imap_without_keywords(line: &str) -> String {
+    let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
+    let verb = command.split(' ').next().unwrap_or("").to_ascii_uppercase();
+    match verb.as_str() {
+        "LOGIN" => format!("{tag} OK LOGIN completed\r\n"),
+        "SELECT" => format!(
+            "* 0 EXISTS\r\n* 0 RECENT\r\n* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)\r\n\
+             * OK [PERMANENTFLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)] Permanent flags\r\n\
+             * OK [UIDVALIDITY 14] UIDVALIDITY value\r\n* OK [UIDNEXT 1] The next unique identifier value\r\n\
+             {tag} OK [READ-WRITE] SELECT completed.\r\n"
+        ),
+        "CAPABILITY" => format!("* CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE\r\n{tag} OK CAPABILITY completed.\r\n"),
+        "LOGOUT" => format!("* BYE\r\n{tag} OK LOGOUT completed.\r\n"),
+        _ => format!("{tag} BAD unexpected command\r\n"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_that_keeps_no_keywords_is_reported_with_what_to_set() {
+    let (imap_port, _) = scripted("* OK The server is ready.\r\n", imap_without_keywords).await;
+    let mut config = config(imap_port, 9);
+    config.imap.security = Security::None;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let adapter = EmailAdapter::new(config.clone(), db.open_tree("a").unwrap()).unwrap();
+    let doctor = adapter.doctor().await;
+    let check = |name: &str| doctor.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone());
+    assert!(check("IMAP folder").unwrap().ok, "{doctor:?}");
+    let keywords = check("IMAP keywords").expect("the keyword check is reported");
+    assert!(!keywords.ok, "{doctor:?}");
+    assert!(
+        keywords.detail.contains("$FrontdeskHandled") && keywords.detail.contains("imap.processed_flag"),
+        "{}",
+        keywords.detail
+    );
+
+    // Marking handled mail \Seen (or moving it) needs no keywords: nothing to report.
+    config.imap.processed_flag = "\\Seen".into();
+    let adapter = EmailAdapter::new(config, db.open_tree("b").unwrap()).unwrap();
+    let doctor = adapter.doctor().await;
+    assert!(doctor.iter().all(|(n, _)| n != "IMAP keywords"), "{doctor:?}");
 }
