@@ -17,7 +17,7 @@ use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::IngestSource;
 use frontdesk::knowledge::{Chunk, KnowledgeBase, SearchSettings, SourceKind};
 use frontdesk::retrieval::embedded::EmbeddedRetriever;
-use frontdesk::retrieval::meili::config::MeiliConfig;
+use frontdesk::retrieval::meili::config::{FusionMode, MeiliConfig};
 use frontdesk::retrieval::meili::MeiliRetriever;
 use frontdesk::retrieval::{Filters, Hit, IndexedChunk, RetrievalError, Retriever, SearchMode, SearchRequest};
 use frontdesk::store::Store;
@@ -76,7 +76,26 @@ fn backends(test: &str) -> Vec<Backend> {
             let store = Store::open(dir.path()).unwrap();
             let index = unique_index(test);
             let retriever = Arc::new(MeiliRetriever::open(&meili_config(&url, &key, &index), &store, DIMS).unwrap());
-            out.push(Backend { name: "meilisearch", retriever, store, _dir: dir, meili: Some((url, key, index)) });
+            out.push(Backend {
+                name: "meilisearch",
+                retriever,
+                store,
+                _dir: dir,
+                meili: Some((url.clone(), key.clone(), index)),
+            });
+            // The same server with Meilisearch's own hybrid ranking (`fusion = "meilisearch"`).
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let index = unique_index(&format!("{test}_native"));
+            let config = MeiliConfig { fusion: FusionMode::Meilisearch, ..meili_config(&url, &key, &index) };
+            let retriever = Arc::new(MeiliRetriever::open(&config, &store, DIMS).unwrap());
+            out.push(Backend {
+                name: "meilisearch (fusion = meilisearch)",
+                retriever,
+                store,
+                _dir: dir,
+                meili: Some((url, key, index)),
+            });
         }
         None => eprintln!("{test}: Meilisearch half skipped (set MEILI_URL and MEILI_MASTER_KEY to run it)"),
     }

@@ -587,7 +587,8 @@ impl MeiliRetriever {
                 if ratio >= 1.0 {
                     wire::check_semantic(&resp)?;
                 }
-                Ok(wire::native_hits(resp, vector.as_deref(), &embedder)?)
+                let single_mode = ratio <= 0.0 || ratio >= 1.0;
+                Ok(wire::native_hits(resp, vector.as_deref(), &embedder, single_mode)?)
             }
         }
     }

@@ -65,7 +65,7 @@ fn native_hybrid_keeps_meilisearch_order_and_reads_the_vector_details() {
     let resp: SearchResponse = parse(NATIVE);
     let order: Vec<String> = resp.hits.iter().map(|h| h.id.clone()).collect();
     let top_similarity = resp.hits[0].vector_similarity().unwrap();
-    let hits = wire::native_hits(resp, Some(&QUERY), "default").unwrap();
+    let hits = wire::native_hits(resp, Some(&QUERY), "default", false).unwrap();
     assert_eq!(hits.len(), order.len());
     assert_eq!(hits[0].doc_id, "ticket-7");
     assert!((f64::from(hits[0].fused_score) - top_similarity).abs() < 1e-6);

@@ -440,7 +440,15 @@ pub fn fuse_lists(
 /// Maps the answer of Meilisearch's own hybrid search: its order and `_rankingScore` are kept
 /// as the fused ranking; the per-list evidence is read from the ranking details (a hit with
 /// `vectorSort` details came from the vector search) and from stored vectors when retrieved.
-pub fn native_hits(resp: SearchResponse, query_vector: Option<&[f32]>, embedder: &str) -> Result<Vec<Hit>, MeiliError> {
+/// With `single_mode` (keyword only or vector only) the fused score is relative to the best hit,
+/// as the embedded backend's is, so the best hit scores 1.
+pub fn native_hits(
+    resp: SearchResponse,
+    query_vector: Option<&[f32]>,
+    embedder: &str,
+    single_mode: bool,
+) -> Result<Vec<Hit>, MeiliError> {
+    let best = resp.hits.iter().filter_map(|h| h.ranking_score).fold(0.0f64, f64::max);
     let best_kw = resp
         .hits
         .iter()
@@ -457,7 +465,8 @@ pub fn native_hits(resp: SearchResponse, query_vector: Option<&[f32]>, embedder:
             .and_then(|q| raw.vector(embedder).and_then(|v| cosine(q, &v)))
             .or(from_vector.map(cosine_from_score))
             .unwrap_or(0.0);
-        hits.push(to_hit(raw, keyword, keyword_norm.clamp(0.0, 1.0), semantic, score.clamp(0.0, 1.0) as f32)?);
+        let fused = if single_mode && best > 0.0 { score / best } else { score };
+        hits.push(to_hit(raw, keyword, keyword_norm.clamp(0.0, 1.0), semantic, fused.clamp(0.0, 1.0) as f32)?);
     }
     Ok(hits)
 }
@@ -558,6 +567,21 @@ mod tests {
         assert!(check_semantic(&ok).is_ok());
         let empty = SearchResponse { hits: vec![], semantic_hit_count: None, ..resp };
         assert!(check_semantic(&empty).is_ok());
+    }
+
+    #[test]
+    fn native_scores_are_relative_to_the_best_hit_in_a_single_mode_only() {
+        let resp = SearchResponse {
+            hits: vec![raw("a", 0.8), raw("b", 0.4)],
+            semantic_hit_count: None,
+            estimated_total_hits: None,
+            total_hits: None,
+            processing_time_ms: None,
+        };
+        let single = native_hits(resp.clone(), None, "default", true).unwrap();
+        assert_eq!(single.iter().map(|h| h.fused_score).collect::<Vec<_>>(), vec![1.0, 0.5]);
+        let hybrid = native_hits(resp, None, "default", false).unwrap();
+        assert_eq!(hybrid.iter().map(|h| h.fused_score).collect::<Vec<_>>(), vec![0.8, 0.4]);
     }
 
     fn ids(total: u64, hits: &[(&str, f64)]) -> IdsResponse {
