@@ -108,13 +108,46 @@ pub fn build(config: &Config, engine: &Arc<Engine>) -> Result<Channels, ChannelS
             channels.endpoints.push(format!("Email inbound webhook URL: {public}/email/inbound"));
         }
         let doctor = Arc::clone(&adapter);
+        let policies = engine.policies.clone();
+        let mailbox_id = mailbox.trim().to_ascii_lowercase();
         channels.doctors.push(Box::new(move || {
             let a = Arc::clone(&doctor);
-            Box::pin(async move { named("email", a.doctor().await) })
+            let handoffs = email_handoffs(&policies, &mailbox_id);
+            Box::pin(async move {
+                let mut checks = named("email", a.doctor().await);
+                checks.push(handoffs);
+                checks
+            })
         }));
         channels.set = channels.set.with(crate::channel::Source::Email, adapter);
     }
     Ok(channels)
+}
+
+/// Where the support mailbox's handoffs go. In chat a handoff is seen in the channel; by email
+/// the customer's thread is theirs alone, so without an agents' address nobody learns of it.
+#[cfg(feature = "email")]
+fn email_handoffs(policies: &crate::policy::PolicyStore, mailbox: &str) -> Check {
+    let name = "email: handoffs".to_string();
+    let (Ok(ws), Ok(channel)) = (crate::channel::WorkspaceId::new(mailbox), crate::channel::ChannelId::new(mailbox))
+    else {
+        return Check { name, ok: false, detail: format!("{mailbox:?} cannot name a workspace") };
+    };
+    match policies.effective(&ws, &channel) {
+        Ok(p) => match p.agents_channel {
+            Some(to) => Check { name, ok: true, detail: format!("handed-off threads are forwarded to {to}") },
+            None => Check {
+                name,
+                ok: false,
+                detail: format!(
+                    "no agents' address: a handed-off customer is told a person will answer, but nobody is sent \
+                     the thread; set one with `frontdesk policy set --workspace {mailbox} \
+                     agents_channel=team@your-domain`"
+                ),
+            },
+        },
+        Err(e) => Check { name, ok: false, detail: format!("policies could not be read: {e}") },
+    }
 }
 
 /// An adapter's named health checks as `frontdesk doctor` lines.
@@ -124,4 +157,25 @@ fn named(channel: &str, checks: Vec<(String, crate::channel::Health)>) -> Vec<Ch
         .into_iter()
         .map(|(name, health)| Check { name: format!("{channel}: {name}"), ok: health.ok, detail: health.detail })
         .collect()
+}
+
+#[cfg(all(test, feature = "email"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::policy::{PolicyStore, Scope};
+    use crate::store::Store;
+
+    #[test]
+    fn a_support_mailbox_without_an_agents_address_fails_the_handoff_check() {
+        let store = Store::temporary().unwrap();
+        let policies = PolicyStore::open(&store).unwrap();
+        let check = email_handoffs(&policies, "support@example.com");
+        assert!(!check.ok && check.detail.contains("agents_channel="), "{}", check.detail);
+        let ws = crate::channel::WorkspaceId::new("support@example.com").unwrap();
+        let set = [("agents_channel".to_string(), "team@example.com".to_string())];
+        policies.set(&ws, &Scope::Workspace, &set).unwrap().unwrap();
+        let check = email_handoffs(&policies, "support@example.com");
+        assert!(check.ok && check.detail.contains("team@example.com"), "{}", check.detail);
+    }
 }
