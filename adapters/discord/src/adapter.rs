@@ -463,7 +463,11 @@ impl DiscordAdapter {
         Ok(Delivered { platform_message_id: posted })
     }
 
-    fn buttons(channel: u64, thread: u64, actions: &[(UserAction, &str, ButtonStyle)]) -> Vec<CreateActionRow> {
+    pub(crate) fn buttons(
+        channel: u64,
+        thread: u64,
+        actions: &[(UserAction, &str, ButtonStyle)],
+    ) -> Vec<CreateActionRow> {
         let mut buttons = Vec::new();
         for (action, label, style) in actions {
             match render::custom_id(&ButtonAction { action: action.clone(), channel, thread }) {

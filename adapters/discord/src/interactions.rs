@@ -8,10 +8,10 @@ use frontdesk_channel::{
     Author, AuthorId, ChannelId as FdChannelId, EventId, Inbound, InboxSink, Source, UserAction, WorkspaceId,
 };
 use serenity::all::{
-    ChannelId, ChannelType, CommandDataOption, CommandDataOptionValue, CommandInteraction, CommandOptionType,
-    ComponentInteraction, CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, Http, Interaction, InteractionContext, Member, Nonce,
-    PartialChannel, Permissions, User,
+    ButtonStyle, ChannelId, ChannelType, CommandDataOption, CommandDataOptionValue, CommandInteraction,
+    CommandOptionType, ComponentInteraction, CreateAllowedMentions, CreateCommand, CreateCommandOption,
+    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, Http, Interaction, InteractionContext,
+    Member, Nonce, PartialChannel, Permissions, User,
 };
 
 /// The slash commands frontdesk registers (globally, for every server the bot is in, when the
@@ -130,6 +130,10 @@ impl DiscordAdapter {
             UserAction::Feedback { helpful: false, .. } => "(rated the answer not helpful)",
             UserAction::RequestHuman => "(asked to talk to a person)",
         };
+        let rating = match &action {
+            UserAction::Feedback { helpful, .. } => Some(*helpful),
+            _ => None,
+        };
         let card = match &action {
             UserAction::Claim | UserAction::Resolve => Some(CardRef {
                 channel: c.message.channel_id.get().to_string(),
@@ -163,6 +167,21 @@ impl DiscordAdapter {
             Err(e) => return ephemeral(format!("This button cannot be handled: {e}.")),
         };
         match self.hand_over(inbox, inbound).await {
+            // A rating shows on the answer at once, in place of the rating buttons.
+            Ok(_) if rating.is_some() => {
+                let helpful = rating.unwrap_or(false);
+                let talk = DiscordAdapter::buttons(
+                    channel,
+                    thread,
+                    &[(UserAction::RequestHuman, "Talk to a person", ButtonStyle::Primary)],
+                );
+                CreateInteractionResponse::UpdateMessage(
+                    CreateInteractionResponseMessage::new()
+                        .content(render::with_rating(&c.message.content, helpful, user.id.get()))
+                        .components(talk)
+                        .allowed_mentions(CreateAllowedMentions::new().empty_roles().empty_users().everyone(false)),
+                )
+            }
             // Acknowledged without changing the message; the engine's reply follows in the thread.
             Ok(_) => CreateInteractionResponse::Acknowledge,
             Err(e) => {

@@ -278,10 +278,42 @@ pub fn nonce(outbound_id: &str, part: usize) -> String {
     format!("fd{hash:016x}{part}")
 }
 
+/// The last part of an answer once someone rated it: its text, then one line saying who rated
+/// it how (a new rating replaces the line of an earlier one).
+pub fn with_rating(content: &str, helpful: bool, by: u64) -> String {
+    let text: Vec<&str> = content.lines().filter(|l| !l.starts_with(RATING_PREFIX)).collect();
+    let line = if helpful {
+        format!("{RATING_PREFIX}👍 <@{by}> found this helpful. Thanks!")
+    } else {
+        format!("{RATING_PREFIX}👎 <@{by}> found this not helpful.")
+    };
+    let body = text.join("\n");
+    let mut out = format!("{}\n{line}", body.trim_end());
+    if out.chars().count() > MESSAGE_LIMIT {
+        // The rating line is the part that must stay; the text was already shown whole.
+        let keep = MESSAGE_LIMIT.saturating_sub(line.chars().count() + 2);
+        out = format!("{}…\n{line}", body.chars().take(keep).collect::<String>());
+    }
+    out
+}
+
+/// Discord's small-text markdown, which starts the rating line.
+const RATING_PREFIX: &str = "-# ";
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_rating_is_one_line_under_the_answer() {
+        let once = with_rating("Refunds take 5 days.", true, 42);
+        assert_eq!(once, "Refunds take 5 days.\n-# 👍 <@42> found this helpful. Thanks!");
+        let again = with_rating(&once, false, 7);
+        assert_eq!(again, "Refunds take 5 days.\n-# 👎 <@7> found this not helpful.");
+        let long = with_rating(&"x".repeat(MESSAGE_LIMIT), true, 1);
+        assert!(long.chars().count() <= MESSAGE_LIMIT && long.ends_with("Thanks!"));
+    }
 
     #[test]
     fn short_text_is_one_part() {

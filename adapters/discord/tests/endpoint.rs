@@ -144,7 +144,9 @@ async fn the_endpoint_accepts_signed_interactions_and_refuses_the_rest_without_e
 
     let (status, response) = signed_post(&router, &body).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(response["type"], json!(6));
+    // "Helpful" was stored: the answer shows the rating (an UPDATE_MESSAGE response).
+    assert_eq!(response["type"], json!(7), "{response}");
+    assert!(response["data"]["content"].as_str().unwrap().contains("found this helpful"), "{response}");
     let got = accepted(&r.inbox, 2).await;
     assert_eq!(got[1].action, Some(UserAction::Feedback { turn_id: "t5".into(), helpful: true }));
     assert_eq!(got[1].conversation, m.conversation);

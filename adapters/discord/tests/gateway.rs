@@ -282,7 +282,20 @@ async fn buttons_become_actions_and_claim_is_for_agents_only() {
     assert_eq!(fb.conversation, m.conversation, "the press belongs to the customer's conversation");
     assert_eq!(fb.reply_context["thread"], json!(id.to_string()));
     until("the press to be acknowledged", || !r.fake.interaction_responses().is_empty()).await;
-    assert_eq!(r.fake.interaction_responses()[0].1["type"], json!(6), "a deferred update: the message stays as it is");
+    // The answer is updated in place: the rating shows, "Talk to a person" stays.
+    let shown = r.fake.interaction_responses()[0].1.clone();
+    assert_eq!(shown["type"], json!(7), "{shown}");
+    let content = shown["data"]["content"].as_str().unwrap();
+    assert!(content.starts_with("Within 30 days."), "{content}");
+    assert!(content.ends_with(&format!("<@{}> found this not helpful.", FakeUser::customer().id)), "{content}");
+    let labels: Vec<&str> = shown["data"]["components"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Talk to a person"]);
+    assert_eq!(shown["data"]["allowed_mentions"]["parse"], json!([]), "the rating line pings nobody");
 
     // "Claim" on the agents' card: refused for the customer, accepted for an agent.
     let summary = HandoffSummary {

@@ -223,6 +223,18 @@ impl SlackAdapter {
         }
     }
 
+    /// Replaces an answer's rating buttons with who rated it. Best effort: the rating is stored.
+    pub(crate) async fn show_rating(&self, team: &str, channel: &str, ts: &str, blocks: Vec<Value>) {
+        let body = json!({"channel": channel, "ts": ts, "blocks": blocks});
+        let result = match self.token_for(team) {
+            Ok(token) => api::update_message(&self.client, &token, &body).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, channel, ts, "the rated answer could not be updated");
+        }
+    }
+
     /// Shows on the agents' card who claimed or resolved the conversation. Best effort: the
     /// customer was told already, and a card that can't be changed only lacks the status line.
     async fn update_card(&self, team: &str, card: &Value) {

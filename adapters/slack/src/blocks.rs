@@ -172,6 +172,37 @@ pub fn summary_blocks(s: &HandoffSummary, value: &ButtonValue) -> Vec<Value> {
     blocks
 }
 
+/// The answer once someone rated it: the Helpful / Not helpful buttons give way to a line saying
+/// who rated it how; "Talk to a person" stays.
+pub fn answer_after_feedback(blocks: &[Value], helpful: bool, by: &str) -> Vec<Value> {
+    let by = format!("<@{}>", by.replace(['<', '>', '|', '@'], ""));
+    let rated = |e: &Value| e["action_id"] == ACTION_HELPFUL || e["action_id"] == ACTION_NOT_HELPFUL;
+    let mut out = Vec::new();
+    for b in blocks {
+        if b["block_id"] == "frontdesk_rated" {
+            continue;
+        }
+        if b["block_id"] == "frontdesk_feedback" {
+            let kept: Vec<Value> =
+                b["elements"].as_array().into_iter().flatten().filter(|e| !rated(e)).cloned().collect();
+            let line = if helpful {
+                format!(":thumbsup: {by} found this helpful. Thanks!")
+            } else {
+                format!(":thumbsdown: {by} found this not helpful.")
+            };
+            out.push(json!({"type": "context", "block_id": "frontdesk_rated", "elements": [{"type": "mrkdwn", "text": line}]}));
+            if !kept.is_empty() {
+                let mut actions = b.clone();
+                actions["elements"] = json!(kept);
+                out.push(actions);
+            }
+            continue;
+        }
+        out.push(b.clone());
+    }
+    out
+}
+
 /// The agents' card once a conversation was claimed (`done` = "claimed": who has it, and only
 /// Resolve left) or resolved (who closed it, no buttons). `blocks` are the card as posted.
 pub fn card_after(blocks: &[Value], done: &str, by: &str) -> Vec<Value> {
@@ -208,6 +239,21 @@ pub fn card_after(blocks: &[Value], done: &str, by: &str) -> Vec<Value> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_rated_answer_says_so_and_keeps_talk_to_a_person() {
+        let value =
+            ButtonValue { turn_id: Some("t1".into()), conversation: None, channel: "C1".into(), thread: "1.0".into() };
+        let answer = answer_blocks("Refunds take 5 days.", &[], &value);
+        let rated = answer_after_feedback(&answer, true, "U3");
+        let text = serde_json::to_string(&rated).unwrap();
+        assert!(text.contains("<@U3> found this helpful") && text.contains("Refunds take 5 days."), "{text}");
+        assert!(!text.contains(ACTION_HELPFUL) && !text.contains(ACTION_NOT_HELPFUL), "{text}");
+        assert!(text.contains(ACTION_REQUEST_HUMAN), "{text}");
+        // Rated again (another click on a stale copy): one line, the latest.
+        let again = serde_json::to_string(&answer_after_feedback(&rated, false, "U4")).unwrap();
+        assert!(again.contains("<@U4> found this not helpful") && !again.contains("<@U3>"), "{again}");
+    }
 
     #[test]
     fn a_claimed_card_keeps_its_summary_and_only_resolve_and_a_resolved_one_no_buttons() {

@@ -9,6 +9,7 @@
 //!   retries.
 
 use crate::adapter::SlackAdapter;
+use crate::blocks;
 use crate::normalise::{self, ClickOutcome, Envelope, Malformed};
 use crate::signature::{self, SignatureError};
 use crate::store::Installation;
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::OsRng;
-use frontdesk_channel::Inbound;
+use frontdesk_channel::{Inbound, UserAction};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -168,8 +169,22 @@ impl SlackAdapter {
         if self.current_inbox().is_none() {
             return Reply(StatusCode::SERVICE_UNAVAILABLE, "frontdesk is starting; try again".into());
         }
+        let shown = match (&click.action, &click.clicked) {
+            (UserAction::Feedback { helpful, .. }, Some((channel, ts, blocks))) => {
+                Some((channel.clone(), ts.clone(), blocks::answer_after_feedback(blocks, *helpful, &click.user)))
+            }
+            _ => None,
+        };
+        let team = click.team.clone();
         match self.click_inbound(click).await {
-            Ok(message) => self.hand_over(message).await,
+            Ok(message) => {
+                let reply = self.hand_over(message).await;
+                // The rating is stored: show it on the answer, without holding up Slack's request.
+                if let (StatusCode::OK, Some((channel, ts, blocks)), Some(me)) = (reply.0, shown, self.me.upgrade()) {
+                    tokio::spawn(async move { me.show_rating(&team, &channel, &ts, blocks).await });
+                }
+                reply
+            }
             Err(e) => bad_request(e),
         }
     }

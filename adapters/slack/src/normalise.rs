@@ -235,9 +235,9 @@ pub struct ClickFacts {
     pub action_ts: String,
     pub action: UserAction,
     pub value: ButtonValue,
-    /// For Claim and Resolve: the agents' card clicked on (channel, ts, its blocks), so the
-    /// reply to the click can show on the card who took the conversation.
-    pub card: Option<(String, String, Vec<Value>)>,
+    /// The message the button is on (channel, ts, its blocks): for Claim and Resolve the agents'
+    /// card, which the reply to the click updates; for feedback the answer, which shows it.
+    pub clicked: Option<(String, String, Vec<Value>)>,
 }
 
 impl ClickFacts {
@@ -270,7 +270,7 @@ impl ClickFacts {
             top_level: false,
             reply_context: {
                 let mut context = json!({"channel": v.channel, "thread_ts": v.thread, "message_ts": null});
-                if let Some((channel, ts, blocks)) = &self.card {
+                if let Some((channel, ts, blocks)) = self.clicked.as_ref().filter(|_| self.is_agent_action()) {
                     let done = if self.action == UserAction::Claim { "claimed" } else { "resolved" };
                     context["card"] =
                         json!({"channel": channel, "ts": ts, "blocks": blocks, "done": done, "by": self.user});
@@ -330,22 +330,19 @@ pub fn read_interaction(payload: &Value) -> Result<ClickOutcome, Malformed> {
     if user_action_needs_conversation(&user_action) && value.conversation.is_none() {
         return Err(Malformed("payload.actions[0].value has no conversation".into()));
     }
-    // The card's place: `container` for messages, else `channel` + `message`. Without it the
-    // click still counts; only the card can't be updated.
-    let card = user_action_needs_conversation(&user_action)
-        .then(|| {
-            let container = payload.get("container");
-            let channel = container
-                .and_then(|c| str_field(c, "channel_id"))
-                .or_else(|| payload.get("channel").and_then(|c| str_field(c, "id")))?;
-            let message = payload.get("message");
-            let ts = container
-                .and_then(|c| str_field(c, "message_ts"))
-                .or_else(|| message.and_then(|m| str_field(m, "ts")))?;
-            let blocks = message.and_then(|m| m.get("blocks")).and_then(Value::as_array).cloned().unwrap_or_default();
-            Some((channel.to_string(), ts.to_string(), blocks))
-        })
-        .flatten();
+    // The clicked message's place: `container` for messages, else `channel` + `message`.
+    // Without it the click still counts; only the message can't be updated.
+    let clicked = (|| {
+        let container = payload.get("container");
+        let channel = container
+            .and_then(|c| str_field(c, "channel_id"))
+            .or_else(|| payload.get("channel").and_then(|c| str_field(c, "id")))?;
+        let message = payload.get("message");
+        let ts =
+            container.and_then(|c| str_field(c, "message_ts")).or_else(|| message.and_then(|m| str_field(m, "ts")))?;
+        let blocks = message.and_then(|m| m.get("blocks")).and_then(Value::as_array).cloned().unwrap_or_default();
+        Some((channel.to_string(), ts.to_string(), blocks))
+    })();
     Ok(ClickOutcome::Click(Box::new(ClickFacts {
         team: team.to_string(),
         user: user_id.to_string(),
@@ -354,7 +351,7 @@ pub fn read_interaction(payload: &Value) -> Result<ClickOutcome, Malformed> {
         action_ts: action_ts.to_string(),
         action: user_action,
         value,
-        card,
+        clicked,
     })))
 }
 

@@ -364,7 +364,26 @@ async fn answers_carry_sources_and_buttons_that_come_back_as_actions() {
         assert_eq!(action.channel, inbound.channel);
         assert_eq!(action.reply_context["thread_ts"], json!(m.ts));
         assert!(!action.author.is_agent);
+        if action_id == ACTION_HELPFUL {
+            // The answer shows the rating in place of the rating buttons.
+            let rated = rated_answer(&rig, "C1", &m.ts, "<@UCUSTOMER> found this helpful").await;
+            assert!(rated.button_value(ACTION_HELPFUL).is_none() && rated.button_value(ACTION_NOT_HELPFUL).is_none());
+            assert!(rated.button_value(ACTION_REQUEST_HUMAN).is_some(), "Talk to a person stays");
+            assert!(rated.all_text().contains("refunded within *30 days*"), "{}", rated.all_text());
+        }
     }
+    rated_answer(&rig, "C1", &m.ts, "<@UCUSTOMER> found this not helpful").await;
+}
+
+/// The bot's answer in the thread once its text contains `line`.
+async fn rated_answer(rig: &Rig, channel: &str, thread_ts: &str, line: &str) -> FakeMessage {
+    for _ in 0..500 {
+        if let Some(m) = rig.fake.thread(channel, thread_ts).into_iter().find(|m| m.all_text().contains(line)) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the answer never showed {line:?}: {:?}", rig.fake.thread(channel, thread_ts));
 }
 
 fn summary_of(inbound: &Inbound, agents_channel: Option<&str>) -> Outbound {
