@@ -166,10 +166,9 @@ impl DiscordAdapter {
             Ok(i) => i,
             Err(e) => return ephemeral(format!("This button cannot be handled: {e}.")),
         };
-        match self.hand_over(inbox, inbound).await {
+        match (self.hand_over(inbox, inbound).await, rating) {
             // A rating shows on the answer at once, in place of the rating buttons.
-            Ok(_) if rating.is_some() => {
-                let helpful = rating.unwrap_or(false);
+            (Ok(_), Some(helpful)) => {
                 let talk = DiscordAdapter::buttons(
                     channel,
                     thread,
@@ -183,8 +182,8 @@ impl DiscordAdapter {
                 )
             }
             // Acknowledged without changing the message; the engine's reply follows in the thread.
-            Ok(_) => CreateInteractionResponse::Acknowledge,
-            Err(e) => {
+            (Ok(_), None) => CreateInteractionResponse::Acknowledge,
+            (Err(e), _) => {
                 tracing::error!(interaction = %c.id, error = %e, "a button press was NOT accepted");
                 ephemeral(INBOX_FAILED)
             }

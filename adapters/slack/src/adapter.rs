@@ -226,12 +226,17 @@ impl SlackAdapter {
     /// Replaces an answer's rating buttons with who rated it. Best effort: the rating is stored.
     pub(crate) async fn show_rating(&self, team: &str, channel: &str, ts: &str, blocks: Vec<Value>) {
         let body = json!({"channel": channel, "ts": ts, "blocks": blocks});
+        self.update_or_log(team, &body, "the rated answer").await;
+    }
+
+    /// `chat.update` where a failure only costs a cosmetic change: logged, not returned.
+    async fn update_or_log(&self, team: &str, body: &Value, what: &str) {
         let result = match self.token_for(team) {
-            Ok(token) => api::update_message(&self.client, &token, &body).await.map(|_| ()),
+            Ok(token) => api::update_message(&self.client, &token, body).await.map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            tracing::warn!(error = %e, channel, ts, "the rated answer could not be updated");
+            tracing::warn!(error = %e, channel = %body["channel"], ts = %body["ts"], "{what} could not be updated");
         }
     }
 
@@ -248,13 +253,7 @@ impl SlackAdapter {
         let text = if done == "claimed" { format!("Claimed by <@{who}>") } else { format!("Resolved by <@{who}>") };
         let body =
             json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks::card_after(&original, done, by)});
-        let result = match self.token_for(team) {
-            Ok(token) => api::update_message(&self.client, &token, &body).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, channel, ts, "the agents' card could not be updated");
-        }
+        self.update_or_log(team, &body, "the agents' card").await;
     }
 
     async fn post_or_replace(

@@ -424,7 +424,7 @@ async fn serve_sockets(listener: tokio::net::TcpListener, state: Arc<Mutex<FakeS
                     _ = stop.cancelled() => break,
                     frame = rx.recv() => {
                         let Some(frame) = frame else { break };
-                        let last = frame.contains("\"disconnect\"");
+                        let last = serde_json::from_str::<Value>(&frame).is_ok_and(|f| f["type"] == "disconnect");
                         if write.send(Message::Text(frame.into())).await.is_err() || last {
                             break;
                         }

@@ -170,7 +170,10 @@ impl SlackAdapter {
             return Reply(StatusCode::SERVICE_UNAVAILABLE, "frontdesk is starting; try again".into());
         }
         let shown = match (&click.action, &click.clicked) {
-            (UserAction::Feedback { helpful, .. }, Some((channel, ts, blocks))) => {
+            // Only an answer as frontdesk posted it (its blocks came with the click) is rewritten.
+            (UserAction::Feedback { helpful, .. }, Some((channel, ts, blocks)))
+                if blocks.iter().any(|b| b["block_id"] == "frontdesk_feedback") =>
+            {
                 Some((channel.clone(), ts.clone(), blocks::answer_after_feedback(blocks, *helpful, &click.user)))
             }
             _ => None,
