@@ -163,7 +163,7 @@ pub struct Selected {
     pub uid_validity: u32,
     pub uid_next: u32,
     /// Whether the server keeps keywords such as `$FrontdeskHandled` on its messages
-    /// (PERMANENTFLAGS lists `\*`, or is not sent at all). Some servers (Outlook.com, Exchange)
+    /// (PERMANENTFLAGS lists `\*`, or is not sent at all). Some servers (Microsoft Exchange)
     /// only keep the standard flags, and accept a keyword for the session only.
     pub keywords: bool,
 }

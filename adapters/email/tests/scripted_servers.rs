@@ -3,7 +3,7 @@
 //!
 //! - STARTTLS is required, not hoped for: a server that does not upgrade the connection (or a
 //!   network in between that strips the offer) gets neither the password nor any mail.
-//! - A folder that keeps no keywords (Outlook.com, Exchange: PERMANENTFLAGS without `\*`) is
+//! - A folder that keeps no keywords (Microsoft Exchange: PERMANENTFLAGS without `\*`) is
 //!   reported with what to set instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -142,7 +142,7 @@ async fn a_server_that_does_not_upgrade_gets_no_password_and_no_mail() {
     }
 }
 
-/// An IMAP server whose INBOX keeps only the standard flags, as Outlook.com's does.
+/// An IMAP server whose INBOX keeps only the standard flags, as Exchange's does.
 fn imap_without_keywords(line: &str) -> String {
     let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
     let verb = command.split(' ').next().unwrap_or("").to_ascii_uppercase();
