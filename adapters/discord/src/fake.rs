@@ -4,7 +4,7 @@
 //! REST (`api_base()`, for serenity's proxy setting): `GET /api/v10/gateway(/bot)`,
 //! `GET /users/@me`, `GET /oauth2/applications/@me`, `GET /channels/{id}`,
 //! `POST /channels/{id}/messages` (honouring `nonce` + `enforce_nonce`),
-//! `PATCH /channels/{id}/messages/{id}`, `POST /channels/{id}/messages/{id}/threads`,
+//! `PATCH /channels/{id}/messages/{id}`, `DELETE /channels/{id}/messages/{id}`, `POST /channels/{id}/messages/{id}/threads`,
 //! `POST /channels/{id}/typing`, `POST /interactions/{id}/{token}/callback`,
 //! `PUT /applications/{id}/commands`. Every call is recorded; the next call matching a method
 //! and a path fragment can be made to fail (`fail_next`, `rate_limit_next`).
@@ -726,6 +726,20 @@ async fn rest(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: H
                     Json(message).into_response()
                 }
                 None => discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
+            }
+        }
+        ("DELETE", ["channels", id, "messages", mid]) => {
+            let (channel, mid) = (id.parse::<u64>().unwrap_or(0), mid.parse::<u64>().unwrap_or(0));
+            let mut posted = lock(&s.posted);
+            let before = posted.len();
+            posted.retain(|p| !(p.id == mid && p.channel_id == channel));
+            let gone = posted.len() < before;
+            drop(posted);
+            if gone {
+                s.changed.notify_waiters();
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message")
             }
         }
         ("POST", ["channels", id, "messages", mid, "threads"]) => {
