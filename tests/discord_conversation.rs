@@ -90,9 +90,11 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     let customer = FakeUser::customer();
     let question = fake.send_message(SUPPORT_CHANNEL, &customer, "How long is the free trial?", true).unwrap();
     let thread = question;
-    let posted = fake.wait_posted_in(thread, 1, WAIT).await.unwrap();
+    fake.wait_posted_in(thread, 1, WAIT).await.unwrap();
     assert_eq!(fake.threads(), vec![(SUPPORT_CHANNEL, thread)]);
-    let answer = posted[0].clone();
+    // The answer may show while it is written; it settles in the same message, with its buttons.
+    let answer = settled(&fake, thread).await;
+    assert_eq!(fake.posted_in(thread).len(), 1, "the draft became the answer");
     assert!(answer.content.contains("14-day free trial"), "{:?}", answer.content);
     assert!(answer.content.contains("**Sources**") && answer.content.contains("Free trial"), "{:?}", answer.content);
     assert_eq!(answer.button_labels(), ["Helpful", "Not helpful", "Talk to a person"]);
@@ -167,6 +169,22 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     shutdown.cancel();
     tokio::time::timeout(WAIT, worker_task).await.unwrap().unwrap();
     tokio::time::timeout(WAIT, adapter_task).await.unwrap().unwrap().unwrap();
+}
+
+/// The first message in `channel` once it has its buttons (a draft has none), waiting up to WAIT.
+async fn settled(fake: &FakeDiscord, channel: u64) -> Posted {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(m) = fake.posted_in(channel).into_iter().next().filter(|m| !m.button_labels().is_empty()) {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no settled answer in {channel}: {:?}",
+            fake.posted_in(channel)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The agents' card once it satisfies `ready`, waiting up to WAIT.
