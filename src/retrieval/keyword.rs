@@ -43,7 +43,32 @@ pub struct KeywordIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
-    analyzer: Mutex<TextAnalyzer>,
+    analyzer: Analyzer,
+}
+
+/// The index's English analyser on its own, for reading a text's terms as the index reads them
+/// (the Meilisearch backend's term statistics use it too).
+pub struct Analyzer(Mutex<TextAnalyzer>);
+
+impl Analyzer {
+    pub fn new() -> Result<Self, RetrievalError> {
+        Ok(Analyzer(Mutex::new(analyzer()?)))
+    }
+
+    /// The distinct analysed terms of a text, in first-seen order.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        let Ok(mut analyzer) = self.0.lock() else { return Vec::new() };
+        let mut stream = analyzer.token_stream(text);
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token().text.clone();
+            if seen.insert(t.clone()) {
+                out.push(t);
+            }
+        }
+        out
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> RetrievalError {
@@ -103,7 +128,7 @@ impl KeywordIndex {
         index.tokenizers().register(ANALYZER, analyzer()?);
         let writer = index.writer(WRITER_HEAP).map_err(err)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(err)?;
-        Ok(KeywordIndex { index, reader, writer: Mutex::new(writer), fields, analyzer: Mutex::new(analyzer()?) })
+        Ok(KeywordIndex { index, reader, writer: Mutex::new(writer), fields, analyzer: Analyzer::new()? })
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, RetrievalError> {
@@ -146,17 +171,7 @@ impl KeywordIndex {
 
     /// The distinct analysed terms of a text, in first-seen order.
     pub fn terms(&self, text: &str) -> Vec<String> {
-        let Ok(mut analyzer) = self.analyzer.lock() else { return Vec::new() };
-        let mut stream = analyzer.token_stream(text);
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        while stream.advance() {
-            let t = stream.token().text.clone();
-            if seen.insert(t.clone()) {
-                out.push(t);
-            }
-        }
-        out
+        self.analyzer.terms(text)
     }
 
     fn filter_clauses(&self, workspace: &str, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {

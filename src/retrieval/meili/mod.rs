@@ -303,7 +303,7 @@ impl MeiliRetriever {
             sdk,
             ready: OnceCell::new(),
             pending: Mutex::new(Pending::default()),
-            analyzer: query::Analyzer::new().ok_or_else(|| MeiliError::Setup("no English stop words".into()))?,
+            analyzer: query::Analyzer::new().map_err(|e| MeiliError::Setup(e.to_string()))?,
             store: store.clone(),
             catalogue_was_stale: AtomicBool::new(false),
         })

@@ -11,9 +11,7 @@
 //! words, stemming) so that confidence reads the same signals from both backends.
 
 use super::super::is_distinctive;
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-};
+pub use crate::retrieval::keyword::Analyzer;
 
 /// Words Meilisearch considers per query.
 pub const MAX_QUERY_WORDS: usize = 10;
@@ -243,37 +241,6 @@ pub fn search_terms(analyzer: &Analyzer, query: &str) -> Vec<String> {
         terms.retain(|t| keep.contains(&t.0));
     }
     terms.into_iter().map(|(_, t)| t).collect()
-}
-
-/// The English analyser of the embedded backend's keyword index, for term statistics.
-pub struct Analyzer(std::sync::Mutex<TextAnalyzer>);
-
-impl Analyzer {
-    pub fn new() -> Option<Self> {
-        let stop = StopWordFilter::new(Language::English)?;
-        let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .filter(stop)
-            .filter(Stemmer::new(Language::English))
-            .build();
-        Some(Analyzer(std::sync::Mutex::new(analyzer)))
-    }
-
-    /// Distinct analysed terms in first-seen order.
-    pub fn terms(&self, text: &str) -> Vec<String> {
-        let Ok(mut analyzer) = self.0.lock() else { return Vec::new() };
-        let mut stream = analyzer.token_stream(text);
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        while stream.advance() {
-            let t = stream.token().text.clone();
-            if seen.insert(t.clone()) {
-                out.push(t);
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
