@@ -14,19 +14,18 @@
 
 mod support;
 
-use frontdesk::channel::{ChannelAdapter, ChannelId, ConversationKey, Source, WorkspaceId};
+use frontdesk::channel::{ChannelId, ConversationKey, Source, WorkspaceId};
 use frontdesk::conversation::ConvState;
 use frontdesk::engine::Engine;
-use frontdesk::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
+use frontdesk::inbox::Inbox;
 use frontdesk::policy::Scope;
 use frontdesk::serve::console::StorePolicyConsole;
-use frontdesk::serve::ChannelSet;
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, Posted, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use frontdesk_discord::DiscordAdapter;
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness_for, Harness};
-use tokio_util::sync::CancellationToken;
+use support::serving::serve;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -57,7 +56,7 @@ async fn handled(engine: &Engine, inbox: &Inbox, ws: &WorkspaceId, conv: &Conver
 async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     let Harness { _dir: _keep, engine, ws } = harness_for(&GUILD_ID.to_string()).await;
     let engine = Arc::new(engine);
-    let store = engine.kb.store.clone();
+    let _store = engine.kb.store.clone();
     let support = ChannelId::new(SUPPORT_CHANNEL.to_string()).unwrap();
     let pairs = [
         ("escalation_target".to_string(), format!("<@&{SUPPORT_ROLE}>")),
@@ -68,21 +67,8 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     let fake = FakeDiscord::start().await.unwrap();
     let adapter =
         DiscordAdapter::new(fake.config(), Arc::new(StorePolicyConsole::new(engine.policies.clone()))).unwrap();
-    let options = InboxOptions {
-        rescan_every: Duration::from_millis(100),
-        retry_base: Duration::from_millis(50),
-        ..InboxOptions::default()
-    };
-    let inbox = Inbox::open(&store, options).unwrap();
-    let channels = ChannelSet::new().with(Source::Discord, adapter.clone());
-    let handler: Arc<dyn TurnHandler> = engine.clone();
-    let worker = Worker::new(inbox.clone(), handler, Arc::new(channels));
-    let shutdown = CancellationToken::new();
-    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
-    let adapter_task = {
-        let (a, i, s) = (adapter.clone(), Arc::new(inbox.clone()), shutdown.clone());
-        tokio::spawn(async move { a.run(i, s).await })
-    };
+    let serving = serve(&engine, Source::Discord, adapter.clone());
+    let inbox = serving.inbox.clone();
     fake.wait_identified(1, WAIT).await.unwrap();
     fake.wait_commands(WAIT).await.unwrap();
 
@@ -166,9 +152,7 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     assert_eq!(fake.posted_in(second).len(), 1, "the bot stays silent after the agent took over");
 
     assert_eq!(inbox.stats().dead_letters, 0);
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, worker_task).await.unwrap().unwrap();
-    tokio::time::timeout(WAIT, adapter_task).await.unwrap().unwrap().unwrap();
+    serving.stop().await;
 }
 
 /// The first message in `channel` once it has its buttons (a draft has none), waiting up to WAIT.

@@ -14,17 +14,15 @@
 
 mod support;
 
-use frontdesk::channel::{ChannelAdapter, ConversationKey, InboxSink, Source};
+use frontdesk::channel::{ConversationKey, Source};
 use frontdesk::conversation::{ConvState, Speaker};
-use frontdesk::inbox::{Inbox, InboxOptions, Worker};
 use frontdesk::policy::Scope;
-use frontdesk::serve::ChannelSet;
 use frontdesk_email::fake::{CustomerMail, MailStack, ReceivedMail};
 use frontdesk_email::{EmailAdapter, Security};
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness_for, Harness};
-use tokio_util::sync::CancellationToken;
+use support::serving::serve;
 
 /// A bound on each wait, only so that a broken build fails instead of hanging CI.
 const WAIT: Duration = Duration::from_secs(30);
@@ -63,12 +61,6 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
 
     let engine = Arc::new(engine);
     let store = engine.kb.store.clone();
-    let options = InboxOptions {
-        rescan_every: Duration::from_millis(200),
-        retry_base: Duration::from_millis(50),
-        ..InboxOptions::default()
-    };
-    let inbox = Inbox::open(&store, options).unwrap();
     // As with a hosted mailbox: IMAP over TLS, SMTP submission with STARTTLS (the stack's
     // certificate comes from its own CA, trusted through ca_file).
     let mut config = stack.config_secured(&support, Security::Starttls);
@@ -77,30 +69,22 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     // Only IDLE can pick mail up in time with an hourly poll.
     config.imap.poll_secs = 3600;
     let adapter = EmailAdapter::new(config, store.db().open_tree("email").unwrap()).unwrap();
-    let channels = ChannelSet::new().with(Source::Email, adapter.clone());
-    let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(Worker::new(inbox.clone(), engine.clone(), Arc::new(channels)).run(shutdown.clone()));
-    let receiving = {
-        let (adapter, sink, shutdown) =
-            (adapter.clone(), Arc::new(inbox.clone()) as Arc<dyn InboxSink>, shutdown.clone());
-        tokio::spawn(async move { adapter.run(sink, shutdown).await })
-    };
+    let serving = serve(&engine, Source::Email, adapter.clone());
+    let inbox = serving.inbox.clone();
 
     // 1. A question the articles answer.
     let q1 = format!("q1.{}", support.replace('@', ".at."));
     let q1 = format!("{q1}@customer.example");
-    stack
-        .send_mail(&CustomerMail {
-            from: &customer,
-            from_name: Some("Ann Customer"),
-            to: vec![&support],
-            subject: "Error TH-4012",
-            body: "What does error TH-4012 mean for the export?\n\n-- \nAnn Customer, ACME",
-            message_id: &q1,
-            ..CustomerMail::default()
-        })
-        .await
-        .unwrap();
+    let question = CustomerMail {
+        from: &customer,
+        from_name: Some("Ann Customer"),
+        to: vec![&support],
+        subject: "Error TH-4012",
+        body: "What does error TH-4012 mean for the export?\n\n-- \nAnn Customer, ACME",
+        message_id: &q1,
+        ..CustomerMail::default()
+    };
+    stack.send_mail(&question).await.unwrap();
     let answer = eventually("the answer in the customer's mailbox", async || {
         let mails = stack.mailbox(&customer).await.ok()?;
         mails.into_iter().find(|m| m.in_reply_to == vec![q1.clone()])
@@ -113,18 +97,7 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     assert!(answer.body.contains("Sources:\n[1] API error codes"), "{}", answer.body);
 
     // The same mail delivered twice (a resend, a redelivery) is answered once.
-    stack
-        .send_mail(&CustomerMail {
-            from: &customer,
-            from_name: Some("Ann Customer"),
-            to: vec![&support],
-            subject: "Error TH-4012",
-            body: "What does error TH-4012 mean for the export?\n\n-- \nAnn Customer, ACME",
-            message_id: &q1,
-            ..CustomerMail::default()
-        })
-        .await
-        .unwrap();
+    stack.send_mail(&question).await.unwrap();
 
     // 2. A follow-up in the thread that only makes sense with the question before it.
     let q2 = q1.replace("q1.", "q2.");
@@ -267,7 +240,5 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     assert_eq!(replies.len(), 3, "answer, follow-up answer, handoff — and nothing after the agent took over");
     assert!(replies.iter().all(|m| m.auto_submitted.as_deref() == Some("auto-replied")));
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), receiving).await.unwrap().unwrap().unwrap();
-    tokio::time::timeout(Duration::from_secs(15), worker).await.unwrap().unwrap();
+    serving.stop().await;
 }

@@ -11,19 +11,17 @@
 
 mod support;
 
-use frontdesk::channel::{ChannelAdapter, ChannelId, ConversationKey, InboxSink, Source};
+use frontdesk::channel::{ChannelId, ConversationKey, Source};
 use frontdesk::conversation::ConvState;
-use frontdesk::inbox::{Inbox, InboxOptions, Worker};
 use frontdesk::policy::Scope;
 use frontdesk::ratelimit::RateLimitConfig;
-use frontdesk::serve::ChannelSet;
 use frontdesk_slack::blocks::{ACTION_CLAIM, ACTION_HELPFUL, ACTION_REQUEST_HUMAN, ACTION_RESOLVE};
 use frontdesk_slack::fake::{FakeMessage, FakeSlack, SlackSender, BOT_TOKEN, BOT_USER_ID};
 use frontdesk_slack::{SlackAdapter, SlackConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness, Harness};
-use tokio_util::sync::CancellationToken;
+use support::serving::serve;
 
 const SECRET: &str = "e2e-signing-secret";
 const CUSTOMER_CHANNEL: &str = "CSUPPORT";
@@ -57,12 +55,6 @@ async fn a_slack_conversation_from_question_to_resolution() {
 
     let engine = Arc::new(engine);
     let store = engine.kb.store.clone();
-    let options = InboxOptions {
-        rescan_every: Duration::from_millis(200),
-        retry_base: Duration::from_millis(50),
-        ..InboxOptions::default()
-    };
-    let inbox = Inbox::open(&store, options).unwrap();
     let config = SlackConfig {
         signing_secret: Some(SECRET.into()),
         bot_token: Some(BOT_TOKEN.into()),
@@ -71,14 +63,8 @@ async fn a_slack_conversation_from_question_to_resolution() {
         ..SlackConfig::default()
     };
     let adapter = SlackAdapter::new(config, store.db().open_tree("slack").unwrap()).unwrap();
-    let channels = ChannelSet::new().with(Source::Slack, adapter.clone());
-    let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(Worker::new(inbox.clone(), engine.clone(), Arc::new(channels)).run(shutdown.clone()));
-    let receiving = {
-        let (adapter, sink, shutdown) =
-            (adapter.clone(), Arc::new(inbox.clone()) as Arc<dyn InboxSink>, shutdown.clone());
-        tokio::spawn(async move { adapter.run(sink, shutdown).await })
-    };
+    let serving = serve(&engine, Source::Slack, adapter.clone());
+    let inbox = serving.inbox.clone();
     eventually("the adapter receives", || adapter.is_receiving().then_some(())).await;
     let slack = SlackSender::new(adapter.router(), SECRET);
 
@@ -179,7 +165,5 @@ async fn a_slack_conversation_from_question_to_resolution() {
     assert!(inbox.dead_letters().unwrap().is_empty());
     assert_eq!(engine.conversations.get(Source::Slack, &ws, &key).unwrap().unwrap().state, ConvState::Resolved);
 
-    shutdown.cancel();
-    receiving.await.unwrap().unwrap();
-    worker.await.unwrap();
+    serving.stop().await;
 }

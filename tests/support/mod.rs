@@ -7,3 +7,4 @@
 
 pub mod engine_harness;
 pub mod scripted_llm;
+pub mod serving;

@@ -1,0 +1,46 @@
+//! One channel at work over an engine, wired as `frontdesk serve` wires it: a durable inbox
+//! that rescans and retries quickly, the worker answering from it, and the adapter receiving
+//! into it. Shared by the whole-conversation tests of each channel.
+
+use frontdesk::channel::{ChannelAdapter, InboxSink, Source};
+use frontdesk::engine::Engine;
+use frontdesk::inbox::{Inbox, InboxOptions, Worker};
+use frontdesk::serve::ChannelSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Serving {
+    pub inbox: Inbox,
+    shutdown: CancellationToken,
+    worker: JoinHandle<()>,
+    receiving: JoinHandle<Result<(), frontdesk::channel::AdapterError>>,
+}
+
+/// Starts the worker over `engine` and `adapter`, and the adapter, on the engine's store.
+pub fn serve(engine: &Arc<Engine>, source: Source, adapter: Arc<dyn ChannelAdapter>) -> Serving {
+    let options = InboxOptions {
+        rescan_every: Duration::from_millis(100),
+        retry_base: Duration::from_millis(50),
+        ..InboxOptions::default()
+    };
+    let inbox = Inbox::open(&engine.kb.store, options).unwrap();
+    let channels = ChannelSet::new().with(source, adapter.clone());
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(inbox.clone(), engine.clone(), Arc::new(channels)).run(shutdown.clone()));
+    let receiving = {
+        let (sink, shutdown) = (Arc::new(inbox.clone()) as Arc<dyn InboxSink>, shutdown.clone());
+        tokio::spawn(async move { adapter.run(sink, shutdown).await })
+    };
+    Serving { inbox, shutdown, worker, receiving }
+}
+
+impl Serving {
+    /// Stops both; the adapter must return without an error.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), self.receiving).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(15), self.worker).await.unwrap().unwrap();
+    }
+}
