@@ -253,16 +253,12 @@ impl TurnHandler for Engine {
         let i = message_index(message.id.as_str());
         tokio::time::sleep(Duration::from_millis(2 + (i as u64 * 7) % 6)).await;
         let n = self.replies.fetch_add(1, Ordering::SeqCst);
-        vec![Outbound {
-            id: format!("out-{}-{n}", std::process::id()),
-            source: message.source,
-            workspace: message.workspace.clone(),
-            channel: message.channel.clone(),
-            conversation: message.conversation.clone(),
-            text: format!("re: {}", message.text),
-            kind: OutboundKind::Notice,
-            reply_context: message.reply_context.clone(),
-        }]
+        vec![Outbound::reply_to(
+            message,
+            format!("out-{}-{n}", std::process::id()),
+            format!("re: {}", message.text),
+            OutboundKind::Notice,
+        )]
     }
 }
 

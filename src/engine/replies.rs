@@ -24,16 +24,7 @@ pub fn handoff_text(reason: TurnReason) -> &'static str {
 }
 
 fn base(inbound: &Inbound, id: String, text: String, kind: OutboundKind) -> Outbound {
-    Outbound {
-        id,
-        source: inbound.source,
-        workspace: inbound.workspace.clone(),
-        channel: inbound.channel.clone(),
-        conversation: inbound.conversation.clone(),
-        text,
-        kind,
-        reply_context: inbound.reply_context.clone(),
-    }
+    Outbound::reply_to(inbound, id, text, kind)
 }
 
 /// The answer message.

@@ -40,16 +40,7 @@ fn slack(conversation: &str, event: &str) -> Inbound {
 }
 
 fn reply(to: &Inbound, id: &str) -> Outbound {
-    Outbound {
-        id: id.to_string(),
-        source: to.source,
-        workspace: to.workspace.clone(),
-        channel: to.channel.clone(),
-        conversation: to.conversation.clone(),
-        text: format!("re: {}", to.text),
-        kind: OutboundKind::Notice,
-        reply_context: to.reply_context.clone(),
-    }
+    Outbound::reply_to(to, id, format!("re: {}", to.text), OutboundKind::Notice)
 }
 
 /// Answers each message with one reply `{event}-r`, after an optional random pause, and

@@ -148,16 +148,12 @@ pub async fn check(adapter: Arc<dyn ChannelAdapter>, driver: &dyn PlatformDriver
 
     // A reply goes to the same thread.
     if let Some(m) = &first {
-        let reply = Outbound {
-            id: format!("conformance-{}", m.id),
-            source: m.source,
-            workspace: m.workspace.clone(),
-            channel: m.channel.clone(),
-            conversation: m.conversation.clone(),
-            text: "conformance: a reply in the thread".into(),
-            kind: OutboundKind::Notice,
-            reply_context: m.reply_context.clone(),
-        };
+        let reply = Outbound::reply_to(
+            m,
+            format!("conformance-{}", m.id),
+            "conformance: a reply in the thread",
+            OutboundKind::Notice,
+        );
         match adapter.deliver(&reply).await {
             Ok(_) => {
                 let mut landed = false;

@@ -135,3 +135,19 @@ pub struct Outbound {
     /// Copied from the inbound message this replies to.
     pub reply_context: serde_json::Value,
 }
+
+impl Outbound {
+    /// A reply to `to`: in its source, workspace, channel and conversation, with its reply context.
+    pub fn reply_to(to: &Inbound, id: impl Into<String>, text: impl Into<String>, kind: OutboundKind) -> Outbound {
+        Outbound {
+            id: id.into(),
+            source: to.source,
+            workspace: to.workspace.clone(),
+            channel: to.channel.clone(),
+            conversation: to.conversation.clone(),
+            text: text.into(),
+            kind,
+            reply_context: to.reply_context.clone(),
+        }
+    }
+}

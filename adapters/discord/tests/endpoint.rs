@@ -108,16 +108,12 @@ async fn the_endpoint_accepts_signed_interactions_and_refuses_the_rest_without_e
     // A button press under an answer, properly signed: acknowledged and handed over.
     let question = r.fake.send_message(SUPPORT_CHANNEL, &FakeUser::customer(), "refunds?", true).unwrap();
     let m = accepted(&r.inbox, 1).await.remove(0);
-    let answer = Outbound {
-        id: "t5-answer".into(),
-        source: m.source,
-        workspace: m.workspace.clone(),
-        channel: m.channel.clone(),
-        conversation: m.conversation.clone(),
-        text: "Within 30 days.".into(),
-        kind: OutboundKind::Answer { turn_id: "t5".into(), citations: vec![], confidence: 0.9 },
-        reply_context: m.reply_context.clone(),
-    };
+    let answer = Outbound::reply_to(
+        &m,
+        "t5-answer",
+        "Within 30 days.",
+        OutboundKind::Answer { turn_id: "t5".into(), citations: vec![], confidence: 0.9 },
+    );
     r.adapter.deliver(&answer).await.unwrap();
     let posted = r.fake.posted_in(question).remove(0);
     let press = r.fake.button_interaction(&FakeUser::customer(), &posted, &posted.button_ids()[0]);

@@ -16,16 +16,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn reply(to: &Inbound, id: &str, text: &str, kind: OutboundKind) -> Outbound {
-    Outbound {
-        id: id.into(),
-        source: to.source,
-        workspace: to.workspace.clone(),
-        channel: to.channel.clone(),
-        conversation: to.conversation.clone(),
-        text: text.into(),
-        kind,
-        reply_context: to.reply_context.clone(),
-    }
+    Outbound::reply_to(to, id, text, kind)
 }
 
 fn answer(turn: &str) -> OutboundKind {

@@ -144,16 +144,7 @@ async fn with_keyword(stack: &MailStack, user: &str, keyword: &str) -> usize {
 }
 
 fn reply(to: &Inbound, id: &str, text: &str, kind: OutboundKind) -> Outbound {
-    Outbound {
-        id: id.into(),
-        source: to.source,
-        workspace: to.workspace.clone(),
-        channel: to.channel.clone(),
-        conversation: to.conversation.clone(),
-        text: text.into(),
-        kind,
-        reply_context: to.reply_context.clone(),
-    }
+    Outbound::reply_to(to, id, text, kind)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,16 +116,12 @@ async fn a_server_that_does_not_upgrade_gets_no_password_and_no_mail() {
     let inbox = RecordingInbox::default();
     adapter.ingest(mail.render().as_bytes(), &inbox).await.unwrap();
     let question = inbox.accepted()[0].clone();
-    let answer = Outbound {
-        id: "t1-answer".into(),
-        source: question.source,
-        workspace: question.workspace.clone(),
-        channel: question.channel.clone(),
-        conversation: question.conversation.clone(),
-        text: "Settings → Export.".into(),
-        kind: OutboundKind::Answer { turn_id: "t1".into(), citations: Vec::new(), confidence: 0.9 },
-        reply_context: question.reply_context.clone(),
-    };
+    let answer = Outbound::reply_to(
+        &question,
+        "t1-answer",
+        "Settings → Export.",
+        OutboundKind::Answer { turn_id: "t1".into(), citations: Vec::new(), confidence: 0.9 },
+    );
     let e = adapter.deliver(&answer).await.unwrap_err();
     // Retried later (the server may be fixed), never sent in clear.
     assert!(matches!(e, AdapterError::Unavailable { .. }), "{e}");

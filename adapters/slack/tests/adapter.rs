@@ -81,16 +81,7 @@ fn mention(fake: &FakeSlack, channel: &str, text: &str, event_id: &str) -> (Fake
 }
 
 fn outbound(inbound: &Inbound, id: &str, text: &str, kind: OutboundKind) -> Outbound {
-    Outbound {
-        id: id.into(),
-        source: Source::Slack,
-        workspace: inbound.workspace.clone(),
-        channel: inbound.channel.clone(),
-        conversation: inbound.conversation.clone(),
-        text: text.into(),
-        kind,
-        reply_context: inbound.reply_context.clone(),
-    }
+    Outbound::reply_to(inbound, id, text, kind)
 }
 
 fn citation(title: &str, url: Option<&str>) -> Citation {
