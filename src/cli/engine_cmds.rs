@@ -230,33 +230,14 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> Result<(), CliError> {
             _ => {}
         }
         let inbound = cli_inbound(&ws, &channel, &conversation, &args.author, line)?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let streaming = engine.generator.streams();
-        let printer = tokio::spawn(async move {
-            let mut any = false;
-            while let Some(d) = rx.recv().await {
-                if streaming {
-                    if !any {
-                        out::prompt("bot> ");
-                    }
-                    out::prompt(&d);
-                    any = true;
-                }
-            }
-            any
-        });
-        let outcome = engine.handle_streaming(&inbound, Some(tx)).await;
-        let streamed = printer.await.unwrap_or(false);
-        if streamed {
-            out::line("");
-        }
+        // Only the decided outcome is shown, as a customer would see it: nothing of an answer
+        // appears before its checks have passed.
+        let outcome = engine.handle(&inbound).await;
         if outcome.decision == Decision::Ignore && outcome.outbound.is_empty() {
             out::line("(a person from the support team owns this conversation now; the bot stays quiet — /reset to start over)");
             continue;
         }
-        if !streamed || outcome.decision != Decision::Answer {
-            out::prompt("bot> ");
-        }
+        out::prompt("bot> ");
         print_outcome(&outcome);
     }
     Ok(())

@@ -15,7 +15,6 @@ use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// Why a turn ended the way it did. Stable snake_case codes: traces, eval reports and the
 /// `ask --json` output use them.
@@ -125,11 +124,6 @@ struct Turn<'a> {
 impl Engine {
     /// Handles one inbound message.
     pub async fn handle(&self, inbound: &Inbound) -> TurnOutcome {
-        self.handle_streaming(inbound, None).await
-    }
-
-    /// Handles one inbound message, sending the answer's text to `deltas` as it is generated.
-    pub async fn handle_streaming(&self, inbound: &Inbound, deltas: Option<UnboundedSender<String>>) -> TurnOutcome {
         if inbound.author.is_bot {
             return outcome(Decision::Ignore, TurnReason::BotAuthor, None);
         }
@@ -181,7 +175,7 @@ impl Engine {
             ..Trace::default()
         };
         let mut turn = Turn { engine: self, inbound, policy, conv, trace, now };
-        let result = turn.run(deltas).await;
+        let result = turn.run().await;
         turn.finish(result)
     }
 }
@@ -221,7 +215,7 @@ impl Turn<'_> {
         self.inbound.author.id.to_string()
     }
 
-    async fn run(&mut self, deltas: Option<UnboundedSender<String>>) -> Decided {
+    async fn run(&mut self) -> Decided {
         if let Some(action) = self.inbound.action.clone() {
             return self.action(action);
         }
@@ -372,7 +366,7 @@ impl Turn<'_> {
             company: &self.engine.answering.company,
         };
         self.trace.generator = Some(self.engine.generator.name());
-        let generated = match self.engine.generator.generate(&input, deltas).await {
+        let generated = match self.engine.generator.generate(&input, None).await {
             Ok(g) => g,
             Err(e) => {
                 self.trace.stage("generate", started);
