@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validate the Tallyhawk evaluation dataset (docs/, tickets.jsonl, cases.jsonl).
+"""Validate the Tallyhawk evaluation dataset (docs/, tickets.jsonl, tune.jsonl, heldout.jsonl).
 
 Usage: python3 evals/tallyhawk/check.py [DATASET_DIR]
 
@@ -27,6 +27,9 @@ MINIMUMS = {
 }
 MIN_DOCS, MIN_RESOLVED_TICKETS, MIN_CASES = 34, 22, 90
 DOC_WORDS = (200, 900)
+# The cases, split once by category (every other case by a hash of its id): tuning may look at
+# tune.jsonl; heldout.jsonl is only ever scored.
+SPLITS = ("tune.jsonl", "heldout.jsonl")
 URL_RE = re.compile(r"^https://help\.tallyhawk\.example/articles/[a-z0-9]+(?:-[a-z0-9]+)*$")
 DOC_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TICKET_ID_RE = re.compile(r"^T-\d{5}$")
@@ -159,13 +162,14 @@ def check_cases(root, docs, tickets):
     error_doc_text = "".join(d["text"] for i, d in docs.items() if i.startswith("api-error-codes"))
     seen = set()
     cases = []
-    for n, c in read_jsonl(root / "cases.jsonl"):
-        where = f"cases.jsonl:{n}"
+    numbered = [(f"{split}:{n}", c) for split in SPLITS for n, c in read_jsonl(root / split)]
+    for n, c in numbered:
+        where = n
         for key in ("id", "question", "reference_answer", "source_doc_ids", "answerable", "expected_behavior", "category"):
             if key not in c:
                 err(f"{where}: missing '{key}'")
         cid = c.get("id")
-        where = f"cases.jsonl:{n} ({cid})"
+        where = f"{n} ({cid})"
         if not isinstance(cid, str) or not CASE_ID_RE.match(cid):
             err(f"{where}: bad case id")
         if cid in seen:

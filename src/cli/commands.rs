@@ -195,9 +195,10 @@ pub async fn search(cli: &Cli, args: &SearchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The sample help centre shipped in the repository.
+/// The sample help centre shipped in the repository (its tuning cases give the demo's
+/// questions).
 fn default_demo_dataset() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("evals").join("tallyhawk")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("evals").join("tallyhawk").join("tune.jsonl")
 }
 
 pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
