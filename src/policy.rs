@@ -78,9 +78,11 @@ impl Default for Policy {
     }
 }
 
-/// The built-in confidence threshold (see the README's risk–coverage section for how to pick
-/// one for your own knowledge).
-pub const DEFAULT_THRESHOLD: f32 = 0.75;
+/// The built-in confidence threshold: the shipped confidence model's recommended threshold
+/// (chosen by `frontdesk calibrate` on the data the model was fitted on, to keep risk at or
+/// under its target); a test keeps the two equal. See the README's risk–coverage section for how
+/// to pick one for your own knowledge.
+pub const DEFAULT_THRESHOLD: f32 = 0.81;
 
 impl Policy {
     pub fn tier(&self, easy: bool) -> ModelTier {
@@ -338,6 +340,17 @@ impl PolicyStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_built_in_threshold_is_the_shipped_models_recommendation() {
+        let m = crate::engine::confidence::ConfidenceModel::shipped().expect("the shipped model parses");
+        assert!(
+            (super::DEFAULT_THRESHOLD - m.recommended_threshold).abs() < 0.005,
+            "DEFAULT_THRESHOLD {} but the shipped model recommends {:.3}",
+            super::DEFAULT_THRESHOLD,
+            m.recommended_threshold
+        );
+    }
+
     use super::*;
 
     fn ids() -> (WorkspaceId, ChannelId, ChannelId) {

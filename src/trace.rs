@@ -61,9 +61,22 @@ pub struct Trace {
     pub condense: String,
     pub hits: Vec<TraceHit>,
     pub retrieval_confidence: Option<f32>,
-    /// The evidence behind the retrieval confidence.
+    /// The signals the confidence was computed from (answer features once an answer was
+    /// written).
     #[serde(default)]
-    pub signals: Option<crate::engine::confidence::RetrievalSignals>,
+    pub features: Option<crate::engine::confidence::Features>,
+    /// The confidence model's version.
+    #[serde(default)]
+    pub confidence_model: String,
+    /// The reranker that ordered the hits, when one ran.
+    #[serde(default)]
+    pub reranker: Option<String>,
+    /// Why reranking failed (its error code), when it did: the hits kept the retrieval order.
+    #[serde(default)]
+    pub rerank_error: Option<String>,
+    /// Retrieved chunks left out because they carry instructions aimed at an assistant.
+    #[serde(default)]
+    pub dropped_chunks: usize,
     pub generator: Option<String>,
     pub prompt: Option<String>,
     pub model: Option<String>,

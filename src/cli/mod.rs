@@ -4,9 +4,11 @@
 //! (`--data-dir`, `--models-dir`). Commands return `CliError`; `main` prints its chain and
 //! picks the exit code.
 
+pub mod calibrate_cmd;
 pub mod commands;
 pub mod engine_cmds;
 pub mod eval_cmd;
+pub mod eval_run;
 pub mod out;
 pub mod serve_cmds;
 
@@ -79,6 +81,9 @@ pub enum Command {
     Trace(TraceArgs),
     /// Evaluates retrieval on a dataset folder (docs/ + cases.jsonl).
     Eval(EvalArgs),
+    /// Fits the confidence model on eval datasets, each scored by a model fitted without it,
+    /// and writes the model file (`answering.confidence_model`).
+    Calibrate(CalibrateArgs),
     /// Measures ingest and query speed and memory.
     Bench(BenchArgs),
     /// Runs frontdesk on its sample help centre: fetches the model if missing, ingests the
@@ -293,6 +298,53 @@ pub struct EvalArgs {
     /// Write every case's fused candidates (scores per list) as JSON lines, for tuning fusion.
     #[arg(long, hide = true)]
     pub dump_candidates: Option<PathBuf>,
+    /// Score with this confidence model file (e.g. a fold model from `calibrate --folds-out`,
+    /// fitted without the dataset) instead of the configured or built-in one.
+    #[arg(long)]
+    pub confidence_model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// A dataset to run and fit on (a folder, or one case file of a split folder). Repeat it:
+    /// cross-validation leaves out one dataset at a time.
+    #[arg(long)]
+    pub dataset: Vec<PathBuf>,
+    /// An earlier run saved with `--runs-out` (a folder with cases.jsonl and report.json), used
+    /// as it is instead of running its dataset again.
+    #[arg(long)]
+    pub from_run: Vec<PathBuf>,
+    /// Where to write the fitted model.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write each fold's model (fitted without one dataset) into this folder, to score
+    /// that dataset with `frontdesk eval --confidence-model`.
+    #[arg(long)]
+    pub folds_out: Option<PathBuf>,
+    /// Save each dataset's run here, for `--from-run`.
+    #[arg(long)]
+    pub runs_out: Option<PathBuf>,
+    /// The generator whose answers are scored (default: the configured one).
+    #[arg(long, value_enum)]
+    pub generator: Option<crate::config::GeneratorKind>,
+    /// The risk (wrong answers / answers given) the recommended threshold keeps.
+    #[arg(long, default_value_t = 0.05)]
+    pub target: f64,
+    /// L2 penalty on the standardised weights.
+    #[arg(long, default_value_t = 1.0)]
+    pub l2: f64,
+    /// The version recorded in the model and in every trace scored by it.
+    #[arg(long, default_value = "confidence-v1")]
+    pub version: String,
+    /// Run the datasets with this model file (its ranker reranks) instead of the built-in
+    /// one; its ranker is kept in the new model unless --fit-ranker-on says otherwise.
+    #[arg(long)]
+    pub confidence_model: Option<PathBuf>,
+    /// Fit the feature ranker on these datasets (by name, e.g. tallyhawk-tune) and put it in
+    /// the new model. Runs with a different ranker than the one written are not what the
+    /// model will see: run `calibrate` again with --confidence-model on the result.
+    #[arg(long)]
+    pub fit_ranker_on: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,6 +447,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy { action } => engine_cmds::policy(&cli, action).await,
         Command::Trace(args) => engine_cmds::trace(&cli, args).await,
         Command::Eval(args) => eval_cmd::eval(&cli, args).await,
+        Command::Calibrate(args) => calibrate_cmd::calibrate_cmd(&cli, args).await,
         Command::Bench(args) => crate::bench::run(&cli, args).await,
         Command::Demo(args) => commands::demo(&cli, args).await,
         Command::Serve => serve_cmds::serve(&cli).await,

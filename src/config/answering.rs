@@ -3,6 +3,10 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
+/// The retrieval gate: the retrieval model's probability that an answer would be right, below
+/// which the question goes to a person before any answer is written.
+pub const DEFAULT_RETRIEVAL_GATE: f32 = 0.2;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AnsweringConfig {
@@ -14,11 +18,19 @@ pub struct AnsweringConfig {
     pub context_chunks: usize,
     /// A folder of prompt files that replace the built-in ones (same ids).
     pub prompts_dir: Option<PathBuf>,
+    /// A confidence model file written by `frontdesk calibrate`, in place of the built-in one.
+    pub confidence_model: Option<PathBuf>,
 }
 
 impl Default for AnsweringConfig {
     fn default() -> Self {
-        AnsweringConfig { company: "our company".into(), retrieval_gate: 0.35, context_chunks: 5, prompts_dir: None }
+        AnsweringConfig {
+            company: "our company".into(),
+            retrieval_gate: DEFAULT_RETRIEVAL_GATE,
+            context_chunks: 5,
+            prompts_dir: None,
+            confidence_model: None,
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! - `intent`: explicit requests for a person and injection attempts.
 //! - `condense`: follow-ups made standalone.
-//! - `confidence`: the score and its signals.
+//! - `confidence`: the features of a turn and the fitted model that scores them.
+//! - `logistic`: the model's form and its fit.
 //! - `verify`: citations and sentence support.
 //! - `turn`: the pipeline itself.
 //! - `replies`: what the customer and the agents are told.
@@ -16,6 +17,7 @@
 pub mod condense;
 pub mod confidence;
 pub mod intent;
+pub mod logistic;
 pub mod replies;
 pub mod turn;
 pub mod verify;
@@ -46,6 +48,10 @@ pub enum EngineError {
     Prompt(#[from] PromptError),
     #[error(transparent)]
     Llm(#[from] LlmError),
+    #[error(transparent)]
+    Model(#[from] confidence::ModelError),
+    #[error(transparent)]
+    Rerank(#[from] crate::rerank::RerankError),
 }
 
 /// Everything a turn needs. Cheap to share behind an `Arc`.
@@ -60,6 +66,10 @@ pub struct Engine {
     pub condenser: Option<Arc<dyn Llm>>,
     pub prompts: Arc<Prompts>,
     pub confidence: ConfidenceModel,
+    /// Reorders the retrieved candidates before an answer is written (`[rerank]`).
+    pub reranker: Option<Arc<dyn crate::rerank::Reranker>>,
+    /// How many retrieved chunks the reranker reads.
+    pub rerank_candidates: usize,
     pub answering: AnsweringConfig,
     /// How the engine searches (hybrid in production; the eval harness compares modes).
     pub search_mode: crate::retrieval::SearchMode,
@@ -115,6 +125,18 @@ impl Engine {
         prompts: Arc<Prompts>,
     ) -> Result<Engine, EngineError> {
         let store = kb.store.clone();
+        intent::prepare();
+        let confidence = match &config.answering.confidence_model {
+            Some(path) => ConfidenceModel::load(path)?,
+            None => ConfidenceModel::shipped()?,
+        };
+        let reranker: Option<Arc<dyn crate::rerank::Reranker>> = match config.rerank.kind {
+            crate::config::rerank::RerankKind::Features => confidence.ranker.clone().map(|m| {
+                Arc::new(crate::rerank::features::FeatureRanker::new(m, &confidence.version))
+                    as Arc<dyn crate::rerank::Reranker>
+            }),
+            _ => crate::rerank::build(&config.rerank, &config.models_dir, &crate::llm::openai::build_client())?,
+        };
         Ok(Engine {
             policies: PolicyStore::open(&store)?,
             conversations: ConversationStore::open(&store)?,
@@ -123,7 +145,9 @@ impl Engine {
             generator,
             condenser,
             prompts,
-            confidence: ConfidenceModel::default(),
+            confidence,
+            reranker,
+            rerank_candidates: config.rerank.candidates,
             answering: config.answering.clone(),
             search_mode: crate::retrieval::SearchMode::Hybrid,
             kb,

@@ -1,8 +1,8 @@
 //! One turn: from an inbound message to a decision, the messages to deliver, and a trace.
 
 use super::condense::{condense_deterministic, condense_with_llm, PriorTurn};
-use super::confidence::signals;
-use super::intent::{asks_for_human, looks_like_injection};
+use super::confidence::Features;
+use super::intent::{asks_for_human, looks_like_injection, steers_in_retrieved_text};
 use super::replies;
 use super::verify::{citations_in, verify};
 use super::Engine;
@@ -65,6 +65,10 @@ pub struct TurnOutcome {
     pub outbound: Vec<Outbound>,
     pub trace: Option<Trace>,
 }
+
+/// Support below which a sentence of the answer is taken as unsupported by what it cites, and
+/// the answer is never sent, whatever its confidence: every sentence must stand on its sources.
+pub const MIN_SENTENCE_SUPPORT: f32 = 0.35;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -278,6 +282,7 @@ impl Turn<'_> {
             return self.escalate(TurnReason::SuspectedInjection, 0.0, &[], None);
         }
         let history = history_of(&self.conv);
+        let history_turns = history.len();
         let condensed = match &self.engine.condenser {
             Some(llm) if !history.is_empty() => {
                 let (c, tag) = condense_with_llm(llm.as_ref(), &self.engine.prompts, &question, &history).await;
@@ -291,6 +296,10 @@ impl Turn<'_> {
         };
         self.trace.condensed_question = condensed.clone();
         self.trace.stage("understand", started);
+        // An attempt spread over several messages shows in the question made standalone.
+        if condensed != question && looks_like_injection(&condensed) {
+            return self.escalate(TurnReason::SuspectedInjection, 0.0, &[], None);
+        }
 
         // Retrieve.
         let started = Instant::now();
@@ -308,15 +317,15 @@ impl Turn<'_> {
                 return self.escalate(TurnReason::RetrievalUnavailable, 0.0, &[], None);
             }
         };
-        let mut request = kb.request(
-            self.inbound.workspace.clone(),
-            &condensed,
-            self.engine.search_mode,
-            self.engine.answering.context_chunks,
-            filters,
-        );
+        let keep = self.engine.answering.context_chunks;
+        let limit = match &self.engine.reranker {
+            Some(_) => self.engine.rerank_candidates.max(keep),
+            None => keep,
+        };
+        let mut request =
+            kb.request(self.inbound.workspace.clone(), &condensed, self.engine.search_mode, limit, filters);
         request.vector = Some(vector.clone());
-        let hits = match kb.search(request).await {
+        let retrieved = match kb.search(request).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "retrieval failed");
@@ -325,6 +334,33 @@ impl Turn<'_> {
             }
         };
         self.trace.stage("retrieve", started);
+
+        // Rerank: a closer look at the candidates; on failure the retrieval order stands.
+        let hits = match &self.engine.reranker {
+            Some(reranker) => {
+                let started = Instant::now();
+                self.trace.reranker = Some(reranker.name());
+                let reranked = match crate::rerank::rerank(reranker.as_ref(), &condensed, &retrieved, keep).await {
+                    Ok(r) => r.into_iter().map(|r| r.hit).collect(),
+                    Err(e) => {
+                        tracing::warn!(code = e.code(), error = %e, "reranking failed; keeping the retrieval order");
+                        self.trace.rerank_error = Some(e.code().to_string());
+                        retrieved.into_iter().take(keep).collect()
+                    }
+                };
+                self.trace.stage("rerank", started);
+                reranked
+            }
+            None => retrieved,
+        };
+        // A chunk that carries instructions for an assistant (planted in a ticket or a page) is
+        // never given to the generator.
+        let before = hits.len();
+        let hits: Vec<Hit> = hits.into_iter().filter(|h| !steers_in_retrieved_text(&h.text)).collect();
+        self.trace.dropped_chunks = before - hits.len();
+        if self.trace.dropped_chunks > 0 {
+            tracing::warn!(dropped = self.trace.dropped_chunks, "retrieved chunks that address the assistant were left out");
+        }
         self.trace.hits = hits
             .iter()
             .map(|h| TraceHit {
@@ -346,9 +382,10 @@ impl Turn<'_> {
                 None
             }
         };
-        let sig = signals(&condensed, &hits, terms.as_ref());
-        self.trace.signals = Some(sig);
-        let retrieval = self.engine.confidence.retrieval_confidence(&sig);
+        let features = Features::of_retrieval(&condensed, history_turns, &hits, terms.as_ref());
+        self.trace.features = Some(features);
+        self.trace.confidence_model = self.engine.confidence.version.clone();
+        let retrieval = if hits.is_empty() { 0.0 } else { self.engine.confidence.retrieval_confidence(&features) };
         self.trace.retrieval_confidence = Some(retrieval);
         if hits.is_empty() || retrieval < self.engine.answering.retrieval_gate {
             return self.escalate(TurnReason::WeakRetrieval, retrieval, &hits, None);
@@ -356,7 +393,7 @@ impl Turn<'_> {
 
         // Generate.
         let started = Instant::now();
-        let easy = crate::llm::chain::is_easy_question(&condensed, sig.top_semantic);
+        let easy = crate::llm::chain::is_easy_question(&condensed, features.sem_top);
         let input = GenerationInput {
             question: &condensed,
             question_vector: Some(&vector),
@@ -395,7 +432,7 @@ impl Turn<'_> {
         self.trace.cost_usd = generated.cost_usd;
         self.trace.llm_attempts = generated.attempts;
         if generated.unsure {
-            return self.escalate(TurnReason::ModelUnsure, retrieval * 0.5, &hits, None);
+            return self.escalate(TurnReason::ModelUnsure, retrieval, &hits, None);
         }
 
         // Verify and decide.
@@ -411,18 +448,23 @@ impl Turn<'_> {
             mean_support: verification.mean_support,
             min_support: verification.min_support,
         });
-        let support = match generated.match_score {
-            // Extractive answers quote the sources; how well they match the question is the
-            // evidence that matters.
-            Some(m) => m,
-            None => verification.mean_support.min(verification.min_support + 0.25),
+        // How close the answer is in meaning to the question: one short text to embed.
+        let answer_text = super::verify::strip_citations(&generated.text);
+        let similarity = match kb.embedder.embed(&[answer_text]).await {
+            Ok(v) => v.first().map(|a| crate::retrieval::vectors::dot(&vector, a)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot embed the answer; its similarity to the question counts as 0");
+                None
+            }
         };
-        let confidence = self.engine.confidence.answer_confidence(retrieval, support);
+        let features = features.with_answer(&condensed, &generated.text, similarity, verification.min_support);
+        self.trace.features = Some(features);
+        let confidence = self.engine.confidence.answer_confidence(&features);
         if !verification.has_valid_citation() || !verification.invalid_citations.is_empty() {
-            return self.escalate(TurnReason::UnsupportedAnswer, confidence.min(0.3), &hits, Some(generated.text));
+            return self.escalate(TurnReason::UnsupportedAnswer, confidence, &hits, Some(generated.text));
         }
-        if verification.min_support < 0.35 {
-            return self.escalate(TurnReason::UnsupportedAnswer, confidence.min(0.4), &hits, Some(generated.text));
+        if verification.min_support < MIN_SENTENCE_SUPPORT {
+            return self.escalate(TurnReason::UnsupportedAnswer, confidence, &hits, Some(generated.text));
         }
         if confidence < self.policy.confidence_threshold {
             return self.escalate(TurnReason::LowConfidence, confidence, &hits, Some(generated.text));

@@ -33,7 +33,9 @@ pub struct CaseResult {
     pub cited_doc_ids: Vec<String>,
     /// The candidate cites at least one gold document.
     pub grounded: bool,
-    /// Final confidence of the candidate (0 when there is none).
+    /// The engine's confidence: the answer's when a candidate exists; for a case escalated on
+    /// the evidence (weak retrieval, an unsupported answer) the score it was refused at; 0 for
+    /// a case decided by rule (a request for a person, an attempt to steer the bot).
     pub confidence: f32,
     pub retrieval_confidence: f32,
     /// At the configured thresholds: `answer` or `escalate`.
@@ -55,9 +57,22 @@ pub struct CaseResult {
     pub tokens_out: u32,
     pub cost_usd: f64,
     pub trace_id: Option<String>,
-    /// The retrieval signals behind the confidence (for tuning the confidence model).
+    /// The features the confidence was computed from: what `frontdesk calibrate` fits on.
     #[serde(default)]
-    pub signals: BTreeMap<String, f32>,
+    pub features: Option<crate::engine::confidence::Features>,
+    /// The first retrieved chunks (before reranking) with their ranking features and whether
+    /// each belongs to a gold document: what the feature ranker is fitted on. Empty for cases
+    /// without gold documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rank_samples: Vec<RankSample>,
+}
+
+/// One retrieved chunk as the feature ranker sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankSample {
+    pub gold: bool,
+    /// In the order of `rerank::features::HIT_FEATURES`.
+    pub x: Vec<f32>,
 }
 
 impl CaseResult {

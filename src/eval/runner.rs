@@ -8,7 +8,7 @@
 //! afterwards (see `record`), which lets one run draw the whole risk–coverage curve.
 
 use super::dataset::{Case, Dataset};
-use super::record::CaseResult;
+use super::record::{CaseResult, RankSample};
 use super::retrieval::{doc_ranking, first_gold_rank};
 use crate::channel::{ChannelId, ConversationKey, WorkspaceId};
 use crate::engine::Engine;
@@ -18,6 +18,10 @@ use crate::prompts::Prompts;
 use crate::retrieval::Filters;
 use crate::trace::Decision;
 use std::collections::BTreeMap;
+
+/// Retrieved chunks recorded per case for fitting the feature ranker (as many as it reranks by
+/// default).
+pub const RANK_SAMPLES: usize = 20;
 
 /// The channel eval conversations are held in.
 pub const EVAL_CHANNEL: &str = "eval";
@@ -89,11 +93,23 @@ pub async fn run_case(
         if trace.condensed_question.is_empty() { case.question.clone() } else { trace.condensed_question.clone() };
     let kb = &engine.kb;
     let request = kb.request(ws.clone(), &condensed, engine.search_mode, 60, Filters::default());
-    let ranking = match kb.search(request).await {
-        Ok(hits) => doc_ranking(hits.iter().map(|h| h.doc_id.as_str())),
+    let (ranking, rank_samples) = match kb.search(request).await {
+        Ok(hits) => {
+            let first = &hits[..hits.len().min(RANK_SAMPLES)];
+            let samples = if case.source_doc_ids.is_empty() {
+                Vec::new()
+            } else {
+                crate::rerank::features::hit_features(&condensed, first)
+                    .into_iter()
+                    .zip(first)
+                    .map(|(x, h)| RankSample { gold: case.source_doc_ids.contains(&h.doc_id), x })
+                    .collect()
+            };
+            (doc_ranking(hits.iter().map(|h| h.doc_id.as_str())), samples)
+        }
         Err(e) => {
             tracing::warn!(case = %case.id, error = %e, "ranking search failed");
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     };
     let gold_rank = first_gold_rank(&ranking, &case.source_doc_ids);
@@ -117,7 +133,7 @@ pub async fn run_case(
         candidate_answer: candidate.clone(),
         cited_doc_ids: cited,
         grounded,
-        confidence: if candidate.is_some() { outcome.confidence } else { 0.0 },
+        confidence: outcome.confidence,
         retrieval_confidence: trace.retrieval_confidence.unwrap_or(0.0),
         decision: String::new(),
         reason: String::new(),
@@ -132,21 +148,9 @@ pub async fn run_case(
         tokens_out: trace.tokens_out,
         cost_usd: trace.cost_usd,
         trace_id: Some(trace.trace_id.clone()).filter(|s| !s.is_empty()),
-        signals: BTreeMap::new(),
+        features: trace.features,
+        rank_samples,
     };
-    if let Some(sig) = &trace.signals {
-        r.signals.insert("top_semantic".into(), sig.top_semantic);
-        r.signals.insert("coverage".into(), sig.coverage);
-        r.signals.insert("agreement".into(), if sig.agreement { 1.0 } else { 0.0 });
-        r.signals.insert("unknown_terms".into(), sig.unknown_terms as f32);
-        r.signals.insert("unknown_distinctive".into(), sig.unknown_distinctive as f32);
-        if let Some(w) = sig.weighted_coverage {
-            r.signals.insert("weighted_coverage".into(), w);
-        }
-        if let Some(v) = &trace.verification {
-            r.signals.insert("mean_support".into(), v.mean_support);
-        }
-    }
     if let Some(answer) = &candidate {
         r.token_f1 = Some(super::metrics::token_f1(answer, &case.reference_answer));
         r.rouge_l = Some(super::metrics::rouge_l(answer, &case.reference_answer));
@@ -204,7 +208,7 @@ pub async fn judge(judge: &dyn Llm, prompts: &Prompts, engine: &Engine, result: 
 
 /// The workspace a dataset is evaluated in.
 pub fn workspace_for(dataset: &Dataset) -> Result<WorkspaceId, RunError> {
-    WorkspaceId::new(format!("eval-{}", dataset.name)).map_err(|e| RunError::Setup(e.to_string()))
+    WorkspaceId::new(format!("eval-{}", dataset.folder)).map_err(|e| RunError::Setup(e.to_string()))
 }
 
 #[cfg(test)]
