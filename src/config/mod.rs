@@ -20,10 +20,12 @@
 pub mod answering;
 pub mod channels;
 pub mod llm;
+pub mod rerank;
 pub mod server;
 
 pub use answering::AnsweringConfig;
 pub use channels::ChannelsConfig;
+pub use rerank::RerankConfig;
 pub use server::ServerConfig;
 
 pub use llm::{GeneratorKind, LlmConfig, ProviderConfig};
@@ -46,6 +48,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "llm",
     "rate_limits",
     "answering",
+    "rerank",
     "server",
     "slack",
     "discord",
@@ -72,6 +75,8 @@ pub struct Config {
     pub llm: LlmConfig,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
     pub answering: AnsweringConfig,
+    /// `[rerank]`: optional; the fitted ranker by default.
+    pub rerank: RerankConfig,
     pub server: ServerConfig,
     /// `[slack]`, `[discord]`, `[email]`.
     pub channels: ChannelsConfig,
@@ -88,6 +93,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             rate_limits: crate::ratelimit::RateLimitConfig::default(),
             answering: AnsweringConfig::default(),
+            rerank: RerankConfig::default(),
             server: ServerConfig::default(),
             channels: ChannelsConfig::default(),
         }
@@ -266,6 +272,7 @@ impl Config {
                 "llm" => section(&key, value, &mut problems, |v| config.llm = v),
                 "rate_limits" => section(&key, value, &mut problems, |v| config.rate_limits = v),
                 "answering" => section(&key, value, &mut problems, |v| config.answering = v),
+                "rerank" => section(&key, value, &mut problems, |v| config.rerank = v),
                 "server" => section(&key, value, &mut problems, |v| config.server = v),
                 #[cfg(feature = "slack")]
                 "slack" => section(&key, value, &mut problems, |v| config.channels.slack = Some(v)),
@@ -348,6 +355,7 @@ impl Config {
             .problems()
             .into_iter()
             .chain(self.answering.problems())
+            .chain(self.rerank.problems())
             .chain(self.server.problems())
             .chain(self.channels.problems())
         {
