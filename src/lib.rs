@@ -11,6 +11,8 @@
 //!   SmolLM2 model.
 //! - `retrieval`: the `Retriever` trait, search requests (always scoped to a workspace), and the
 //!   embedded backend (BM25 keyword index + vector index, fused).
+//! - `rerank`: the `Reranker` trait between retrieval and generation; a cross-encoder over the
+//!   TEI, Cohere or Jina rerank APIs, or run in-process with candle.
 //! - `runtime`: builds the store, embedder and backend from the configuration.
 //! - `store`: sled-backed catalogue of what has been indexed, and the embedding cache.
 //! - `inbox`: the durable inbox (dedup, per-conversation lanes), the turn worker and the outbox
@@ -38,6 +40,7 @@ pub mod models;
 pub mod policy;
 pub mod prompts;
 pub mod ratelimit;
+pub mod rerank;
 pub mod retrieval;
 pub mod runtime;
 pub mod serve;
