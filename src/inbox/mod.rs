@@ -72,16 +72,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The engine's side of a turn: the replies to one message. It never fails: the engine turns its
 /// own errors into an escalation message. It may run more than once for the same message (after
 /// a crash or a shutdown mid-turn), and only the replies of the run that completes are sent.
+/// Nothing of a turn is shown to the customer before it completes (only the adapter's
+/// [`working`](Deliverer::working) sign): an answer goes out whole, once it has been checked.
 #[async_trait]
 pub trait TurnHandler: Send + Sync {
     async fn handle(&self, message: &Inbound) -> Vec<Outbound>;
-
-    /// As `handle`, telling `progress` the answer so far while it is generated. Handlers that
-    /// cannot stream simply answer.
-    async fn handle_with_progress(&self, message: &Inbound, progress: &dyn TurnProgress) -> Vec<Outbound> {
-        let _ = progress;
-        self.handle(message).await
-    }
 }
 
 /// Sends one reply through the adapter of its source.
@@ -93,36 +88,6 @@ pub trait Deliverer: Send + Sync {
     /// [`ChannelAdapter::working`](crate::channel::ChannelAdapter::working). Best effort.
     async fn working(&self, message: &Inbound, busy: bool) {
         let _ = (message, busy);
-    }
-
-    /// The answer to `message` so far; see
-    /// [`ChannelAdapter::draft`](crate::channel::ChannelAdapter::draft). Best effort.
-    async fn draft(&self, message: &Inbound, text: &str) {
-        let _ = (message, text);
-    }
-}
-
-/// Where a handler reports the answer so far while it streams.
-#[async_trait]
-pub trait TurnProgress: Send + Sync {
-    async fn draft(&self, message: &Inbound, text: &str);
-}
-
-/// Progress reports that go nowhere.
-pub struct NoProgress;
-
-#[async_trait]
-impl TurnProgress for NoProgress {
-    async fn draft(&self, _message: &Inbound, _text: &str) {}
-}
-
-/// Progress reports passed on to the channel's adapter through a [`Deliverer`].
-struct DelivererProgress<'a>(&'a dyn Deliverer);
-
-#[async_trait]
-impl TurnProgress for DelivererProgress<'_> {
-    async fn draft(&self, message: &Inbound, text: &str) {
-        self.0.draft(message, text).await;
     }
 }
 

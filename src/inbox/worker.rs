@@ -10,7 +10,7 @@ use super::lanes::{self, LaneEnd};
 use super::outbox::{from_json, OutboxEntry};
 use super::queue::{self, Inbox, PendingRecord};
 use super::retry::{jitter, retry_delay};
-use super::{Deliverer, DelivererProgress, TurnHandler};
+use super::{Deliverer, TurnHandler};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,9 +163,8 @@ impl Turns {
         };
         let message = &record.message;
         self.deliverer.working(message, true).await;
-        let progress = DelivererProgress(self.deliverer.as_ref());
         let replies = tokio::select! {
-            replies = self.handler.handle_with_progress(message, &progress) => replies,
+            replies = self.handler.handle(message) => replies,
             _ = self.shutdown.cancelled() => return Step::Stopped,
         };
         let completed = self.inbox.complete_turn(&key, message, &replies).await;

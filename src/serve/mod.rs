@@ -76,12 +76,6 @@ impl Deliverer for ChannelSet {
             adapter.working(message, busy).await;
         }
     }
-
-    async fn draft(&self, message: &Inbound, text: &str) {
-        if let Some(adapter) = self.get(message.source) {
-            adapter.draft(message, text).await;
-        }
-    }
 }
 
 pub mod channels;

@@ -63,18 +63,12 @@ pub trait ChannelAdapter: Send + Sync {
     async fn healthcheck(&self) -> Health;
 
     /// The engine started (`busy = true`) or finished (`busy = false`) working on `message`.
-    /// Adapters that can show it do (Slack: an 👀 reaction on the customer's message). Best
+    /// Adapters that can show it do (Slack: an 👀 reaction on the customer's message; Discord:
+    /// "typing…"). Until the turn is decided this is all the customer sees: no part of an answer
+    /// is shown before its checks have passed, and the reply is then delivered whole. Best
     /// effort: a failure here is logged by the adapter and never holds up the reply.
     async fn working(&self, message: &Inbound, busy: bool) {
         let _ = (message, busy);
-    }
-
-    /// The answer to `message` so far, while a streaming generator writes it (the whole text
-    /// each time, not a delta). Adapters that can edit messages show it progressively, at a rate
-    /// the platform tolerates, and `deliver` then puts the final reply (an answer, or a handoff if
-    /// the draft failed verification) in place of the draft. Best effort, like `working`.
-    async fn draft(&self, message: &Inbound, text: &str) {
-        let _ = (message, text);
     }
 }
 

@@ -73,10 +73,6 @@ pub(crate) struct ReplyContext {
     /// The name of the thread to create (from the customer's question).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// The customer's message this turn answers (messages, not buttons): the key of the answer's
-    /// draft while it is being written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub turn: Option<String>,
     /// For Claim and Resolve: the agents' card clicked on, so the reply can show on it who took
     /// the conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,8 +156,6 @@ pub struct DiscordAdapter {
     pub(crate) support_role: Option<u64>,
     pub(crate) agents: HashSet<u64>,
     channels: Mutex<HashMap<u64, ChannelInfo>>,
-    /// Answers being written: the customer's message id → (channel, draft message id).
-    drafts: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl std::fmt::Debug for DiscordAdapter {
@@ -216,7 +210,6 @@ impl DiscordAdapter {
             support_role,
             agents,
             channels: Mutex::new(HashMap::new()),
-            drafts: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -328,7 +321,6 @@ impl DiscordAdapter {
                         guild: Some(g.to_string()),
                         channel: parent.to_string(),
                         thread: Some(channel_id.to_string()),
-                        turn: Some(msg.id.get().to_string()),
                         ..ReplyContext::default()
                     };
                     // The first message of a forum post (or of a thread) has the thread's id.
@@ -340,7 +332,6 @@ impl DiscordAdapter {
                         thread: None,
                         message: Some(msg.id.get().to_string()),
                         title: Some(thread_title(&msg.content, bot)),
-                        turn: Some(msg.id.get().to_string()),
                         card: None,
                     };
                     (channel_id, msg.id.get(), true, ctx)
@@ -488,42 +479,6 @@ impl DiscordAdapter {
             Vec::new()
         } else {
             vec![CreateActionRow::Buttons(buttons)]
-        }
-    }
-
-    /// Turns the draft into the reply when the reply fits one message (the customer sees the text
-    /// settle instead of a second message); otherwise, or when the draft is gone, posts anew.
-    async fn replace_draft(
-        &self,
-        draft: Option<(u64, u64)>,
-        channel: u64,
-        outbound_id: &str,
-        text: &str,
-        components: Vec<CreateActionRow>,
-        mentions: CreateAllowedMentions,
-    ) -> Result<Delivered, AdapterError> {
-        if let Some((draft_channel, id)) = draft {
-            if draft_channel == channel && text.chars().count() <= MESSAGE_LIMIT {
-                let edit =
-                    EditMessage::new().content(text).components(components.clone()).allowed_mentions(mentions.clone());
-                match ChannelId::new(channel).edit_message(&*self.http, MessageId::new(id), edit).await {
-                    Ok(_) => return Ok(Delivered { platform_message_id: Some(id.to_string()) }),
-                    Err(e) => {
-                        tracing::info!(error = %map_error(e, "replace the draft"), "posting the reply as a new message")
-                    }
-                }
-            } else {
-                self.drop_draft(Some((draft_channel, id))).await;
-            }
-        }
-        self.post(channel, outbound_id, text, components, None, mentions).await
-    }
-
-    async fn drop_draft(&self, draft: Option<(u64, u64)>) {
-        if let Some((channel, id)) = draft {
-            if let Err(e) = ChannelId::new(channel).delete_message(&*self.http, MessageId::new(id)).await {
-                tracing::warn!(error = %map_error(e, "delete the draft"), "the draft could not be removed");
-            }
         }
     }
 
@@ -744,8 +699,6 @@ impl ChannelAdapter for DiscordAdapter {
         let channel = self.reply_channel(&ctx).await?;
         let policy_channel = id_of(&ctx.channel);
         let no_pings = CreateAllowedMentions::new().empty_roles().empty_users().everyone(false);
-        // The answer being written is replaced by whatever the turn ends with.
-        let draft = ctx.turn.as_deref().and_then(|t| self.drafts.lock().ok().and_then(|mut d| d.remove(t)));
         match &m.kind {
             OutboundKind::Answer { turn_id, citations, .. } => {
                 let text = render::answer_text(&m.text, citations);
@@ -766,7 +719,7 @@ impl ChannelAdapter for DiscordAdapter {
                         (UserAction::RequestHuman, "Talk to a person", ButtonStyle::Primary),
                     ],
                 );
-                self.replace_draft(draft, channel, &m.id, &text, buttons, no_pings).await
+                self.post(channel, &m.id, &text, buttons, None, no_pings).await
             }
             OutboundKind::Handoff { mention } => {
                 let text = render::handoff_text(&m.text, mention.as_deref());
@@ -789,12 +742,10 @@ impl ChannelAdapter for DiscordAdapter {
                 if found.contains(&Mention::Everyone) {
                     allowed = allowed.everyone(true);
                 }
-                // A mention only notifies in a new message, never in an edit: the draft goes.
-                self.drop_draft(draft).await;
                 self.post(channel, &m.id, &text, Vec::new(), None, allowed).await
             }
             OutboundKind::Notice | OutboundKind::AgentSummary { .. } => {
-                let delivered = self.replace_draft(draft, channel, &m.id, &m.text, Vec::new(), no_pings).await?;
+                let delivered = self.post(channel, &m.id, &m.text, Vec::new(), None, no_pings).await?;
                 if let (Some(card), Some(thread)) = (&ctx.card, &ctx.thread) {
                     self.update_card(card, policy_channel, id_of(thread)).await;
                 }
@@ -812,45 +763,6 @@ impl ChannelAdapter for DiscordAdapter {
                 Health { ok: true, detail: format!("signed in to Discord as {} ({})", user.name, user.id) }
             }
             Err(e) => Health { ok: false, detail: map_error(e, "sign in with the bot token").to_string() },
-        }
-    }
-
-    /// Shows the answer as it is written: one message, posted once and then edited.
-    async fn draft(&self, message: &Inbound, text: &str) {
-        if message.source != Source::Discord || message.action.is_some() {
-            return;
-        }
-        let Ok(ctx) = ReplyContext::from_value(&message.reply_context) else { return };
-        let Some(turn) = ctx.turn.clone() else { return };
-        let shown = render::draft_text(text);
-        let existing = self.drafts.lock().ok().and_then(|d| d.get(&turn).copied());
-        let no_pings = CreateAllowedMentions::new().empty_roles().empty_users().everyone(false);
-        let result = match existing {
-            Some((channel, id)) => {
-                let edit = EditMessage::new().content(shown).allowed_mentions(no_pings);
-                ChannelId::new(channel).edit_message(&*self.http, MessageId::new(id), edit).await.map(|_| ())
-            }
-            None => match self.reply_channel(&ctx).await {
-                Ok(channel) => {
-                    let create = CreateMessage::new().content(shown).allowed_mentions(no_pings);
-                    match ChannelId::new(channel).send_message(&*self.http, create).await {
-                        Ok(posted) => {
-                            if let Ok(mut d) = self.drafts.lock() {
-                                d.insert(turn, (channel, posted.id.get()));
-                            }
-                            Ok(())
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the draft has nowhere to go");
-                    return;
-                }
-            },
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %map_error(e, "show the draft"), "the draft could not be shown");
         }
     }
 

@@ -286,7 +286,6 @@ impl DiscordAdapter {
                 thread: None,
                 message: Some(posted.id.get().to_string()),
                 title: Some(render::truncate(&question, 80)),
-                turn: None,
                 card: None,
             };
             (posted.id.get(), ctx)

@@ -297,18 +297,6 @@ pub fn with_rating(content: &str, helpful: bool, by: u64) -> String {
     out
 }
 
-/// The answer while it is being written: marked as such, within one message.
-pub fn draft_text(text: &str) -> String {
-    let note = "\n-# …still writing; this may change.";
-    let room = MESSAGE_LIMIT.saturating_sub(note.chars().count() + 1);
-    let shown: String = if text.chars().count() > room {
-        format!("{}…", text.chars().take(room).collect::<String>())
-    } else {
-        text.to_string()
-    };
-    format!("{}{note}", shown.trim_end())
-}
-
 /// Discord's small-text markdown, which starts the rating line.
 const RATING_PREFIX: &str = "-# ";
 
@@ -316,13 +304,6 @@ const RATING_PREFIX: &str = "-# ";
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn a_draft_is_marked_and_fits_one_message() {
-        assert_eq!(draft_text("Refunds are"), "Refunds are\n-# …still writing; this may change.");
-        let long = draft_text(&"y".repeat(3 * MESSAGE_LIMIT));
-        assert!(long.chars().count() <= MESSAGE_LIMIT && long.ends_with("this may change."), "{}", long.len());
-    }
 
     #[test]
     fn a_rating_is_one_line_under_the_answer() {

@@ -472,43 +472,32 @@ fn the_invite_asks_for_exactly_what_the_bot_uses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_shows_while_it_is_written_and_settles_in_the_same_message() {
+async fn each_reply_is_a_new_message_in_the_thread_never_an_edit() {
     let r = start().await;
     let id = r.fake.send_message(SUPPORT_CHANNEL, &FakeUser::customer(), "how do refunds work?", true).unwrap();
     let m = accepted(&r.inbox, 1).await.remove(0);
-
-    // The first draft opens the thread and posts one message; later drafts edit it.
-    r.adapter.draft(&m, "Annual plans can be").await;
-    r.adapter.draft(&m, "Annual plans can be refunded within 30 days").await;
-    let posted = r.fake.posted_in(id);
-    assert_eq!(posted.len(), 1, "{posted:?}");
-    assert!(posted[0].content.starts_with("Annual plans can be refunded within 30 days"), "{:?}", posted[0].content);
-    assert!(posted[0].content.contains("still writing"));
-    assert!(posted[0].button_ids().is_empty(), "no buttons on a draft");
-    let draft_id = posted[0].id;
-
-    // The final answer replaces the draft: same message, final text, buttons.
+    r.adapter.working(&m, true).await;
     let delivered = r
         .adapter
         .deliver(&reply(&m, "a1", "Annual plans can be refunded within 30 days.", answer("t1")))
         .await
         .unwrap();
-    assert_eq!(delivered.platform_message_id, Some(draft_id.to_string()));
     let posted = r.fake.posted_in(id);
-    assert_eq!(posted.len(), 1);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(delivered.platform_message_id, Some(posted[0].id.to_string()));
     assert_eq!(posted[0].content, "Annual plans can be refunded within 30 days.");
     assert_eq!(posted[0].button_labels(), ["Helpful", "Not helpful", "Talk to a person"]);
 
-    // A turn that ends in a handoff removes its draft (an unchecked answer must not stay up) and
-    // posts the handoff anew, so its mention notifies.
+    // A handoff in the same thread is a new message too, so its mention notifies.
     r.fake.send_message(id, &FakeUser::customer(), "and for monthly plans?", false).unwrap();
     let follow = accepted(&r.inbox, 2).await.remove(1);
-    r.adapter.draft(&follow, "Monthly plans are refunded").await;
-    assert_eq!(r.fake.posted_in(id).len(), 2);
     let handoff = OutboundKind::Handoff { mention: Some(format!("<@&{SUPPORT_ROLE}>")) };
     r.adapter.deliver(&reply(&follow, "h1", "A person will answer here.", handoff)).await.unwrap();
     let posted = r.fake.posted_in(id);
     assert_eq!(posted.len(), 2, "{posted:?}");
-    assert!(posted.iter().all(|p| !p.content.contains("Monthly plans are refunded")), "{posted:?}");
     assert!(posted[1].content.contains(&format!("<@&{SUPPORT_ROLE}>")));
+
+    let rewrites: Vec<_> = r.fake.calls().into_iter().filter(|c| c.method == "PATCH" || c.method == "DELETE").collect();
+    assert!(rewrites.is_empty(), "no reply edits or removes a message: {rewrites:?}");
+    r.stop().await;
 }

@@ -1,5 +1,6 @@
 //! `SlackAdapter`: who the bot and the agents are in each workspace, which token to use, and the
-//! `ChannelAdapter` side — delivering replies in threads, the 👀 reaction, progressive drafts.
+//! `ChannelAdapter` side — delivering replies in threads and the 👀 reaction while a turn is
+//! decided (nothing of an answer is posted before it is checked; the reply is a new message).
 
 use crate::api::{self, Client};
 use crate::blocks::{self, ButtonValue};
@@ -52,7 +53,7 @@ fn now_ms() -> i64 {
 struct Place {
     channel: String,
     thread_ts: String,
-    /// The customer's message (for the reaction and the draft); none for a button click.
+    /// The customer's message (for the reaction); none for a button click.
     message_ts: Option<String>,
 }
 
@@ -69,7 +70,7 @@ fn place_of(reply_context: &Value, channel: &str, conversation: &str) -> Option<
 
 impl SlackAdapter {
     /// Builds the adapter. `tokens` is its sled tree (OAuth installations, encrypted with
-    /// `token_encryption_key`; drafts in progress). Fails on a config with problems.
+    /// `token_encryption_key`; install states). Fails on a config with problems.
     pub fn new(config: SlackConfig, tokens: sled::Tree) -> Result<Arc<SlackAdapter>, SlackError> {
         let problems = config.problems();
         if !problems.is_empty() {
@@ -256,7 +257,8 @@ impl SlackAdapter {
         self.update_or_log(team, &body, "the agents' card").await;
     }
 
-    async fn post_or_replace(
+    /// Posts a reply in the customer's thread, as a new message.
+    async fn post(
         &self,
         team: &str,
         place: &Place,
@@ -264,31 +266,6 @@ impl SlackAdapter {
         blocks: Option<Vec<Value>>,
     ) -> Result<Delivered, AdapterError> {
         let token = self.token_for(team)?;
-        let draft = match &place.message_ts {
-            Some(m) => self.store.draft(team, &place.channel, m).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot read the draft record; posting a new message");
-                None
-            }),
-            None => None,
-        };
-        if let (Some(draft_ts), Some(message_ts)) = (draft, &place.message_ts) {
-            let mut body = json!({"channel": place.channel, "ts": draft_ts, "text": text});
-            // The draft had no blocks; an answer brings its own, anything else stays text.
-            body["blocks"] = json!(blocks.clone().unwrap_or_default());
-            match api::update_message(&self.client, &token, &body).await {
-                Ok(ts) => {
-                    if let Err(e) = self.store.remove_draft(team, &place.channel, message_ts) {
-                        tracing::warn!(error = %e, "cannot forget a replaced draft");
-                    }
-                    return Ok(Delivered { platform_message_id: Some(ts) });
-                }
-                Err(e) if matches!(api::rejected_code(&e), Some("message_not_found" | "cant_update_message")) => {
-                    tracing::info!(error = %e, "the draft is gone; posting the reply as a new message");
-                    let _ = self.store.remove_draft(team, &place.channel, message_ts);
-                }
-                Err(e) => return Err(e),
-            }
-        }
         let mut body = json!({
             "channel": place.channel,
             "thread_ts": place.thread_ts,
@@ -484,18 +461,17 @@ impl ChannelAdapter for SlackAdapter {
                     .ok_or_else(|| no_place(message))?;
                 let value = answer_value(message, &place, turn_id);
                 let blocks = blocks::answer_blocks(&message.text, citations, &value);
-                self.post_or_replace(team, &place, blocks::answer_fallback(&message.text, citations), Some(blocks))
-                    .await
+                self.post(team, &place, blocks::answer_fallback(&message.text, citations), Some(blocks)).await
             }
             OutboundKind::Handoff { mention } => {
                 let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
                     .ok_or_else(|| no_place(message))?;
-                self.post_or_replace(team, &place, blocks::handoff_text(&message.text, mention.as_deref()), None).await
+                self.post(team, &place, blocks::handoff_text(&message.text, mention.as_deref()), None).await
             }
             OutboundKind::Notice => {
                 let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
                     .ok_or_else(|| no_place(message))?;
-                let delivered = self.post_or_replace(team, &place, blocks::mrkdwn(&message.text), None).await?;
+                let delivered = self.post(team, &place, blocks::mrkdwn(&message.text), None).await?;
                 if let Some(card) = message.reply_context.get("card") {
                     self.update_card(team, card).await;
                 }
@@ -563,47 +539,6 @@ impl ChannelAdapter for SlackAdapter {
             Ok(()) => {}
             Err(e) if matches!(api::rejected_code(&e), Some("already_reacted" | "no_reaction")) => {}
             Err(e) => tracing::warn!(busy, error = %e, "the working reaction could not be changed"),
-        }
-    }
-
-    async fn draft(&self, message: &Inbound, text: &str) {
-        if message.action.is_some() {
-            return;
-        }
-        let Some(place) = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
-        else {
-            return;
-        };
-        let Some(message_ts) = &place.message_ts else { return };
-        let team = message.workspace.as_str();
-        let token = match self.token_for(team) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot show the draft");
-                return;
-            }
-        };
-        let shown = blocks::draft_text(text);
-        let existing = self.store.draft(team, &place.channel, message_ts).ok().flatten();
-        let result = match existing {
-            Some(ts) => {
-                let body = json!({"channel": place.channel, "ts": ts, "text": shown});
-                api::update_message(&self.client, &token, &body).await.map(|_| ())
-            }
-            None => {
-                let body = json!({"channel": place.channel, "thread_ts": place.thread_ts, "text": shown,
-                    "unfurl_links": false, "unfurl_media": false});
-                match api::post_message(&self.client, &token, &body).await {
-                    Ok(ts) => self
-                        .store
-                        .put_draft(team, &place.channel, message_ts, &ts)
-                        .map_err(|e| AdapterError::Unavailable { platform: "slack", message: e.to_string() }),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "the draft could not be shown");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! How replies look in Slack: Block Kit for answers (text, sources, feedback buttons) and for the
-//! agents' summary card (Claim, Resolve), plain mrkdwn for handoffs, notices and drafts.
+//! agents' summary card (Claim, Resolve), plain mrkdwn for handoffs and notices.
 //!
 //! Text from the engine is escaped (`&`, `<`, `>`), so a customer's or a document's text can
 //! never turn into a mention or a link; the policy's escalation target is a Slack mention by
@@ -133,11 +133,6 @@ pub fn handoff_text(text: &str, mention: Option<&str>) -> String {
         Some(m) => format!("{}\n{m}", mrkdwn(text)),
         None => mrkdwn(text),
     }
-}
-
-/// The answer while it is being written: marked as such, without buttons.
-pub fn draft_text(text: &str) -> String {
-    format!("{}\n_…still writing; this may change._", mrkdwn(text))
 }
 
 /// The agents' card for a handed-off conversation.

@@ -12,7 +12,7 @@
 //!   `message`/`app_mention` pairs one message).
 //! - `blocks`: Block Kit for answers and the agents' summary card; the buttons' values.
 //! - `api`: Web API calls and how their failures map onto retryable or not.
-//! - `store`: OAuth installations (bot tokens encrypted at rest), install states, drafts.
+//! - `store`: OAuth installations (bot tokens encrypted at rest), install states.
 //! - `adapter`: [`SlackAdapter`] and its `ChannelAdapter` implementation.
 //! - `http`: the routes Slack calls (`/slack/events`, `/slack/interactions`, `/slack/install`,
 //!   `/slack/oauth/callback`).

@@ -4,9 +4,7 @@
 //!   ChaCha20-Poly1305 under `token_encryption_key`: `v1` ‖ 12-byte random nonce ‖ ciphertext,
 //!   the key bound to the record as associated data (a record copied under another team's key
 //!   does not decrypt);
-//! - `oauth_state/{state}` → expiry (Unix ms, big-endian): install attempts in progress;
-//! - `draft/{team}/{channel}/{message ts}` → the ts of the draft answer shown while the answer
-//!   is written, so the final reply replaces it even after a restart.
+//! - `oauth_state/{state}` → expiry (Unix ms, big-endian): install attempts in progress.
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -71,10 +69,6 @@ pub struct SlackStore {
 
 fn install_key(team: &str) -> Vec<u8> {
     format!("install/{team}").into_bytes()
-}
-
-fn draft_key(team: &str, channel: &str, message_ts: &str) -> Vec<u8> {
-    format!("draft/{team}/{channel}/{message_ts}").into_bytes()
 }
 
 impl SlackStore {
@@ -154,20 +148,6 @@ impl SlackStore {
         let Some(v) = self.tree.remove(format!("oauth_state/{state}"))? else { return Ok(false) };
         let expires = <[u8; 8]>::try_from(v.as_ref()).map(i64::from_be_bytes).unwrap_or(0);
         Ok(expires > now_ms)
-    }
-
-    pub fn draft(&self, team: &str, channel: &str, message_ts: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.tree.get(draft_key(team, channel, message_ts))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    pub fn put_draft(&self, team: &str, channel: &str, message_ts: &str, draft_ts: &str) -> Result<(), StoreError> {
-        self.tree.insert(draft_key(team, channel, message_ts), draft_ts.as_bytes())?;
-        Ok(())
-    }
-
-    pub fn remove_draft(&self, team: &str, channel: &str, message_ts: &str) -> Result<(), StoreError> {
-        self.tree.remove(draft_key(team, channel, message_ts))?;
-        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The Slack adapter against the loopback fake of Slack: signatures, normalisation and
-//! deduplication of events, the conformance kit, replies in threads (Block Kit, drafts, the
-//! working reaction), button clicks, error mapping and the OAuth install.
+//! deduplication of events, the conformance kit, replies in threads (Block Kit, each a new
+//! message; the working reaction), button clicks, error mapping and the OAuth install.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -489,16 +489,10 @@ async fn a_summary_without_an_agents_channel_is_not_posted() {
 }
 
 #[tokio::test]
-async fn the_draft_is_replaced_by_the_final_reply_whatever_it_is() {
+async fn each_reply_is_a_new_message_in_the_thread_never_an_edit() {
     let rig = running().await;
-    // An answer replaces its draft.
     let (m, inbound) = question(&rig, "C1", "how long is the trial?").await;
-    rig.adapter.draft(&inbound, "Every new workspace").await;
-    rig.adapter.draft(&inbound, "Every new workspace starts with a 14-day").await;
-    let thread = rig.fake.thread("C1", &m.ts);
-    assert_eq!(thread.len(), 1, "one draft message, edited");
-    assert_eq!(thread[0].updates, 1);
-    assert!(thread[0].text.contains("still writing"), "{:?}", thread[0].text);
+    rig.adapter.working(&inbound, true).await;
     let answer = outbound(
         &inbound,
         "t3-answer",
@@ -506,15 +500,13 @@ async fn the_draft_is_replaced_by_the_final_reply_whatever_it_is() {
         OutboundKind::Answer { turn_id: "t3".into(), citations: vec![citation("Free trial", None)], confidence: 0.8 },
     );
     let delivered = rig.adapter.deliver(&answer).await.unwrap();
+    rig.adapter.working(&inbound, false).await;
     let thread = rig.fake.thread("C1", &m.ts);
-    assert_eq!(thread.len(), 1, "the answer took the draft's place: {thread:#?}");
+    assert_eq!(thread.len(), 1, "{thread:#?}");
     assert_eq!(delivered.platform_message_id.as_deref(), Some(thread[0].ts.as_str()));
-    assert!(!thread[0].all_text().contains("still writing"));
-    assert!(thread[0].button_value(ACTION_HELPFUL).is_some());
+    assert!(thread[0].button_value(ACTION_HELPFUL).is_some(), "the answer comes with its buttons");
 
-    // A handoff (the draft failed verification) replaces its draft too, and drops the blocks.
     let (m2, inbound2) = question(&rig, "C2", "what is TH-4012?").await;
-    rig.adapter.draft(&inbound2, "TH-4012 means the moon").await;
     let handoff = outbound(
         &inbound2,
         "t4-handoff",
@@ -525,14 +517,9 @@ async fn the_draft_is_replaced_by_the_final_reply_whatever_it_is() {
     let thread = rig.fake.thread("C2", &m2.ts);
     assert_eq!(thread.len(), 1);
     assert_eq!(thread[0].text, "A person will reply here.\n<@UONCALL>");
-    assert!(!thread[0].all_text().contains("moon"), "the unverified draft must disappear");
-    let update = rig.fake.calls_of("chat.update").last().cloned().unwrap();
-    assert_eq!(update.params["blocks"], json!([]));
 
-    // A later reply in the same thread is a new message.
-    let notice = outbound(&inbound2, "n1", "resolved", OutboundKind::Notice);
-    rig.adapter.deliver(&notice).await.unwrap();
-    assert_eq!(rig.fake.thread("C2", &m2.ts).len(), 2);
+    assert_eq!(rig.fake.calls_of("chat.postMessage").len(), 2);
+    assert!(rig.fake.calls_of("chat.update").is_empty(), "{:?}", rig.fake.calls_of("chat.update"));
 }
 
 #[tokio::test]
