@@ -55,6 +55,11 @@ pub async fn harness_for(ws: &str) -> Harness {
     harness_in(WorkspaceId::new(ws).unwrap(), RateLimitConfig::default(), None).await
 }
 
+/// As `harness_for`, with answers from `generator`.
+pub async fn harness_for_with(ws: &str, generator: Arc<dyn Generator>) -> Harness {
+    harness_in(WorkspaceId::new(ws).unwrap(), RateLimitConfig::default(), Some(generator)).await
+}
+
 async fn harness_in(ws: WorkspaceId, rate_limits: RateLimitConfig, generator: Option<Arc<dyn Generator>>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let docs = dir.path().join("docs");
