@@ -70,7 +70,8 @@ pub struct ProviderConfig {
     pub backoff_base_ms: u64,
     #[serde(default = "d_backoff_max_ms")]
     pub backoff_max_ms: u64,
-    /// Stream tokens (shown progressively where the channel allows).
+    /// Ask the provider to stream its tokens. Customers still see the answer only once it is
+    /// checked.
     #[serde(default = "d_true")]
     pub stream: bool,
     /// US dollars per million input tokens, for cost estimates.

@@ -130,8 +130,9 @@ impl LlmError {
     }
 }
 
-/// A chat model. `deltas`, when given, receives the text as it is generated (for channels that
-/// show an answer progressively); the returned response always holds the whole text.
+/// A chat model. `deltas`, when given, receives the text as it is generated; the returned
+/// response always holds the whole text. Customers never see these deltas: a turn shows an
+/// answer only once it has been checked.
 #[async_trait]
 pub trait Llm: Send + Sync {
     /// `provider/model`, recorded in traces.
