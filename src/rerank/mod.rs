@@ -7,7 +7,8 @@
 //! answer from the best few — so a better order means better answers and fewer handoffs.
 //!
 //! Every reranker implements [`Reranker`]; the kinds are a closed set chosen by `[rerank] kind`:
-//! - `features`: a fitted ranker over retrieval evidence, local and instant (the default).
+//! - `features` ([`features`]): a fitted ranker over retrieval evidence, local and instant (the
+//!   default; the engine builds it from the confidence model file, [`build`] does not).
 //! - `http` ([`http`]): a cross-encoder served over the rerank API that Hugging Face
 //!   text-embeddings-inference, Cohere and Jina each offer in their own shape.
 //! - `cross_encoder` ([`cross_encoder`]): a BERT cross-encoder run in-process on the CPU.
