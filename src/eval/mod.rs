@@ -13,5 +13,7 @@ pub mod gates;
 pub mod metrics;
 pub mod plot;
 pub mod report;
+pub mod rules;
+pub mod selective;
 
 pub use dataset::{Case, Dataset, DatasetError, Turn};

@@ -361,11 +361,14 @@ mod tests {
     use super::*;
 
     fn points() -> Vec<CurvePoint> {
-        let p = |threshold, coverage, wrong_answer_rate| CurvePoint {
+        // A run of 100 cases.
+        let p = |threshold, coverage: f64, wrong_answer_rate: f64| CurvePoint {
             threshold,
+            answered: (coverage * 100.0).round() as usize,
+            wrong: (wrong_answer_rate * 100.0).round() as usize,
             coverage,
             wrong_answer_rate,
-            risk: if coverage > 0.0 { wrong_answer_rate / coverage } else { 0.0 },
+            risk: (coverage > 0.0).then(|| wrong_answer_rate / coverage),
         };
         vec![
             p(0.0, 0.9, 0.12),
