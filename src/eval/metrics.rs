@@ -2,14 +2,25 @@
 //!
 //! Decisions are recomputed from each case's candidate answer and confidences at the thresholds
 //! asked for (not read from the stored `decision`), so one run can be scored at any setting.
-//! The headline is the wrong-answer rate — answers to unanswerable questions plus answers that
-//! cite no gold document, over all cases — because a wrong answer costs a customer more than a
-//! hand-off to a person does. Alongside it: how often the assistant resolves what it could
-//! resolve, how reliably it hands off what it cannot, how well its confidence separates the
-//! two, retrieval quality, answer overlap with the reference, latency and cost.
+//!
+//! The headline is **risk beside coverage**: the share of the answers given that are wrong
+//! (answers to unanswerable questions plus answers that cite no gold document), next to the
+//! share of questions answered at all. Either alone flatters: a bot that answers nothing has no
+//! wrong answers, and one that answers everything has full coverage. The wrong-answer rate over
+//! all cases is kept as a secondary figure, labelled as such. Alongside: how often the assistant
+//! resolves what it could resolve, how reliably it hands off what it cannot, how well its
+//! confidence ranks right answers above wrong ones (over score-decided cases only; rule
+//! hand-offs are scored apart, see [`super::rules`]), the whole risk–coverage trade-off (see
+//! [`super::selective`]), retrieval quality, answer overlap with the reference, latency and
+//! cost. Headline figures carry 95% bootstrap intervals (see [`super::bootstrap`]), each as a
+//! sibling field named `<figure>_ci` holding `[lo, hi]`.
 
+use super::bootstrap::{self, Intervals, Settings};
+use super::curve::{answered_at, Ranked};
 use super::record::CaseResult;
 use super::retrieval::RetrievalScores;
+use super::rules::{self, rule_decided, RuleScores};
+use super::selective::Selective;
 use crate::text::words;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +37,12 @@ pub struct Metrics {
     pub retrieval: RetrievalScores,
     pub decisions: Decisions,
     pub confidence: ConfidenceScores,
+    /// The risk–coverage trade-off over every threshold.
+    pub selective: Selective,
+    /// The hand-offs made by rule rather than by score.
+    pub rules: RuleScores,
+    /// How the `_ci` intervals were drawn.
+    pub bootstrap: Settings,
     pub answers: AnswerScores,
     pub latency_ms: Latency,
     pub cost: Cost,
@@ -61,34 +78,56 @@ pub struct DecisionTable {
     pub unanswerable: DecisionRow,
 }
 
-/// Decision quality at the scored thresholds.
+/// Decision quality at the scored thresholds. Each `_ci` field is the 95% bootstrap interval
+/// `[lo, hi]` of the field before it (null when that is null).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decisions {
+    /// `wrong_answers` / answered cases: the chance that a given answer is wrong. Null when
+    /// nothing was answered — answering nothing is not a perfect score.
+    pub risk: Option<f64>,
+    pub risk_ci: Option<[f64; 2]>,
+    /// Answered cases / all cases (0 when there are no cases). Rule hand-offs count here.
+    pub coverage: f64,
+    pub coverage_ci: Option<[f64; 2]>,
+    /// Grounded answers / answerable cases (null when there are no answerable cases).
+    pub resolution_rate: Option<f64>,
+    pub resolution_rate_ci: Option<[f64; 2]>,
+    /// `wrong_answers` / all cases (0 when there are no cases). Secondary: it falls as coverage
+    /// falls, so read it with `coverage`, never alone.
+    pub wrong_answer_rate: f64,
+    pub wrong_answer_rate_ci: Option<[f64; 2]>,
     pub table: DecisionTable,
     pub answered: usize,
     pub escalated: usize,
     /// Answers to unanswerable questions plus ungrounded answers to answerable ones.
     pub wrong_answers: usize,
-    /// `wrong_answers` / all cases (0 when there are no cases).
-    pub wrong_answer_rate: f64,
-    /// `wrong_answers` / answered cases: the chance that a given answer is wrong (null when
-    /// nothing was answered).
-    pub risk: Option<f64>,
-    /// Grounded answers / answerable cases (null when there are no answerable cases).
-    pub resolution_rate: Option<f64>,
     /// Escalated unanswerable cases / unanswerable cases (null when there are none).
     pub escalation_recall: Option<f64>,
     /// Escalated cases / all cases (0 when there are no cases).
     pub escalation_rate: f64,
 }
 
-/// How well a confidence score ranks answerable questions above unanswerable ones.
+/// How well the confidence score ranks the cases it decides. Every figure is over the
+/// score-decided cases only (see [`super::rules`]): a rule hand-off has no score to rank, and
+/// counting it at confidence 0 would credit the score with the rule's work. Each `_ci` field is
+/// the 95% bootstrap interval of the field before it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfidenceScores {
-    /// AUROC of the final answer confidence (null when either class is empty).
+    /// Score-decided cases: the ones every figure here is over.
+    pub cases: usize,
+    /// AUROC of the final confidence separating answerable from unanswerable questions (null
+    /// when either class is empty).
     pub auroc: Option<f64>,
-    /// AUROC of the retrieval confidence (null when either class is empty).
+    pub auroc_ci: Option<[f64; 2]>,
+    /// AUROC of the retrieval confidence, likewise.
     pub auroc_retrieval: Option<f64>,
+    /// AUROC of the final confidence separating cases where answering would be right
+    /// (answerable and the candidate cites a gold document) from those where it would be wrong
+    /// (everything else, including cases with no candidate). The one that matters for choosing
+    /// a threshold; defined on datasets without unanswerable questions too (null when either
+    /// class is empty).
+    pub auroc_correct: Option<f64>,
+    pub auroc_correct_ci: Option<[f64; 2]>,
     pub mean_answerable: Option<f64>,
     pub mean_unanswerable: Option<f64>,
 }
@@ -147,8 +186,14 @@ pub struct CategoryCounts {
     pub escalated: usize,
 }
 
-/// Scores `cases` as if the answer threshold were `threshold` and the retrieval gate `gate`.
+/// Scores `cases` as if the answer threshold were `threshold` and the retrieval gate `gate`,
+/// with intervals from the default bootstrap (1000 resamples, fixed seed).
 pub fn compute(cases: &[CaseResult], threshold: f32, gate: f32) -> Metrics {
+    compute_with(cases, threshold, gate, Settings::default())
+}
+
+/// [`compute`] with the bootstrap drawn as `settings` says.
+pub fn compute_with(cases: &[CaseResult], threshold: f32, gate: f32, settings: Settings) -> Metrics {
     let n = cases.len();
     let ranks: Vec<Option<usize>> = cases.iter().filter(|c| !c.gold_doc_ids.is_empty()).map(|c| c.gold_rank).collect();
     let retrieval = RetrievalScores::from_ranks(&ranks);
@@ -162,7 +207,7 @@ pub fn compute(cases: &[CaseResult], threshold: f32, gate: f32) -> Metrics {
     let mut judge_correctness = Vec::new();
     let mut judged = 0;
     for case in cases {
-        let answered = case.answered_at(threshold, gate);
+        let answered = answered_at(case, threshold, gate);
         let wrong = answered && case.wrong_if_answered();
         let row = if case.answerable { &mut table.answerable } else { &mut table.unanswerable };
         match (answered, case.grounded) {
@@ -193,19 +238,35 @@ pub fn compute(cases: &[CaseResult], threshold: f32, gate: f32) -> Metrics {
     let answered = table.answerable.answered() + table.unanswerable.answered();
     let escalated = table.answerable.escalated + table.unanswerable.escalated;
     let wrong_answers = table.answerable.answered_ungrounded + table.unanswerable.answered();
+    let ci: Intervals = bootstrap::intervals(cases, threshold, gate, settings);
+    let risk = ratio(wrong_answers, answered);
+    let resolution_rate = ratio(table.answerable.answered_grounded, table.answerable.total());
     let decisions = Decisions {
+        risk,
+        risk_ci: ci.risk.filter(|_| risk.is_some()),
+        coverage: ratio(answered, n).unwrap_or(0.0),
+        coverage_ci: ci.coverage,
+        resolution_rate,
+        resolution_rate_ci: ci.resolution_rate.filter(|_| resolution_rate.is_some()),
+        wrong_answer_rate: ratio(wrong_answers, n).unwrap_or(0.0),
+        wrong_answer_rate_ci: ci.wrong_answer_rate,
         table,
         answered,
         escalated,
         wrong_answers,
-        wrong_answer_rate: ratio(wrong_answers, n).unwrap_or(0.0),
-        risk: ratio(wrong_answers, answered),
-        resolution_rate: ratio(table.answerable.answered_grounded, table.answerable.total()),
         escalation_recall: ratio(table.unanswerable.escalated, table.unanswerable.total()),
         escalation_rate: ratio(escalated, n).unwrap_or(0.0),
     };
 
-    let confidence = confidence_scores(cases);
+    let mut confidence = confidence_scores(cases);
+    confidence.auroc_ci = ci.auroc.filter(|_| confidence.auroc.is_some());
+    confidence.auroc_correct_ci = ci.auroc_correct.filter(|_| confidence.auroc_correct.is_some());
+    let rules = rules::score(cases);
+    let mut selective = Selective::of(&Ranked::new(cases, gate), rules.count);
+    selective.aurc_ci = ci.aurc.filter(|_| selective.aurc.is_some());
+    [selective.coverage_at_risk_2_ci, selective.coverage_at_risk_5_ci, selective.coverage_at_risk_10_ci] =
+        ci.coverage_at_risk;
+
     let answers = AnswerScores {
         scored: f1s.len(),
         token_f1: mean(&f1s),
@@ -221,6 +282,9 @@ pub fn compute(cases: &[CaseResult], threshold: f32, gate: f32) -> Metrics {
         retrieval,
         decisions,
         confidence,
+        selective,
+        rules,
+        bootstrap: settings,
         answers,
         latency_ms: latency(cases),
         cost: cost(cases),
@@ -228,17 +292,24 @@ pub fn compute(cases: &[CaseResult], threshold: f32, gate: f32) -> Metrics {
     }
 }
 
+/// Confidence figures over the score-decided cases (intervals left empty).
 fn confidence_scores(cases: &[CaseResult]) -> ConfidenceScores {
-    let split = |score: fn(&CaseResult) -> f32| {
-        let (pos, neg): (Vec<&CaseResult>, Vec<&CaseResult>) = cases.iter().partition(|c| c.answerable);
+    let scored: Vec<&CaseResult> = cases.iter().filter(|c| !rule_decided(c)).collect();
+    let split = |positive: fn(&CaseResult) -> bool, score: fn(&CaseResult) -> f32| {
+        let (pos, neg): (Vec<&CaseResult>, Vec<&CaseResult>) = scored.iter().copied().partition(|c| positive(c));
         (pos.into_iter().map(score).collect::<Vec<f32>>(), neg.into_iter().map(score).collect::<Vec<f32>>())
     };
-    let (pos, neg) = split(|c| c.confidence);
-    let (pos_r, neg_r) = split(|c| c.retrieval_confidence);
+    let (pos, neg) = split(|c| c.answerable, |c| c.confidence);
+    let (pos_r, neg_r) = split(|c| c.answerable, |c| c.retrieval_confidence);
+    let (right, wrong) = split(|c| c.answerable && c.grounded, |c| c.confidence);
     let widen = |v: &[f32]| v.iter().copied().map(f64::from).collect::<Vec<f64>>();
     ConfidenceScores {
+        cases: scored.len(),
         auroc: auroc(&pos, &neg),
+        auroc_ci: None,
         auroc_retrieval: auroc(&pos_r, &neg_r),
+        auroc_correct: auroc(&right, &wrong),
+        auroc_correct_ci: None,
         mean_answerable: mean(&widen(&pos)),
         mean_unanswerable: mean(&widen(&neg)),
     }
@@ -602,12 +673,38 @@ pub(crate) mod tests {
             "/retrieval/mrr",
             "/decisions/table/answerable/answered_grounded",
             "/decisions/table/unanswerable/escalated",
+            "/decisions/risk",
+            "/decisions/risk_ci",
+            "/decisions/coverage",
+            "/decisions/coverage_ci",
+            "/decisions/resolution_rate_ci",
             "/decisions/wrong_answer_rate",
+            "/decisions/wrong_answer_rate_ci",
             "/decisions/resolution_rate",
             "/decisions/escalation_recall",
             "/decisions/escalation_rate",
             "/confidence/auroc",
             "/confidence/auroc_retrieval",
+            "/confidence/auroc_ci",
+            "/confidence/auroc_correct",
+            "/confidence/auroc_correct_ci",
+            "/confidence/cases",
+            "/selective/eligible",
+            "/selective/rule_decided",
+            "/selective/max_coverage",
+            "/selective/aurc",
+            "/selective/aurc_ci",
+            "/selective/coverage_at_risk_2",
+            "/selective/coverage_at_risk_5",
+            "/selective/coverage_at_risk_10",
+            "/selective/coverage_at_risk_5_ci",
+            "/selective/threshold_at_risk_5",
+            "/rules/count",
+            "/rules/precision",
+            "/rules/recall",
+            "/rules/by_reason",
+            "/bootstrap/resamples",
+            "/bootstrap/seed",
             "/answers/token_f1",
             "/answers/rouge_l",
             "/answers/faithfulness",
@@ -631,6 +728,94 @@ pub(crate) mod tests {
         assert_eq!(v.pointer("/confidence/auroc"), Some(&serde_json::Value::Null));
         let empty = compute(&[], 0.5, 0.3);
         assert_eq!(empty.decisions.wrong_answer_rate, 0.0);
+        assert_eq!(empty.decisions.risk, None);
+        assert_eq!(empty.decisions.coverage, 0.0);
         assert_eq!(empty.latency_ms.p50, None);
+        // Intervals are [lo, hi] pairs.
+        let v = serde_json::to_value(compute(&sample(), 0.5, 0.3)).unwrap();
+        let ci = v.pointer("/decisions/coverage_ci").and_then(|c| c.as_array()).unwrap();
+        assert_eq!(ci.len(), 2);
+        assert!(ci[0].as_f64().unwrap() <= ci[1].as_f64().unwrap());
+    }
+
+    /// A case the engine handed off by rule: no candidate, confidence 0.
+    fn rule_handoff(id: &str, reason: &str) -> CaseResult {
+        CaseResult {
+            category: Some("rule".into()),
+            expected_behavior: Some("escalate".into()),
+            candidate_answer: None,
+            confidence: 0.0,
+            retrieval_confidence: 0.0,
+            engine_reason: reason.into(),
+            decision: "escalate".into(),
+            reason: reason.into(),
+            ..case(id, false, false, 0.0)
+        }
+    }
+
+    #[test]
+    fn a_bot_that_answers_nothing_is_never_a_perfect_score() {
+        let mut cases: Vec<CaseResult> = sample()
+            .into_iter()
+            .map(|c| CaseResult { candidate_answer: None, engine_reason: "model_unsure".into(), ..c })
+            .collect();
+        cases.push(rule_handoff("h1", "asked_for_human"));
+        let m = compute(&cases, 0.5, 0.3);
+        assert_eq!(m.decisions.answered, 0);
+        assert_eq!(m.decisions.risk, None);
+        assert_eq!(m.decisions.risk_ci, None);
+        assert_eq!(m.decisions.coverage, 0.0);
+        assert_eq!(m.decisions.resolution_rate, Some(0.0));
+        assert_eq!(m.selective.aurc, None);
+        assert_eq!((m.selective.coverage_at_risk_2, m.selective.threshold_at_risk_2), (0.0, None));
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v.pointer("/decisions/risk"), Some(&serde_json::Value::Null));
+    }
+
+    #[test]
+    fn rule_decided_cases_do_not_enter_the_auroc() {
+        let base = compute(&sample(), 0.5, 0.3);
+        let mut cases = sample();
+        // Rule hand-offs of unanswerable questions at confidence 0: counted, they would sort
+        // below every answerable case and lift the AUROC for free.
+        for (i, reason) in ["asked_for_human", "suspected_injection", "policy_off", "rate_limited"].iter().enumerate() {
+            cases.push(rule_handoff(&format!("r{i}"), reason));
+        }
+        let m = compute(&cases, 0.5, 0.3);
+        assert_eq!(m.confidence.cases, 7);
+        assert_eq!(m.confidence.auroc, base.confidence.auroc);
+        assert_eq!(m.confidence.auroc_retrieval, base.confidence.auroc_retrieval);
+        assert_eq!(m.confidence.auroc_correct, base.confidence.auroc_correct);
+        assert_eq!(m.confidence.mean_unanswerable, base.confidence.mean_unanswerable);
+        // They are scored as rules instead, and count against coverage.
+        assert_eq!((m.rules.count, m.rules.correct, m.rules.precision), (4, 4, Some(1.0)));
+        assert!(close(m.decisions.coverage, 3.0 / 11.0));
+        assert_eq!(m.selective.rule_decided, 4);
+        // The same cases with a score-decided reason do enter it.
+        for c in cases.iter_mut().skip(7) {
+            c.engine_reason = "weak_retrieval".into();
+        }
+        assert_ne!(compute(&cases, 0.5, 0.3).confidence.auroc, base.confidence.auroc);
+    }
+
+    #[test]
+    fn auroc_correct_ranks_right_answers_above_wrong_ones() {
+        // Answerable only: the answerable-vs-not AUROC is undefined, correct-vs-wrong is not.
+        let cases = vec![
+            case("r1", true, true, 0.9),
+            case("w1", true, false, 0.8),
+            case("r2", true, true, 0.7),
+            CaseResult {
+                candidate_answer: None,
+                engine_reason: "weak_retrieval".into(),
+                ..case("n1", true, false, 0.1)
+            },
+        ];
+        let m = compute(&cases, 0.5, 0.0);
+        assert_eq!(m.confidence.auroc, None);
+        assert_eq!(m.confidence.auroc_ci, None);
+        // Right 0.9, 0.7 vs wrong 0.8, 0.1: pairs won 2 + 1 = 3 of 4.
+        assert_eq!(m.confidence.auroc_correct, Some(0.75));
+        assert!(m.confidence.auroc_correct_ci.is_some());
     }
 }

@@ -8,6 +8,7 @@ pub mod record;
 pub mod retrieval;
 pub mod runner;
 
+pub mod bootstrap;
 pub mod curve;
 pub mod gates;
 pub mod metrics;
