@@ -8,7 +8,7 @@ use crate::channel::{ChannelId, WorkspaceId};
 use crate::eval::record::CaseResult;
 use crate::eval::retrieval::{doc_ranking, first_gold_rank, RetrievalScores};
 use crate::eval::runner::{self, Thresholds};
-use crate::eval::{curve, gates, metrics, report, Dataset};
+use crate::eval::{curve, gates, report, Dataset};
 use crate::knowledge::ingest::IngestSource;
 use crate::knowledge::KnowledgeBase;
 use crate::policy::{PolicyStore, Scope};
@@ -196,24 +196,19 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
 
-    let computed = metrics::compute(&results, thresholds.answer, thresholds.gate);
-    let points = curve::risk_coverage(&results, thresholds.gate);
-    let recommended = curve::threshold_for_target(&points, f64::from(args.target));
-    let generator_name = engine.generator.name();
-    let rep = report::Report {
-        dataset: dataset.name.clone(),
-        generator: generator_name,
-        retrieval_mode: format!("{:?}", args.retrieval).to_lowercase(),
-        prompt_tags: engine.prompts.tags(),
-        threshold: thresholds.answer,
-        gate: thresholds.gate,
-        target_wrong_rate: f64::from(args.target),
-        metrics: computed,
-        curve: points,
-        recommended_threshold: recommended,
-        started_at,
-        duration_s: started.elapsed().as_secs_f64(),
-    };
+    let rep = report::Report::build(
+        &dataset.name,
+        &engine.generator.name(),
+        &format!("{:?}", args.retrieval).to_lowercase(),
+        engine.prompts.tags(),
+        thresholds.answer,
+        thresholds.gate,
+        f64::from(args.target),
+        &results,
+        &started_at,
+        started.elapsed().as_secs_f64(),
+    );
+    let recommended = rep.recommended_threshold;
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("eval-out").join(&dataset.name));
     report::write_all(&out_dir, &rep, &results)
         .map_err(io(format!("cannot write the report into {}", out_dir.display())))?;
@@ -259,8 +254,18 @@ fn get(json: &serde_json::Value, path: &str) -> String {
     }
     match v.as_f64() {
         Some(f) => format!("{f:.3}"),
+        None if v.is_null() => "n/a".into(),
         None => v.to_string(),
     }
+}
+
+/// A figure and its interval (the sibling `<path>_ci`): `0.043 [0.021, 0.071]`.
+fn get_ci(json: &serde_json::Value, path: &str) -> String {
+    let value = gates::lookup(json, path).and_then(serde_json::Value::as_f64);
+    let ci = gates::lookup(json, &format!("{path}_ci"))
+        .and_then(serde_json::Value::as_array)
+        .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?]));
+    report::with_ci(value, ci)
 }
 
 fn print_headline(json: &serde_json::Value, rep: &report::Report, out_dir: &Path) {
@@ -273,19 +278,54 @@ fn print_headline(json: &serde_json::Value, rep: &report::Report, out_dir: &Path
         rep.threshold,
         rep.gate
     ));
+    let d = &rep.metrics.decisions;
+    out::line(format!(
+        "  risk        {}  ({} of {} answers wrong)",
+        get_ci(json, "decisions.risk"),
+        d.wrong_answers,
+        d.answered
+    ));
+    out::line(format!(
+        "  coverage    {}  ({} of {} questions answered)",
+        get_ci(json, "decisions.coverage"),
+        d.answered,
+        get(json, "cases")
+    ));
+    out::line(format!("  resolution  {}", get_ci(json, "decisions.resolution_rate")));
+    out::line(format!(
+        "  confidence  AUROC answerable-vs-not {}  right-vs-wrong {}  (score-decided cases)",
+        get_ci(json, "confidence.auroc"),
+        get_ci(json, "confidence.auroc_correct")
+    ));
+    out::line(format!("  AURC        {}", get_ci(json, "selective.aurc")));
+    let s = &rep.metrics.selective;
+    let at = |t: Option<f32>| t.map_or_else(|| "none".to_string(), |t| format!("t={t:.3}"));
+    out::line(format!(
+        "  coverage at risk  <=2% {} ({})  <=5% {} ({})  <=10% {} ({})",
+        get_ci(json, "selective.coverage_at_risk_2"),
+        at(s.threshold_at_risk_2),
+        get_ci(json, "selective.coverage_at_risk_5"),
+        at(s.threshold_at_risk_5),
+        get_ci(json, "selective.coverage_at_risk_10"),
+        at(s.threshold_at_risk_10)
+    ));
+    out::line(format!(
+        "  rules       {} hand-offs  precision {}  recall {} (of expected hand-offs)",
+        get(json, "rules.count"),
+        get(json, "rules.precision"),
+        get(json, "rules.recall")
+    ));
+    out::line(format!(
+        "  also        wrong answers / all questions {}  escalation recall {}",
+        get_ci(json, "decisions.wrong_answer_rate"),
+        get(json, "decisions.escalation_recall")
+    ));
     out::line(format!(
         "  retrieval   recall@1 {}  recall@5 {}  recall@10 {}  MRR {}",
         get(json, "retrieval.recall_at_1"),
         get(json, "retrieval.recall_at_5"),
         get(json, "retrieval.recall_at_10"),
         get(json, "retrieval.mrr")
-    ));
-    out::line(format!(
-        "  decisions   wrong answers {}  resolution {}  escalation recall {}  AUROC {}",
-        get(json, "decisions.wrong_answer_rate"),
-        get(json, "decisions.resolution_rate"),
-        get(json, "decisions.escalation_recall"),
-        get(json, "confidence.auroc")
     ));
     out::line(format!(
         "  answers     token F1 {}  ROUGE-L {}  faithfulness {}",
@@ -296,12 +336,16 @@ fn print_headline(json: &serde_json::Value, rep: &report::Report, out_dir: &Path
     out::line(format!("  latency     p50 {} ms  p95 {} ms", get(json, "latency_ms.p50"), get(json, "latency_ms.p95")));
     match &rep.recommended_threshold {
         Some(p) => out::line(format!(
-            "  to keep wrong answers under {:.1}%: confidence_threshold = {:.2}, answering {:.0}% of questions",
+            "  to keep wrong answers under {:.1}% of all questions: confidence_threshold = {:.2}, answering {:.0}% of \
+             questions",
             rep.target_wrong_rate * 100.0,
             curve::settable_threshold(p.threshold),
             p.coverage * 100.0
         )),
-        None => out::line(format!("  no threshold keeps wrong answers under {:.1}%", rep.target_wrong_rate * 100.0)),
+        None => out::line(format!(
+            "  no threshold keeps wrong answers under {:.1}% of all questions",
+            rep.target_wrong_rate * 100.0
+        )),
     }
     out::line(format!("  report: {}", out_dir.join("report.md").display()));
 }

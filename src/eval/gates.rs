@@ -5,9 +5,16 @@
 //!
 //! ```toml
 //! [tallyhawk]
-//! "decisions.wrong_answer_rate" = { max = 0.05 }
+//! "decisions.risk" = { max = 0.08 }
+//! "decisions.coverage" = { min = 0.40 }
+//! "selective.coverage_at_risk_5" = { min = 0.20 }
+//! "confidence.auroc_correct" = { min = 0.75 }
 //! "retrieval.recall_at_5" = { min = 0.85 }
 //! ```
+//!
+//! A figure's 95% interval is the two-element array beside it (`decisions.risk_ci`); a gate
+//! names one end with `.lo` or `.hi` (or the index `.0` / `.1`): `"decisions.risk_ci.hi" =
+//! { max = 0.10 }` passes only when the run is confidently below 10% risk, not just lucky.
 //!
 //! `frontdesk eval --gate` checks the run's report against its dataset's table and fails when
 //! any bound is broken, so a change that makes the assistant answer wrongly more often, or
@@ -124,12 +131,21 @@ impl fmt::Display for GateFailure {
 }
 
 /// Looks a dotted path up in the report. Keys may themselves contain dots (a category or stage
-/// name), so at each level the longest key matching the path's next segments wins.
+/// name), so at each level the longest key matching the path's next segments wins. In an array
+/// a segment is an index (`0`, `1`, ...); `lo` and `hi` name the ends of a two-element interval.
 pub fn lookup<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
     let segments: Vec<&str> = path.split('.').collect();
     fn walk<'a>(value: &'a Value, segments: &[&str]) -> Option<&'a Value> {
         if segments.is_empty() {
             return Some(value);
+        }
+        if let Some(items) = value.as_array() {
+            let index = match segments[0] {
+                "lo" if items.len() == 2 => 0,
+                "hi" if items.len() == 2 => 1,
+                other => other.parse::<usize>().ok()?,
+            };
+            return walk(items.get(index)?, &segments[1..]);
         }
         let object = value.as_object()?;
         (1..=segments.len())
@@ -195,18 +211,87 @@ mod tests {
         })
     }
 
+    /// The report of a small synthetic run, as `report.json` holds it.
+    fn real_report() -> Value {
+        use crate::eval::metrics::tests::case;
+        use crate::eval::record::CaseResult;
+        let mut cases = vec![
+            case("a", true, true, 0.9),
+            case("b", true, false, 0.8),
+            case("c", true, true, 0.7),
+            case("d", false, false, 0.6),
+            case("e", true, true, 0.5),
+        ];
+        cases.push(CaseResult {
+            category: Some("human_request".into()),
+            candidate_answer: None,
+            engine_reason: "asked_for_human".into(),
+            ..case("f", false, false, 0.0)
+        });
+        crate::eval::report::Report::build("d", "extractive", "hybrid", vec![], 0.55, 0.3, 0.02, &cases, "now", 1.0)
+            .to_json()
+    }
+
     #[test]
-    fn the_shipped_gates_file_parses() {
+    fn the_shipped_gates_file_parses_and_every_path_resolves() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/gates.toml");
         let gates = load(&path).unwrap();
         let th = gates.for_dataset("tallyhawk").unwrap();
         // The gate that matters most: wrong answers have an upper bound, and a strict one.
-        assert!(th["decisions.wrong_answer_rate"].max.is_some_and(|m| m <= 0.10));
-        for metric in
-            ["retrieval.recall_at_5", "decisions.escalation_recall", "decisions.resolution_rate", "confidence.auroc"]
-        {
-            assert!(th[metric].min.is_some(), "{metric} has no lower bound");
+        let wrong_bound = ["decisions.risk", "decisions.risk_ci.hi", "decisions.wrong_answer_rate"]
+            .iter()
+            .filter_map(|m| th.get(*m).and_then(|b| b.max))
+            .next();
+        assert!(wrong_bound.is_some_and(|m| m <= 0.10), "no strict upper bound on wrong answers");
+        let report = real_report();
+        for metric in gates.datasets.values().flat_map(|m| m.keys()) {
+            assert!(lookup(&report, metric).is_some(), "{metric} names nothing in report.json");
         }
+    }
+
+    #[test]
+    fn the_headline_paths_resolve_to_numbers() {
+        let report = real_report();
+        for metric in [
+            "decisions.risk",
+            "decisions.risk_ci.lo",
+            "decisions.risk_ci.hi",
+            "decisions.coverage",
+            "decisions.coverage_ci.0",
+            "decisions.resolution_rate",
+            "decisions.resolution_rate_ci.hi",
+            "decisions.wrong_answer_rate",
+            "decisions.wrong_answer_rate_ci.hi",
+            "confidence.auroc",
+            "confidence.auroc_ci.lo",
+            "confidence.auroc_correct",
+            "confidence.auroc_correct_ci.lo",
+            "selective.aurc",
+            "selective.aurc_ci.hi",
+            "selective.coverage_at_risk_2",
+            "selective.coverage_at_risk_5",
+            "selective.coverage_at_risk_5_ci.lo",
+            "selective.coverage_at_risk_10",
+            "selective.max_coverage",
+            "rules.count",
+            "rules.precision",
+            "rules.recall",
+            "rules.by_category.human_request.recall",
+        ] {
+            assert!(
+                lookup(&report, metric).and_then(Value::as_f64).is_some(),
+                "{metric}: {:?}",
+                lookup(&report, metric)
+            );
+        }
+        let gates = parse(
+            "[d]\n\"decisions.risk_ci.hi\" = { max = 0.0001 }\n\"decisions.coverage\" = { min = 0.0 }\n",
+            Path::new("g"),
+        )
+        .unwrap();
+        let failures = check(&gates, "d", &report);
+        assert_eq!(failures.len(), 1);
+        assert!(matches!(&failures[0], GateFailure::Above { metric, .. } if metric == "decisions.risk_ci.hi"));
     }
 
     #[test]
@@ -266,5 +351,12 @@ mod tests {
         assert_eq!(lookup(&r, "by_category.v1.2.wrong"), Some(&json!(2)));
         assert_eq!(lookup(&r, "retrieval.recall_at_50"), None);
         assert_eq!(lookup(&r, "cases.x"), None);
+        let ci = json!({ "decisions": { "risk_ci": [0.02, 0.07], "list": [1, 2, 3] } });
+        assert_eq!(lookup(&ci, "decisions.risk_ci.lo"), Some(&json!(0.02)));
+        assert_eq!(lookup(&ci, "decisions.risk_ci.hi"), Some(&json!(0.07)));
+        assert_eq!(lookup(&ci, "decisions.risk_ci.1"), Some(&json!(0.07)));
+        assert_eq!(lookup(&ci, "decisions.risk_ci.2"), None);
+        assert_eq!(lookup(&ci, "decisions.list.hi"), None, "lo/hi only name the ends of an interval");
+        assert_eq!(lookup(&ci, "decisions.list.2"), Some(&json!(3)));
     }
 }

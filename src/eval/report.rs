@@ -1,20 +1,24 @@
 //! What an eval run leaves in its out dir, and the comparison of two runs.
 //!
 //! - `report.json`: the run's settings, every metric (at the top level: `retrieval`,
-//!   `decisions`, `confidence`, `answers`, `latency_ms`, `cost`, `by_category`, `cases`), the
-//!   risk–coverage curve and the recommended threshold. Gates and dashboards read it.
-//! - `report.md`: the same for people — headline numbers, the threshold to set for the
-//!   wrong-answer target, tables, and the worst cases to look at first.
+//!   `decisions`, `confidence`, `selective`, `rules`, `bootstrap`, `answers`, `latency_ms`,
+//!   `cost`, `by_category`, `cases`), the risk–coverage curve and the recommended threshold.
+//!   A figure with a 95% interval has it beside it as `<figure>_ci: [lo, hi]` (for example
+//!   `decisions.risk` and `decisions.risk_ci`). Gates and dashboards read it.
+//! - `report.md`: the same for people — risk and coverage first, with their intervals printed
+//!   as `0.043 [0.021, 0.071]`, then the other headline figures, the rule decisions, the
+//!   threshold to set for the wrong-answer target, tables, and the worst cases to look at first.
 //! - `cases.jsonl`: one record per case, so any metric can be recomputed and runs compared.
 //! - `risk_coverage.svg` / `risk_coverage.png`: the curve.
 //!
 //! `diff` lists the cases whose decision, grounding or reason changed between two runs — what
 //! a prompt or retrieval change actually did to the answers customers would get.
 
-use super::curve::{risk_coverage, settable_threshold, threshold_for_target, CurvePoint};
+use super::curve::{answered_at, risk_coverage, settable_threshold, threshold_for_target, CurvePoint};
 use super::metrics::{ratio, CategoryCounts, DecisionRow, Metrics};
 use super::plot::{self, percent};
 use super::record::CaseResult;
+use super::rules::RuleScores;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -136,10 +140,11 @@ fn cell(text: &str, max: usize) -> String {
 
 /// What happened to a case at the report's thresholds, in words.
 fn outcome(case: &CaseResult, threshold: f32, gate: f32) -> &'static str {
-    match (case.answered_at(threshold, gate), case.answerable, case.grounded) {
+    match (answered_at(case, threshold, gate), case.answerable, case.grounded) {
         (true, false, _) => "answered an unanswerable question",
         (true, true, false) => "answered without citing a gold doc",
         (true, true, true) => "answered, grounded",
+        (false, _, _) if super::rules::rule_decided(case) => "handed off by rule",
         (false, false, _) => "escalated (correct)",
         (false, true, _) if case.candidate_answer.is_none() => "escalated, no answer drafted",
         (false, true, _) if case.retrieval_confidence < gate => "escalated by the retrieval gate",
@@ -152,7 +157,7 @@ fn outcome(case: &CaseResult, threshold: f32, gate: f32) -> &'static str {
 /// confident), then ungrounded candidates that were escalated.
 fn worst_cases(cases: &[CaseResult], threshold: f32, gate: f32) -> Vec<&CaseResult> {
     let tier = |c: &CaseResult| {
-        let answered = c.answered_at(threshold, gate);
+        let answered = answered_at(c, threshold, gate);
         if answered && c.wrong_if_answered() {
             Some(0)
         } else if !answered && c.answerable && c.gold_rank.is_none_or(|r| r > 10) {
@@ -182,22 +187,24 @@ fn decision_row(out: &mut String, name: &str, row: &DecisionRow) {
 fn recommendation(report: &Report, cases: &[CaseResult]) -> String {
     let target = percent(report.target_wrong_rate);
     let Some(point) = report.recommended_threshold else {
-        return format!("No threshold keeps wrong answers under {target}.");
+        return format!("No threshold keeps wrong answers under {target} of all questions.");
     };
     let shown = settable_threshold(point.threshold);
-    let answered = cases.iter().filter(|c| c.answered_at(shown, report.gate)).count();
-    let wrong = cases.iter().filter(|c| c.answered_at(shown, report.gate) && c.wrong_if_answered()).count();
+    let answered = cases.iter().filter(|c| answered_at(c, shown, report.gate)).count();
+    let wrong = cases.iter().filter(|c| answered_at(c, shown, report.gate) && c.wrong_if_answered()).count();
     if answered == 0 {
         return format!(
-            "No threshold keeps wrong answers under {target} while still answering questions: at every setting \
-             that answers something, too many answers are wrong. Improve retrieval or prompts before going live."
+            "No threshold keeps wrong answers under {target} of all questions while still answering questions: at \
+             every setting that answers something, too many answers are wrong. Improve retrieval or prompts before \
+             going live."
         );
     }
     let n = cases.len();
     format!(
-        "To keep wrong answers under {target}, set confidence_threshold to {shown:.2}: the bot then answers {} of \
-         questions ({answered} of {n}), with {} wrong answers ({wrong}). At the configured {:.2} it answers {} with \
-         {} wrong.",
+        "To keep wrong answers under {target} of all questions, set confidence_threshold to {shown:.2}: the bot \
+         then answers {} of questions ({answered} of {n}), with {} wrong answers ({wrong}). At the configured {:.2} \
+         it answers {} with {} wrong. (To bound the share of answers that are wrong instead, use the coverage at \
+         risk figures above.)",
         opt_percent(ratio(answered, n)),
         opt_percent(ratio(wrong, n)),
         report.threshold,
@@ -206,12 +213,158 @@ fn recommendation(report: &Report, cases: &[CaseResult]) -> String {
     )
 }
 
+/// A figure with its interval: `0.043 [0.021, 0.071]`, `0.043` without one, `n/a` without a
+/// value.
+pub fn with_ci(value: Option<f64>, ci: Option<[f64; 2]>) -> String {
+    match (value, ci) {
+        (None, _) => "n/a".to_string(),
+        (Some(v), None) => format!("{v:.3}"),
+        (Some(v), Some([lo, hi])) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
+    }
+}
+
+/// The headline: every figure beside what it counts.
+fn headline(out: &mut String, m: &Metrics) {
+    let d = &m.decisions;
+    let c = &m.confidence;
+    let s = &m.selective;
+    let _ = writeln!(out, "## Headline\n");
+    let _ = writeln!(out, "| figure | value [95% interval] | what it counts |\n| --- | --- | --- |");
+    let mut row = |name: &str, value: String, counts: String| {
+        let _ = writeln!(out, "| {name} | {value} | {counts} |");
+    };
+    row(
+        "**risk**",
+        format!("**{}**", with_ci(d.risk, d.risk_ci)),
+        format!("wrong answers / answers given ({} of {})", d.wrong_answers, d.answered),
+    );
+    row(
+        "**coverage**",
+        format!("**{}**", with_ci(Some(d.coverage), d.coverage_ci)),
+        format!("answers given / all questions ({} of {})", d.answered, m.cases),
+    );
+    row(
+        "resolution rate",
+        with_ci(d.resolution_rate, d.resolution_rate_ci),
+        format!(
+            "grounded answers / answerable questions ({} of {})",
+            d.table.answerable.answered_grounded,
+            d.table.answerable.total()
+        ),
+    );
+    row(
+        "confidence AUROC, answerable vs not",
+        with_ci(c.auroc, c.auroc_ci),
+        format!("over the {} score-decided cases", c.cases),
+    );
+    row(
+        "confidence AUROC, right vs wrong answer",
+        with_ci(c.auroc_correct, c.auroc_correct_ci),
+        format!("over the {} score-decided cases", c.cases),
+    );
+    row(
+        "AURC",
+        with_ci(s.aurc, s.aurc_ci),
+        format!(
+            "mean risk along the confidence ranking of the {} answerable-by-threshold cases; lower is better",
+            s.eligible
+        ),
+    );
+    for (target, value, ci, threshold) in [
+        ("2%", s.coverage_at_risk_2, s.coverage_at_risk_2_ci, s.threshold_at_risk_2),
+        ("5%", s.coverage_at_risk_5, s.coverage_at_risk_5_ci, s.threshold_at_risk_5),
+        ("10%", s.coverage_at_risk_10, s.coverage_at_risk_10_ci, s.threshold_at_risk_10),
+    ] {
+        let at = threshold.map_or_else(|| "no threshold reaches it".to_string(), |t| format!("at threshold {t:.3}"));
+        row(
+            &format!("coverage at risk ≤ {target}"),
+            with_ci(Some(value), ci),
+            format!("largest coverage whose risk is within {target}, {at}"),
+        );
+    }
+    row(
+        "wrong-answer rate",
+        with_ci(Some(d.wrong_answer_rate), d.wrong_answer_rate_ci),
+        format!(
+            "wrong answers / **all** questions ({} of {}); falls with coverage, read it with coverage",
+            d.wrong_answers, m.cases
+        ),
+    );
+    row("escalation recall", opt_num(d.escalation_recall, 3), "escalated unanswerable / unanswerable".to_string());
+    row("escalation rate", format!("{:.3}", d.escalation_rate), "escalated / all questions".to_string());
+    row(
+        "retrieval recall@5",
+        format!("{:.3}", m.retrieval.recall_at_5),
+        format!("over the {} cases with gold documents", m.retrieval.cases),
+    );
+    let b = &m.bootstrap;
+    let _ = writeln!(
+        out,
+        "\nIntervals: {:.0}% percentile bootstrap over {} resamples of the cases (seed {}); a difference between two \
+         runs that stays inside both intervals may be noise.\n",
+        b.level * 100.0,
+        b.resamples,
+        b.seed
+    );
+}
+
+/// The rule hand-offs against the cases the dataset expects handed off.
+fn rule_table(out: &mut String, r: &RuleScores) {
+    let _ = writeln!(out, "## Rule decisions\n");
+    let _ = writeln!(
+        out,
+        "Hand-offs made by a rule whatever the score (a request for a person, a suspected injection, a channel \
+         where answering is off, ...). They are kept out of the confidence AUROCs and never answered at any \
+         threshold.\n"
+    );
+    let _ = writeln!(out, "| rule | should be handed off | rule fired | right | precision | recall |");
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| any rule, against every expected hand-off | {} | {} | {} | {} | {} |",
+        r.expected_handoff,
+        r.count,
+        r.correct,
+        opt_num(r.precision, 3),
+        opt_num(r.recall, 3)
+    );
+    for (category, row) in &r.by_category {
+        let _ = writeln!(
+            out,
+            "| `{}`, against category `{}` | {} | {} | {} | {} | {} |",
+            row.rule,
+            cell(category, 40),
+            row.cases,
+            row.fired,
+            row.caught,
+            opt_num(row.precision, 3),
+            opt_num(row.recall, 3)
+        );
+    }
+    if !r.by_reason.is_empty() {
+        let reasons: Vec<String> = r.by_reason.iter().map(|(reason, n)| format!("`{reason}` {n}")).collect();
+        let _ = writeln!(out, "\nBy reason: {}.", reasons.join(", "));
+    }
+    let _ = writeln!(out);
+}
+
 /// The human-readable report.
 pub fn markdown(report: &Report, cases: &[CaseResult]) -> String {
     let m = &report.metrics;
     let d = &m.decisions;
     let mut out = String::new();
     let _ = writeln!(out, "# Eval report: {}\n", report.dataset);
+    let _ = writeln!(
+        out,
+        "**Risk {}** ({} of {} answers wrong) · **coverage {}** ({} of {} questions answered) · resolution {}\n",
+        with_ci(d.risk, d.risk_ci),
+        d.wrong_answers,
+        d.answered,
+        with_ci(Some(d.coverage), d.coverage_ci),
+        d.answered,
+        m.cases,
+        with_ci(d.resolution_rate, d.resolution_rate_ci)
+    );
     let tags = if report.prompt_tags.is_empty() { "none".to_string() } else { report.prompt_tags.join(", ") };
     let _ = writeln!(
         out,
@@ -227,22 +380,8 @@ pub fn markdown(report: &Report, cases: &[CaseResult]) -> String {
         m.cases
     );
 
-    let _ = writeln!(out, "## Headline\n");
-    let _ = writeln!(out, "| metric | value |\n| --- | --- |");
-    let _ = writeln!(
-        out,
-        "| wrong-answer rate (wrong answers / all questions) | {} ({} of {}) |",
-        pct(d.wrong_answer_rate),
-        d.wrong_answers,
-        m.cases
-    );
-    let _ = writeln!(out, "| resolution rate (grounded answers / answerable) | {} |", opt_percent(d.resolution_rate));
-    let _ = writeln!(out, "| escalation recall (escalated / unanswerable) | {} |", opt_percent(d.escalation_recall));
-    let _ = writeln!(out, "| escalation rate (escalated / all questions) | {} |", pct(d.escalation_rate));
-    let _ = writeln!(out, "| risk (wrong answers / answers given) | {} |", opt_percent(d.risk));
-    let _ = writeln!(out, "| retrieval recall@5 | {} |", pct(m.retrieval.recall_at_5));
-    let _ = writeln!(out, "| confidence AUROC (answerable vs not) | {} |", opt_num(m.confidence.auroc, 3));
-    let _ = writeln!(out);
+    headline(&mut out, m);
+    rule_table(&mut out, &m.rules);
 
     let _ = writeln!(out, "## Recommended threshold\n");
     let _ = writeln!(out, "{}\n", recommendation(report, cases));
@@ -270,7 +409,9 @@ pub fn markdown(report: &Report, cases: &[CaseResult]) -> String {
     );
     let _ = writeln!(
         out,
-        "Confidence AUROC: answer {}, retrieval {}.\n",
+        "Confidence AUROC, answerable vs not, over the {} score-decided cases: answer confidence {}, retrieval \
+         confidence {}.\n",
+        m.confidence.cases,
         opt_num(m.confidence.auroc, 3),
         opt_num(m.confidence.auroc_retrieval, 3)
     );
@@ -533,6 +674,9 @@ mod tests {
             "latency_ms",
             "cost",
             "by_category",
+            "selective",
+            "rules",
+            "bootstrap",
             "curve",
             "recommended_threshold",
             "started_at",
@@ -557,7 +701,8 @@ mod tests {
         }
         let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
         assert!(md.contains(
-            "To keep wrong answers under 2%, set confidence_threshold to 0.90: the bot then answers 20.0% of questions"
+            "To keep wrong answers under 2% of all questions, set confidence_threshold to 0.90: the bot then answers \
+             20.0% of questions"
         ));
         assert!(md.contains("| answerable | 1 | 1 | 1 | 3 |"), "{md}");
         // Worst cases: the wrong answers, most confident first, then the handed-off a3.
@@ -575,11 +720,69 @@ mod tests {
     }
 
     #[test]
+    fn report_md_leads_with_risk_and_coverage_and_their_intervals() {
+        let cases = cases();
+        let r = report(&cases);
+        let md = markdown(&r, &cases);
+        let mut lines = md.lines().filter(|l| !l.trim().is_empty());
+        assert_eq!(lines.next(), Some("# Eval report: tallyhawk"));
+        let first = lines.next().unwrap();
+        // At 0.5: a1, a2, u1 answered; a2 and u1 wrong. Risk 2/3, coverage 3/5.
+        let d = &r.metrics.decisions;
+        let [lo, hi] = d.risk_ci.unwrap();
+        assert!(first.starts_with(&format!("**Risk 0.667 [{lo:.3}, {hi:.3}]** (2 of 3 answers wrong)")), "{first}");
+        assert!(first.contains("**coverage 0.600 ["), "{first}");
+        // The headline table: risk and coverage first, the all-questions rate labelled as such.
+        let table = md.split("## Headline").nth(1).unwrap();
+        let risk = table.find("| **risk** |").unwrap();
+        let coverage = table.find("| **coverage** |").unwrap();
+        let auroc = table.find("| confidence AUROC, answerable vs not |").unwrap();
+        let right_wrong = table.find("| confidence AUROC, right vs wrong answer |").unwrap();
+        let aurc = table.find("| AURC |").unwrap();
+        let at_risk = table.find("| coverage at risk ≤ 5% |").unwrap();
+        let rules = md.find("## Rule decisions").unwrap();
+        let all = table.find("| wrong-answer rate |").unwrap();
+        assert!(risk < coverage && coverage < auroc && auroc < right_wrong && right_wrong < aurc && aurc < at_risk);
+        assert!(at_risk < all && md.find("## Headline").unwrap() + all < rules);
+        assert!(table.contains("wrong answers / **all** questions (2 of 5)"));
+        assert!(md.contains("Intervals: 95% percentile bootstrap over 1000 resamples"));
+        assert!(rules < md.find("## Recommended threshold").unwrap());
+    }
+
+    #[test]
+    fn figures_print_with_their_interval() {
+        assert_eq!(with_ci(Some(0.0431), Some([0.0214, 0.071])), "0.043 [0.021, 0.071]");
+        assert_eq!(with_ci(Some(0.5), None), "0.500");
+        assert_eq!(with_ci(None, Some([0.0, 1.0])), "n/a");
+    }
+
+    #[test]
+    fn the_rule_table_lists_each_rule_category() {
+        let mut cases = cases();
+        cases.push(CaseResult {
+            category: Some("human_request".into()),
+            expected_behavior: Some("escalate".into()),
+            candidate_answer: None,
+            engine_reason: "asked_for_human".into(),
+            ..case("h1", false, false, 0.0)
+        });
+        let md = markdown(&report(&cases), &cases);
+        assert!(
+            md.contains("| `asked_for_human`, against category `human_request` | 1 | 1 | 1 | 1.000 | 1.000 |"),
+            "{md}"
+        );
+        assert!(md.contains("By reason: `asked_for_human` 1."));
+        // The rule hand-off is not among the cases to look at first.
+        assert!(!md.split("## Worst cases").nth(1).unwrap().contains("| h1 |"));
+    }
+
+    #[test]
     fn recommendation_handles_an_unreachable_target() {
         // Every answer is wrong: only answering nothing meets the target.
         let cases = vec![case("u1", false, false, 0.9), case("u2", false, false, 0.8)];
         let r = report(&cases);
-        assert!(recommendation(&r, &cases).starts_with("No threshold keeps wrong answers under 2% while still"));
+        assert!(recommendation(&r, &cases)
+            .starts_with("No threshold keeps wrong answers under 2% of all questions while still"));
     }
 
     #[test]
