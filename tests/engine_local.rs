@@ -5,6 +5,7 @@
 
 mod support;
 
+use frontdesk::channel::WorkspaceId;
 use frontdesk::engine::TurnReason;
 use frontdesk::generate::{Generator, LlmGenerator};
 use frontdesk::llm::local::{LocalLlm, LocalLlmOptions};
@@ -13,7 +14,6 @@ use frontdesk::prompts::Prompts;
 use frontdesk::ratelimit::RateLimitConfig;
 use frontdesk::trace::Decision;
 use std::sync::Arc;
-use frontdesk::channel::WorkspaceId;
 use support::engine_harness::{harness_with, message};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

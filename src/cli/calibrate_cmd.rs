@@ -69,7 +69,7 @@ pub async fn calibrate_cmd(cli: &Cli, args: &CalibrateArgs) -> Result<(), CliErr
     if !(0.0..1.0).contains(&args.target) {
         return Err(CliError::Usage(format!("--target must be in [0, 1), not {}", args.target)));
     }
-    if !(args.l2 > 0.0) {
+    if args.l2.is_nan() || args.l2 <= 0.0 {
         return Err(CliError::Usage(format!("--l2 must be above 0, not {}", args.l2)));
     }
     if args.dataset.len() + args.from_run.len() < 2 {
@@ -107,21 +107,20 @@ pub async fn calibrate_cmd(cli: &Cli, args: &CalibrateArgs) -> Result<(), CliErr
     for root in &args.dataset {
         let dataset = Dataset::load(root)?;
         let (_, results) =
-            run_open(cli, &dataset, args.generator, args.confidence_model.as_deref(), args.runs_out.as_deref())
-                .await?;
+            run_open(cli, &dataset, args.generator, args.confidence_model.as_deref(), args.runs_out.as_deref()).await?;
         add(&dataset.name, &results)?;
         runs.push((dataset.name.clone(), results));
     }
     let opts = Options { l2: args.l2, target_risk: args.target };
-    drop(add);
     let (mut model, mut folds) = calibrate(&args.version, &samples, opts).map_err(CliError::Usage)?;
     print_folds(&folds);
     let (ranker, ranker_on) = if !args.fit_ranker_on.is_empty() {
         let mut chosen: Vec<&[CaseResult]> = Vec::new();
         for name in &args.fit_ranker_on {
-            let run = runs.iter().find(|(n, _)| n == name).ok_or_else(|| {
-                CliError::Usage(format!("--fit-ranker-on {name}: no such dataset among those given"))
-            })?;
+            let run = runs
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| CliError::Usage(format!("--fit-ranker-on {name}: no such dataset among those given")))?;
             chosen.push(&run.1);
         }
         let ranker = fit_ranker(&chosen, args.l2)
@@ -165,7 +164,10 @@ pub async fn calibrate_cmd(cli: &Cli, args: &CalibrateArgs) -> Result<(), CliErr
             std::fs::write(&path, serde_json::to_string_pretty(&f.model)? + "\n")
                 .map_err(io(format!("cannot write {}", path.display())))?;
         }
-        out::line(format!("fold models (to score a held-out dataset with `eval --confidence-model`): {}", dir.display()));
+        out::line(format!(
+            "fold models (to score a held-out dataset with `eval --confidence-model`): {}",
+            dir.display()
+        ));
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&model)? + "\n")
         .map_err(io(format!("cannot write {}", args.out.display())))?;

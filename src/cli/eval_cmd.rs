@@ -28,7 +28,7 @@ pub struct RetrievalReport {
 
 /// Ingests a dataset into its own workspace (`eval-<name>`), reusing what is up to date.
 pub async fn ingest_dataset(kb: &KnowledgeBase, dataset: &Dataset) -> Result<WorkspaceId, CliError> {
-    let ws = workspace(&format!("eval-{}", dataset.name))?;
+    let ws = workspace(&format!("eval-{}", dataset.folder))?;
     let docs = run_ingest(kb, &IngestSource::Paths(vec![dataset.docs_dir.clone()]), &ws, None, true).await?;
     let mut skipped = docs.skipped.len();
     if let Some(t) = &dataset.tickets {
@@ -153,12 +153,26 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let started_at = now_rfc3339();
     let mut config = cli.load_config()?;
+    // A model file given here brings its own recommended threshold (a fold model's was chosen
+    // without the dataset it scores); the built-in one's is the policy default.
+    let mut default_threshold = crate::policy::DEFAULT_THRESHOLD;
+    if let Some(m) = &args.confidence_model {
+        config.answering.confidence_model = Some(m.clone());
+    }
+    let model = match &config.answering.confidence_model {
+        Some(m) => crate::engine::confidence::ConfidenceModel::load(m),
+        None => crate::engine::confidence::ConfidenceModel::shipped(),
+    }
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    if args.confidence_model.is_some() {
+        default_threshold = model.recommended_threshold;
+    }
     let thresholds = Thresholds {
-        answer: args.threshold.unwrap_or(crate::policy::DEFAULT_THRESHOLD),
-        gate: config.answering.retrieval_gate,
+        answer: args.threshold.unwrap_or(default_threshold),
+        gate: config.answering.retrieval_gate.unwrap_or(model.recommended_gate),
     };
     // The engine runs with thresholds open and no rate limits; decisions are taken afterwards.
-    config.answering.retrieval_gate = 0.0;
+    config.answering.retrieval_gate = Some(0.0);
     config.rate_limits = crate::ratelimit::RateLimitConfig {
         workspace_per_minute: u32::MAX / 2,
         workspace_burst: u32::MAX / 2,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// The configuration an eval run uses: the retrieval gate open (decisions are taken
 /// afterwards, from the recorded confidences) and no rate limits.
 pub fn open_config(mut config: Config) -> Config {
-    config.answering.retrieval_gate = 0.0;
+    config.answering.retrieval_gate = Some(0.0);
     config.rate_limits = crate::ratelimit::RateLimitConfig {
         workspace_per_minute: u32::MAX / 2,
         workspace_burst: u32::MAX / 2,

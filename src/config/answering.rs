@@ -3,17 +3,14 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
-/// The retrieval gate: the retrieval model's probability that an answer would be right, below
-/// which the question goes to a person before any answer is written.
-pub const DEFAULT_RETRIEVAL_GATE: f32 = 0.2;
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AnsweringConfig {
     /// The company's name, as the bot speaks of it in prompts.
     pub company: String,
-    /// Retrieval confidence below which a question goes to a person before any model is called.
-    pub retrieval_gate: f32,
+    /// Retrieval confidence below which a question goes to a person before any model is called
+    /// (default: the confidence model's recommended gate).
+    pub retrieval_gate: Option<f32>,
     /// Chunks given to the generator as numbered context.
     pub context_chunks: usize,
     /// A folder of prompt files that replace the built-in ones (same ids).
@@ -26,7 +23,7 @@ impl Default for AnsweringConfig {
     fn default() -> Self {
         AnsweringConfig {
             company: "our company".into(),
-            retrieval_gate: DEFAULT_RETRIEVAL_GATE,
+            retrieval_gate: None,
             context_chunks: 5,
             prompts_dir: None,
             confidence_model: None,
@@ -37,11 +34,8 @@ impl Default for AnsweringConfig {
 impl AnsweringConfig {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        if !(0.0..=1.0).contains(&self.retrieval_gate) {
-            out.push((
-                "answering.retrieval_gate".into(),
-                format!("must be between 0.0 and 1.0, not {}", self.retrieval_gate),
-            ));
+        if let Some(g) = self.retrieval_gate.filter(|g| !(0.0..=1.0).contains(g)) {
+            out.push(("answering.retrieval_gate".into(), format!("must be between 0.0 and 1.0, not {g}")));
         }
         if self.context_chunks == 0 || self.context_chunks > 20 {
             out.push((

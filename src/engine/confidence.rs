@@ -213,6 +213,10 @@ pub struct ConfidenceModel {
     pub recommended_threshold: f32,
     /// The risk target behind `recommended_threshold`.
     pub target_risk: f64,
+    /// The retrieval gate: the retrieval confidence under which no more than 2% of the right
+    /// answers of the data the model was fitted on fall (the built-in `answering.retrieval_gate`).
+    #[serde(default)]
+    pub recommended_gate: f32,
     /// Per-fold results of the cross-validation.
     pub folds: Vec<FoldReport>,
     /// The feature ranker (`rerank::features`), when one was fitted.
@@ -257,8 +261,12 @@ impl ConfidenceModel {
         }
         if let Some(r) = &m.ranker {
             r.check().map_err(|e| ModelError::Invalid { path: path.into(), message: format!("ranker: {e}") })?;
-            if let Some(name) = r.features.iter().find(|n| !crate::rerank::features::HIT_FEATURES.contains(&n.as_str())) {
-                return Err(ModelError::Invalid { path: path.into(), message: format!("ranker: unknown feature {name:?}") });
+            if let Some(name) = r.features.iter().find(|n| !crate::rerank::features::HIT_FEATURES.contains(&n.as_str()))
+            {
+                return Err(ModelError::Invalid {
+                    path: path.into(),
+                    message: format!("ranker: unknown feature {name:?}"),
+                });
             }
         }
         if !(0.0..=1.0).contains(&m.recommended_threshold) {
@@ -291,6 +299,7 @@ impl ConfidenceModel {
             retrieval: Logistic::constant(NEVER),
             answer: Logistic::constant(NEVER),
             recommended_threshold: 1.0,
+            recommended_gate: 1.0,
             target_risk: 0.0,
             folds: Vec::new(),
             ranker: None,
@@ -380,7 +389,8 @@ mod tests {
                 TermInfo { term: "fix".into(), chunk_freq: freq, in_top: false, distinctive: false },
             ],
         };
-        let small = Features::of_retrieval("what does error 4012 mean and how do I fix it", 0, &hits, Some(&stats(3, 0)));
+        let small =
+            Features::of_retrieval("what does error 4012 mean and how do I fix it", 0, &hits, Some(&stats(3, 0)));
         let large =
             Features::of_retrieval("what does error 4012 mean and how do I fix it", 0, &hits, Some(&stats(3000, 40)));
         assert_eq!(small.unknown_distinctive, 0.0);

@@ -94,8 +94,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
             if f == 0.0 {
                 continue;
             }
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+            let (upper, lower) = a.split_at_mut(row);
+            for (x, y) in lower[0][col..n].iter_mut().zip(&upper[col][col..n]) {
+                *x -= f * y;
             }
             b[row] -= f * b[col];
         }
@@ -134,7 +135,8 @@ pub fn fit(names: &[&str], examples: &[Example], l2: f64) -> Option<Logistic> {
     let rows: Vec<Vec<f64>> = examples
         .iter()
         .map(|e| {
-            let mut r: Vec<f64> = e.x.iter().zip(&mean).zip(&scale).map(|((x, m), s)| (f64::from(*x) - m) / s).collect();
+            let mut r: Vec<f64> =
+                e.x.iter().zip(&mean).zip(&scale).map(|((x, m), s)| (f64::from(*x) - m) / s).collect();
             r.push(1.0);
             r
         })
@@ -243,8 +245,7 @@ mod tests {
 
     #[test]
     fn a_separable_set_stays_finite_under_the_penalty() {
-        let examples: Vec<Example> =
-            (0..20).map(|i| Example { x: vec![i as f32], y: i >= 10, weight: 1.0 }).collect();
+        let examples: Vec<Example> = (0..20).map(|i| Example { x: vec![i as f32], y: i >= 10, weight: 1.0 }).collect();
         let m = fit(&["x"], &examples, 1.0).expect("fits");
         assert!(m.check().is_ok() && m.weights[0] > 0.0);
     }

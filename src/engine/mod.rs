@@ -155,6 +155,14 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The retrieval confidence below which a question goes to a person before any answer is
+    /// written: `answering.retrieval_gate`, or the confidence model's recommended gate.
+    pub fn retrieval_gate(&self) -> f32 {
+        self.answering.retrieval_gate.unwrap_or(self.confidence.recommended_gate)
+    }
+}
+
 /// The engine is what the durable inbox's worker runs for each message: every outcome, errors
 /// included, becomes the messages to deliver (a failure is a handoff, never silence).
 #[async_trait::async_trait]

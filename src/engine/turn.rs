@@ -359,7 +359,10 @@ impl Turn<'_> {
         let hits: Vec<Hit> = hits.into_iter().filter(|h| !steers_in_retrieved_text(&h.text)).collect();
         self.trace.dropped_chunks = before - hits.len();
         if self.trace.dropped_chunks > 0 {
-            tracing::warn!(dropped = self.trace.dropped_chunks, "retrieved chunks that address the assistant were left out");
+            tracing::warn!(
+                dropped = self.trace.dropped_chunks,
+                "retrieved chunks that address the assistant were left out"
+            );
         }
         self.trace.hits = hits
             .iter()
@@ -387,7 +390,7 @@ impl Turn<'_> {
         self.trace.confidence_model = self.engine.confidence.version.clone();
         let retrieval = if hits.is_empty() { 0.0 } else { self.engine.confidence.retrieval_confidence(&features) };
         self.trace.retrieval_confidence = Some(retrieval);
-        if hits.is_empty() || retrieval < self.engine.answering.retrieval_gate {
+        if hits.is_empty() || retrieval < self.engine.retrieval_gate() {
             return self.escalate(TurnReason::WeakRetrieval, retrieval, &hits, None);
         }
 

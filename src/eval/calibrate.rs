@@ -17,6 +17,10 @@ use crate::engine::confidence::{ConfidenceModel, Features, FoldReport, FEATURE_N
 use crate::engine::logistic::{fit, Example, Logistic};
 use serde::Serialize;
 
+/// The share of right answers (in percent, of the fitted data) the recommended retrieval gate may
+/// stop before an answer is written: a gate is for hopeless questions, not close calls.
+pub const GATE_LOSS_PERCENT: usize = 2;
+
 /// One eval case, as the fit sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -137,17 +141,19 @@ fn model_of(
         retrieval,
         answer,
         recommended_threshold: 1.0,
+        recommended_gate: 0.0,
         target_risk: opts.target_risk,
         folds,
         ranker: None,
         ranker_fitted_on: Vec::new(),
     };
-    let own: Vec<(f32, bool)> = samples
-        .iter()
-        .filter(|s| s.candidate)
-        .map(|s| (model.answer_confidence(&s.features), s.correct))
-        .collect();
+    let own: Vec<(f32, bool)> =
+        samples.iter().filter(|s| s.candidate).map(|s| (model.answer_confidence(&s.features), s.correct)).collect();
     model.recommended_threshold = threshold_for(&own, opts.target_risk);
+    let mut right: Vec<f32> =
+        samples.iter().filter(|s| s.candidate && s.correct).map(|s| model.retrieval_confidence(&s.features)).collect();
+    right.sort_by(f32::total_cmp);
+    model.recommended_gate = right.get(right.len() * GATE_LOSS_PERCENT / 100).copied().unwrap_or(0.0);
     Ok(model)
 }
 
@@ -182,11 +188,8 @@ pub fn score(model: &ConfidenceModel, held_out: &str, samples: &[&Sample]) -> Fo
         let neg: Vec<f32> = scored.iter().filter(|s| !pick(s)).map(|s| s.0).collect();
         auroc(&pos, &neg)
     };
-    let retrieval: Vec<(f32, bool)> = samples
-        .iter()
-        .filter(|s| s.candidate)
-        .map(|s| (model.retrieval_confidence(&s.features), s.correct))
-        .collect();
+    let retrieval: Vec<(f32, bool)> =
+        samples.iter().filter(|s| s.candidate).map(|s| (model.retrieval_confidence(&s.features), s.correct)).collect();
     let answered: Vec<&(f32, bool)> = pairs.iter().filter(|p| p.0 >= model.recommended_threshold).collect();
     Fold {
         report: FoldReport {
@@ -267,7 +270,9 @@ pub fn ranker_recall(results: &[CaseResult], ranker: &Logistic) -> Option<Ranker
         let scores: Vec<f64> = c
             .rank_samples
             .iter()
-            .map(|s| ranker.logit(|n| names.iter().position(|m| *m == n).and_then(|i| s.x.get(i).copied()).unwrap_or(0.0)))
+            .map(|s| {
+                ranker.logit(|n| names.iter().position(|m| *m == n).and_then(|i| s.x.get(i).copied()).unwrap_or(0.0))
+            })
             .collect();
         let mut after = before.clone();
         after.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -312,8 +317,7 @@ mod tests {
     #[test]
     fn coverage_at_risk_takes_the_largest_prefix_within_the_target() {
         // Scores 0.9..0.1; the 4th best is the first wrong one.
-        let scored: Vec<(f32, bool)> =
-            (1..=9).rev().map(|i| (i as f32 / 10.0, !matches!(i, 6 | 3 | 2))).collect();
+        let scored: Vec<(f32, bool)> = (1..=9).rev().map(|i| (i as f32 / 10.0, !matches!(i, 6 | 3 | 2))).collect();
         // 3 right of 3 → 0 risk at coverage 3/10; 4th wrong → 1/4.
         assert!((coverage_at_risk(&scored, 10, 0.05) - 0.3).abs() < 1e-9);
         assert!((coverage_at_risk(&scored, 10, 0.25) - 0.6).abs() < 1e-9, "5 right of 6 = 16.7%");

@@ -236,7 +236,7 @@ mod tests {
     fn the_shipped_gates_file_parses_and_every_path_resolves() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/gates.toml");
         let gates = load(&path).unwrap();
-        let th = gates.for_dataset("tallyhawk").unwrap();
+        let th = gates.for_dataset("tallyhawk-heldout").unwrap();
         // The gate that matters most: wrong answers have an upper bound, and a strict one.
         let wrong_bound = ["decisions.risk", "decisions.risk_ci.hi", "decisions.wrong_answer_rate"]
             .iter()

@@ -9,6 +9,7 @@ pub mod retrieval;
 pub mod runner;
 
 pub mod bootstrap;
+pub mod calibrate;
 pub mod curve;
 pub mod gates;
 pub mod metrics;
