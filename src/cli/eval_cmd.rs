@@ -217,7 +217,8 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
         engine.prompts.tags(),
         thresholds.answer,
         thresholds.gate,
-        f64::from(args.target),
+        // The flag is an f32: widened as is, 0.02 would read 0.0199999995 (and print as 2.00%).
+        (f64::from(args.target) * 1e6).round() / 1e6,
         &results,
         &started_at,
         started.elapsed().as_secs_f64(),
@@ -349,13 +350,17 @@ fn print_headline(json: &serde_json::Value, rep: &report::Report, out_dir: &Path
     ));
     out::line(format!("  latency     p50 {} ms  p95 {} ms", get(json, "latency_ms.p50"), get(json, "latency_ms.p95")));
     match &rep.recommended_threshold {
-        Some(p) => out::line(format!(
-            "  to keep wrong answers under {:.1}% of all questions: confidence_threshold = {:.2}, answering {:.0}% of \
-             questions",
-            rep.target_wrong_rate * 100.0,
-            curve::settable_threshold(p.threshold),
-            p.coverage * 100.0
-        )),
+        Some(p) => {
+            // What the rounded threshold people type in answers, not the exact one it came from.
+            let shown = curve::settable_threshold(p.threshold);
+            let coverage = curve::point_at(&rep.curve, shown).map_or(0.0, |q| q.coverage);
+            out::line(format!(
+                "  to keep wrong answers under {:.1}% of all questions: confidence_threshold = {shown:.2}, answering \
+                 {:.0}% of questions",
+                rep.target_wrong_rate * 100.0,
+                coverage * 100.0
+            ))
+        }
         None => out::line(format!(
             "  no threshold keeps wrong answers under {:.1}% of all questions",
             rep.target_wrong_rate * 100.0
