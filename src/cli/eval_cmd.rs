@@ -172,14 +172,7 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
         gate: config.answering.retrieval_gate.unwrap_or(model.recommended_gate),
     };
     // The engine runs with thresholds open and no rate limits; decisions are taken afterwards.
-    config.answering.retrieval_gate = Some(0.0);
-    config.rate_limits = crate::ratelimit::RateLimitConfig {
-        workspace_per_minute: u32::MAX / 2,
-        workspace_burst: u32::MAX / 2,
-        user_per_minute: u32::MAX / 2,
-        user_burst: u32::MAX / 2,
-        overrides: Vec::new(),
-    };
+    let config = super::eval_run::open_config(config);
     let kb = Arc::new(crate::runtime::open_knowledge(&config)?);
     let ws = ingest_dataset(&kb, &dataset).await?;
     let cfg = config.clone();
