@@ -5,9 +5,8 @@ use super::commands::{io, run_ingest, workspace};
 use super::out;
 use super::{Cli, CliError, EvalAction, EvalArgs};
 use crate::channel::{ChannelId, WorkspaceId};
-use crate::eval::record::CaseResult;
 use crate::eval::retrieval::{doc_ranking, first_gold_rank, RetrievalScores};
-use crate::eval::runner::{self, Thresholds};
+use crate::eval::runner::Thresholds;
 use crate::eval::{curve, gates, report, Dataset};
 use crate::knowledge::ingest::IngestSource;
 use crate::knowledge::KnowledgeBase;
@@ -171,37 +170,14 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
         answer: args.threshold.unwrap_or(default_threshold),
         gate: config.answering.retrieval_gate.unwrap_or(model.recommended_gate),
     };
-    // The engine runs with thresholds open and no rate limits; decisions are taken afterwards.
-    let config = super::eval_run::open_config(config);
-    let kb = Arc::new(crate::runtime::open_knowledge(&config)?);
-    let ws = ingest_dataset(&kb, &dataset).await?;
-    let cfg = config.clone();
-    let kb2 = kb.clone();
-    let generator = args.generator;
-    let mut engine = tokio::task::spawn_blocking(move || crate::engine::Engine::build(&cfg, kb2, generator))
-        .await
-        .map_err(|e| CliError::Usage(format!("engine start-up stopped: {e}")))?
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    engine.search_mode = args.retrieval;
-    runner::open_thresholds(&engine.policies, &ws).map_err(|e| CliError::Usage(e.to_string()))?;
     let judge = match &args.judge {
         Some(name) => Some(judge_llm(&config, name)?),
         None => None,
     };
-    let run_id = format!("eval-{}", started_at.replace([':', '-'], ""));
-    let bar = out::progress_bar(dataset.cases.len() as u64, "cases");
-    let mut results: Vec<CaseResult> = Vec::with_capacity(dataset.cases.len());
-    for case in &dataset.cases {
-        let mut r = runner::run_case(&engine, &ws, case, thresholds, &run_id)
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        if let Some(j) = &judge {
-            runner::judge(j.as_ref(), &engine.prompts, &engine, &mut r).await;
-        }
-        results.push(r);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    // The engine runs with thresholds open and no rate limits; decisions are taken afterwards.
+    let (engine, results) =
+        super::eval_run::run_cases(&config, &dataset, args.generator, args.retrieval, thresholds, judge.as_deref())
+            .await?;
 
     let rep = report::Report::build(
         &dataset.name,

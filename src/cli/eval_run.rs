@@ -9,6 +9,7 @@ use crate::engine::Engine;
 use crate::eval::record::CaseResult;
 use crate::eval::runner::{self, Thresholds};
 use crate::eval::Dataset;
+use crate::llm::Llm;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,16 +28,14 @@ pub fn open_config(mut config: Config) -> Config {
 }
 
 /// Ingests the dataset and runs every case; returns the engine (for its names and prompts)
-/// and one record per case, decided at `thresholds`. With `save`, the records are also
-/// written to `save/<dataset>/cases.jsonl` (with a `report.json` naming the dataset), so a
-/// later `calibrate --from-run` can reuse them.
+/// and one record per case, decided at `thresholds`, graded by `judge` when one is given.
 pub async fn run_cases(
     config: &Config,
     dataset: &Dataset,
     generator: Option<GeneratorKind>,
     search_mode: crate::retrieval::SearchMode,
     thresholds: Thresholds,
-    mut each: impl FnMut(&Engine, &mut CaseResult),
+    judge: Option<&dyn Llm>,
 ) -> Result<(Engine, Vec<CaseResult>), CliError> {
     let config = open_config(config.clone());
     let kb = Arc::new(crate::runtime::open_knowledge(&config)?);
@@ -56,7 +55,9 @@ pub async fn run_cases(
         let mut r = runner::run_case(&engine, &ws, case, thresholds, &run_id)
             .await
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        each(&engine, &mut r);
+        if let Some(j) = judge {
+            runner::judge(j, &engine.prompts, &engine, &mut r).await;
+        }
         results.push(r);
         bar.inc(1);
     }
@@ -64,7 +65,9 @@ pub async fn run_cases(
     Ok((engine, results))
 }
 
-/// Runs a dataset for calibration (extractive unless `generator` says otherwise).
+/// Runs a dataset for calibration (extractive unless `generator` says otherwise). With `save`,
+/// the records are also written to `save/<dataset>/cases.jsonl` (with a `report.json` naming the
+/// dataset), so a later `calibrate --from-run` can reuse them.
 pub async fn run_open(
     cli: &Cli,
     dataset: &Dataset,
@@ -78,7 +81,7 @@ pub async fn run_open(
     }
     let thresholds = Thresholds { answer: 0.0, gate: 0.0 };
     let (engine, results) =
-        run_cases(&config, dataset, generator, crate::retrieval::SearchMode::Hybrid, thresholds, |_, _| {}).await?;
+        run_cases(&config, dataset, generator, crate::retrieval::SearchMode::Hybrid, thresholds, None).await?;
     if let Some(dir) = save {
         let dir = dir.join(&dataset.name);
         std::fs::create_dir_all(&dir).map_err(super::commands::io(format!("cannot create {}", dir.display())))?;
