@@ -66,7 +66,8 @@ pub struct Features {
     pub answer_min_support: f32,
 }
 
-/// Feature names, in the order `Features::get` knows them.
+/// Feature names, in the order `Features::get` knows them: the retrieval features first, then
+/// the three that read the answer.
 pub const FEATURE_NAMES: &[&str] = &[
     "sem_top",
     "sem_margin",
@@ -84,20 +85,9 @@ pub const FEATURE_NAMES: &[&str] = &[
     "answer_min_support",
 ];
 
-/// The features available before an answer is written.
-pub const RETRIEVAL_FEATURES: &[&str] = &[
-    "sem_top",
-    "sem_margin",
-    "fused_margin",
-    "agreement",
-    "top_keyword",
-    "coverage_top1",
-    "coverage_top3",
-    "weighted_coverage",
-    "unknown_distinctive",
-    "question_length",
-    "history",
-];
+/// The features available before an answer is written: all but the last three of
+/// `FEATURE_NAMES`, which read the answer.
+pub const RETRIEVAL_FEATURES: &[&str] = FEATURE_NAMES.split_at(FEATURE_NAMES.len() - 3).0;
 
 impl Features {
     /// A feature by name (`None` for an unknown name).
