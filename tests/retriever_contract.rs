@@ -583,3 +583,156 @@ async fn doctor_names_what_is_wrong_and_passes_a_ready_server() {
     assert!(wrong.iter().all(|c| !c.detail.contains(&key)));
     b.cleanup().await;
 }
+
+// ---- Isolation property ------------------------------------------------------------------
+
+/// A small deterministic generator (xorshift64*), so a failing seed can be replayed with
+/// `FRONTDESK_ISOLATION_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Workspace ids chosen to trip a backend that matches by prefix, case, quoting or
+/// normalisation instead of by exact id.
+const TRICKY_WORKSPACES: &[&str] = &[
+    "acme",
+    "acme-2",
+    "ACME",
+    "acme ",
+    "acme'",
+    "x' OR workspace_id = 'acme",
+    "a\"b",
+    "café",
+    "cafe\u{301}",
+    "T012AB3CD",
+    "T012AB3CDE",
+    "guild:4401",
+];
+
+/// Every workspace's chunks share one small vocabulary, so any query matches text in every
+/// workspace and only the workspace boundary keeps results apart.
+const WORDS: &[&str] = &[
+    "refund", "invoice", "password", "reset", "export", "token", "plan", "annual", "trial", "seat", "admin", "billing",
+    "card", "expired", "error", "limit", "minute", "report", "team", "owner", "delete", "account", "email", "login",
+    "single", "sign", "webhook", "retry", "backup", "restore",
+];
+
+fn random_text(rng: &mut Rng, words: usize) -> String {
+    (0..words).map(|_| *rng.pick(WORDS)).collect::<Vec<_>>().join(" ")
+}
+
+/// What each workspace holds: (workspace, chunk id) → text.
+type Owned = std::collections::HashMap<(String, String), String>;
+
+async fn random_upsert(b: &Backend, rng: &mut Rng, owned: &mut Owned, round: usize) {
+    let w = *rng.pick(TRICKY_WORKSPACES);
+    let mut chunks = Vec::new();
+    for n in 0..1 + rng.below(6) {
+        // Doc ids repeat across workspaces on purpose: only the workspace tells them apart.
+        let doc = format!("doc-{}", rng.below(12));
+        let mut c = chunk(&doc, n, &random_text(rng, 3), &format!("{} r{round}", random_text(rng, 12)));
+        if rng.below(3) == 0 {
+            c.product = Some((*rng.pick(&["api", "billing", "mobile"])).to_string());
+        }
+        if rng.below(4) == 0 {
+            c.source_kind = SourceKind::Ticket;
+        }
+        owned.insert((w.to_string(), c.chunk_id.clone()), c.text.clone());
+        chunks.push(c);
+    }
+    b.retriever.upsert(&ws(w), indexed(chunks)).await.unwrap();
+}
+
+async fn random_delete(b: &Backend, rng: &mut Rng, owned: &mut Owned) {
+    let w = *rng.pick(TRICKY_WORKSPACES);
+    let mut ids: Vec<String> = owned.keys().filter(|(o, _)| o == w).map(|(_, id)| id.clone()).collect();
+    ids.sort();
+    ids.retain(|_| rng.below(3) == 0);
+    if ids.is_empty() {
+        return;
+    }
+    for id in &ids {
+        owned.remove(&(w.to_string(), id.clone()));
+    }
+    b.retriever.delete(&ws(w), &ids).await.unwrap();
+}
+
+/// Runs `queries` random searches (random workspace, words, mode, filters) between random
+/// upserts and deletes, and checks every hit against what the queried workspace holds.
+/// Returns the number of hits checked.
+async fn isolation_property(b: &Backend, seed: u64, queries: usize) -> usize {
+    let mut rng = Rng(seed | 1);
+    let mut owned = Owned::new();
+    for round in 0..40 {
+        random_upsert(b, &mut rng, &mut owned, round).await;
+    }
+    b.retriever.commit().await.unwrap();
+    let mut checked = 0;
+    for q in 0..queries {
+        if q % 500 == 499 {
+            for round in 0..3 {
+                random_upsert(b, &mut rng, &mut owned, 1000 + q + round).await;
+            }
+            random_delete(b, &mut rng, &mut owned).await;
+            b.retriever.commit().await.unwrap();
+        }
+        let w = *rng.pick(TRICKY_WORKSPACES);
+        let mode = *rng.pick(&[SearchMode::Hybrid, SearchMode::Keyword, SearchMode::Vector]);
+        let words = 1 + rng.below(5);
+        let text = random_text(&mut rng, words);
+        let mut r = request(w, &text, mode);
+        r.limit = 1 + rng.below(20);
+        match rng.below(6) {
+            0 => r.filters.products = vec![(*rng.pick(&["api", "billing", "mobile"])).to_string()],
+            1 => r.filters.source_kind = Some(SourceKind::Ticket),
+            _ => {}
+        }
+        let hits = b.retriever.search(&r).await.unwrap();
+        for h in &hits {
+            let key = (w.to_string(), h.chunk_id.clone());
+            assert_eq!(
+                owned.get(&key),
+                Some(&h.text),
+                "{}: seed {seed}, query {q} in workspace {w:?} ({text:?}, {mode:?}) returned chunk {:?} with text \
+                 {:?}, which that workspace does not hold",
+                b.name,
+                h.chunk_id,
+                h.text
+            );
+        }
+        checked += hits.len();
+    }
+    checked
+}
+
+/// 10,000 random queries per backend over twelve workspaces whose ids differ by a prefix, a
+/// case, a trailing space, a quote or a Unicode normalisation: no hit ever comes from another
+/// workspace. Set `FRONTDESK_ISOLATION_SEED` to replay a seed, `FRONTDESK_ISOLATION_QUERIES`
+/// to run more.
+#[tokio::test]
+async fn no_query_ever_sees_another_workspace() {
+    let seed = std::env::var("FRONTDESK_ISOLATION_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_f00d);
+    let queries =
+        std::env::var("FRONTDESK_ISOLATION_QUERIES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000usize);
+    for b in backends("isolation_property") {
+        let checked = isolation_property(&b, seed, queries).await;
+        // Every query matches text in every non-empty workspace, so most return hits: a backend
+        // that returned nothing would pass the check above vacuously.
+        assert!(checked >= queries, "{}: only {checked} hits in {queries} queries", b.name);
+        eprintln!("isolation: {}: {queries} queries, {checked} hits checked, 0 from another workspace", b.name);
+        b.cleanup().await;
+    }
+}
