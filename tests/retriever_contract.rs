@@ -12,6 +12,7 @@
 
 mod support;
 
+use frontdesk::channel::skip::{skipped, Missing};
 use frontdesk::channel::WorkspaceId;
 use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::IngestSource;
@@ -97,7 +98,11 @@ fn backends(test: &str) -> Vec<Backend> {
                 meili: Some((url, key, index)),
             });
         }
-        None => eprintln!("{test}: Meilisearch half skipped (set MEILI_URL and MEILI_MASTER_KEY to run it)"),
+        None => skipped(
+            &format!("{test} (Meilisearch half)"),
+            Missing::Service,
+            "set MEILI_URL and MEILI_MASTER_KEY to run it against a Meilisearch server",
+        ),
     }
     out
 }
@@ -409,7 +414,11 @@ async fn tenant_token(url: &str, key: &str, index: &str, workspace: &str) -> Str
 #[tokio::test]
 async fn a_tenant_token_cannot_see_another_workspace_even_with_a_tampered_filter() {
     let Some((url, key)) = meili_env() else {
-        eprintln!("tenant token test: Meilisearch half skipped (set MEILI_URL and MEILI_MASTER_KEY)");
+        skipped(
+            "a_tenant_token_cannot_see_another_workspace_even_with_a_tampered_filter",
+            Missing::Service,
+            "set MEILI_URL and MEILI_MASTER_KEY to run it",
+        );
         return;
     };
     let b = backends("tenant").pop().unwrap();
@@ -547,7 +556,11 @@ async fn doctor_names_what_is_wrong_and_passes_a_ready_server() {
     assert!(!checks[0].ok && checks[0].name == "meilisearch.health", "{checks:?}");
     assert!(checks[0].detail.contains("unreachable"), "{checks:?}");
     let Some((url, key)) = meili_env() else {
-        eprintln!("doctor test: Meilisearch half skipped (set MEILI_URL and MEILI_MASTER_KEY)");
+        skipped(
+            "doctor_names_what_is_wrong_and_passes_a_ready_server (Meilisearch half)",
+            Missing::Service,
+            "set MEILI_URL and MEILI_MASTER_KEY to run it",
+        );
         return;
     };
     let b = backends("doctor").pop().unwrap();

@@ -9,11 +9,13 @@
 //! - `message`: the normalised inbound and outbound messages.
 //! - `adapter`: the `ChannelAdapter` trait that every adapter implements.
 //! - `conformance`: the kit every adapter's tests run against it (`conformance::check`).
+//! - `skip`: how a test that cannot run here (a peer or service is missing) gets reported.
 
 pub mod adapter;
 pub mod conformance;
 pub mod ids;
 pub mod message;
+pub mod skip;
 
 pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink, PolicyConsole};
 pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
