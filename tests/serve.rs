@@ -2,6 +2,8 @@
 //! `frontdesk serve` put together: HTTP endpoints, an adapter receiving over HTTP, the durable
 //! inbox, the engine and delivery back through the adapter.
 
+#[path = "serve/secrets.rs"]
+mod secrets;
 mod support;
 
 use async_trait::async_trait;
