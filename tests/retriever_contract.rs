@@ -738,8 +738,7 @@ async fn isolation_property(b: &Backend, seed: u64, queries: usize) -> usize {
 #[tokio::test]
 async fn no_query_ever_sees_another_workspace() {
     let seed = std::env::var("FRONTDESK_ISOLATION_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_f00d);
-    let queries =
-        std::env::var("FRONTDESK_ISOLATION_QUERIES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000usize);
+    let queries = std::env::var("FRONTDESK_ISOLATION_QUERIES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000usize);
     for b in backends("isolation_property") {
         let checked = isolation_property(&b, seed, queries).await;
         // Every query matches text in every non-empty workspace, so most return hits: a backend

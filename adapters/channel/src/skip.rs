@@ -65,10 +65,7 @@ mod tests {
         skipped("second_test", Missing::Service, "set MEILI_URL");
         std::env::remove_var(LOG_VAR);
         let text = std::fs::read_to_string(&log).expect("log written");
-        assert_eq!(
-            text,
-            "peer\tfirst_test\tPEER_PYTHON is not set (run setup)\nservice\tsecond_test\tset MEILI_URL\n"
-        );
+        assert_eq!(text, "peer\tfirst_test\tPEER_PYTHON is not set (run setup)\nservice\tsecond_test\tset MEILI_URL\n");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
