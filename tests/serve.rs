@@ -2,6 +2,10 @@
 //! `frontdesk serve` put together: HTTP endpoints, an adapter receiving over HTTP, the durable
 //! inbox, the engine and delivery back through the adapter.
 
+#[path = "serve/bad_input.rs"]
+mod bad_input;
+#[path = "serve/process.rs"]
+mod process;
 #[path = "serve/secrets.rs"]
 mod secrets;
 mod support;

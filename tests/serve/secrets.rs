@@ -10,14 +10,14 @@
 //! `frontdesk trace` for each conversation and every record in the data store are searched for
 //! each secret's value.
 
+use super::process::{eventually, free_port, frontdesk_with, serve_binary, store_dump, toml_str};
 use crate::support::scripted_llm::{Reply, ScriptedServer};
 use frontdesk::channel::skip::{skipped, Missing};
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL, APP_ID, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use frontdesk_email::fake::{CustomerMail, MailStack};
 use frontdesk_slack::fake::{FakeSlack, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 use secrecy::ExposeSecret;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 const SLACK_SIGNING_SECRET: &str = "slk-sign-7c41d09e5ab2";
@@ -30,82 +30,6 @@ const MEILI_SEARCH_KEY: &str = "meili-search-d40b8e17f2a9";
 const LLM_KEY_VAR: &str = "SECRETS_TEST_LLM_KEY";
 const CHANNEL: &str = "CSECRETS";
 const ARTICLES: &[&str] = &["billing-free-trial", "billing-refunds-and-credits", "integrations-slack"];
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Runs the binary to completion; returns (success, stdout + stderr).
-fn frontdesk(config: &Path, models: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-        .arg("--config")
-        .arg(config)
-        .arg("--models-dir")
-        .arg(models)
-        .args(args)
-        .env(LLM_KEY_VAR, LLM_KEY)
-        .env("FRONTDESK_LOG", "debug")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-fn toml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
-}
-
-/// Waits (bounded) for `ready`; the bound only keeps a broken build from hanging the run.
-async fn eventually<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1500 {
-        if let Some(v) = ready() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-struct Serving {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Serving {
-    /// SIGTERM, then waits for the process to finish shutting down (it releases the store).
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-/// Every record of every tree in the data store, as text.
-fn store_dump(data: &Path) -> (String, Vec<String>) {
-    let store = frontdesk::store::Store::open(data).unwrap();
-    let mut text = String::new();
-    let mut conversations = Vec::new();
-    for name in store.db().tree_names() {
-        let tree = store.db().open_tree(&name).unwrap();
-        let tree_name = String::from_utf8_lossy(&name).into_owned();
-        for item in tree.iter() {
-            let (k, v) = item.unwrap();
-            text.push_str(&String::from_utf8_lossy(&k));
-            text.push('\t');
-            text.push_str(&String::from_utf8_lossy(&v));
-            text.push('\n');
-            if tree_name == "conversations" {
-                if let Ok(c) = serde_json::from_slice::<serde_json::Value>(&v) {
-                    if let Some(key) = c["key"].as_str() {
-                        conversations.push(key.to_string());
-                    }
-                }
-            }
-        }
-    }
-    (text, conversations)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_logs_traces_doctor_or_readiness() {
@@ -232,31 +156,18 @@ dns_server = {dns}
     .unwrap();
     let guild = GUILD_ID.to_string();
     for workspace in [TEAM_ID, guild.as_str(), support.as_str()] {
-        let (ok, out) = frontdesk(&config, &models, &["ingest", "--workspace", workspace, docs.to_str().unwrap()]);
+        let (ok, out) = frontdesk_with(
+            &config,
+            &models,
+            &[(LLM_KEY_VAR, LLM_KEY)],
+            &["ingest", "--workspace", workspace, docs.to_str().unwrap()],
+        );
         assert!(ok, "ingest into {workspace} failed: {out}");
     }
 
     let log = dir.path().join("serve.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--models-dir")
-        .arg(&models)
-        .arg("serve")
-        .env(LLM_KEY_VAR, LLM_KEY)
-        .env("FRONTDESK_LOG", "debug")
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(std::fs::File::options().append(true).open(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    let serving = Serving { child, log: log.clone() };
+    let serving = serve_binary(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &dir.path().join("serve.log"), &base).await;
     let http = reqwest::Client::new();
-    for _ in 0..750 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
 
     // Slack: a signed mention; the answer lands in the thread.
     let question =
@@ -323,13 +234,13 @@ dns_server = {dns}
 
     let readyz = http.get(format!("{base}/readyz")).send().await.unwrap().text().await.unwrap();
     let serve_log = serving.stop();
-    let (doctor_ok, doctor) = frontdesk(&config, &models, &["doctor"]);
-    let (_, shown) = frontdesk(&config, &models, &["config"]);
+    let (doctor_ok, doctor) = frontdesk_with(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &["doctor"]);
+    let (_, shown) = frontdesk_with(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &["config"]);
     let (stored, conversations) = store_dump(&data);
     assert!(conversations.len() >= 3, "a conversation per channel: {conversations:?}");
     let mut traces = String::new();
     for key in &conversations {
-        let (ok, out) = frontdesk(&config, &models, &["trace", key, "--json"]);
+        let (ok, out) = frontdesk_with(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &["trace", key, "--json"]);
         assert!(ok, "trace {key}: {out}");
         traces.push_str(&out);
     }
