@@ -14,6 +14,7 @@ use frontdesk::channel::{
 };
 use frontdesk::config::Config;
 use frontdesk::ratelimit::RateLimitConfig;
+use frontdesk::serve::http::Routes;
 use frontdesk::serve::{ChannelSet, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -87,26 +88,98 @@ impl ChannelAdapter for LoopAdapter {
 
 struct Running {
     base: String,
+    addr: std::net::SocketAddr,
     adapter: Arc<LoopAdapter>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), frontdesk::serve::ServeError>>,
     _harness_dir: tempfile::TempDir,
 }
 
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("serve stops on shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// The largest body `/loop/upload` takes: more than the server's default.
+const UPLOAD_LIMIT: usize = 1024 * 1024;
+
 async fn start(health_cache_secs: u64) -> Running {
+    start_with(|server| server.health_cache_secs = health_cache_secs).await
+}
+
+/// Serves the loop adapter with `[server]` as `configure` leaves it.
+async fn start_with(configure: impl FnOnce(&mut frontdesk::config::ServerConfig)) -> Running {
     let h = harness(RateLimitConfig::default()).await;
     let adapter = Arc::new(LoopAdapter::default());
     adapter.healthy.store(true, Ordering::SeqCst);
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".into();
-    config.server.health_cache_secs = health_cache_secs;
-    let routes = Router::new().route("/loop/messages", post(receive)).with_state(Arc::clone(&adapter));
+    configure(&mut config.server);
+    let router = Router::new()
+        .route("/loop/messages", post(receive))
+        .route("/loop/echo", post(echo))
+        .route("/loop/upload", post(echo))
+        .with_state(Arc::clone(&adapter));
+    let routes = Routes::new().merge(router).body_limit("/loop/upload", UPLOAD_LIMIT);
     let channels = ChannelSet::new().with(Source::Slack, adapter.clone());
     let server = Server::bind(&config, Arc::new(h.engine), channels, routes).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
+    let addr = server.local_addr();
+    let base = format!("http://{addr}");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(server.run(shutdown.clone()));
-    Running { base, adapter, shutdown, task, _harness_dir: h._dir }
+    Running { base, addr, adapter, shutdown, task, _harness_dir: h._dir }
+}
+
+/// Answers with the length of the body it was given.
+async fn echo(body: axum::body::Bytes) -> String {
+    body.len().to_string()
+}
+
+/// Sends `head` (and then each of `body`) over a fresh connection while reading the answer, and
+/// returns everything the server sent before it closed the connection. Writes the server no
+/// longer reads are not an error: the answer is what counts.
+async fn exchange(addr: std::net::SocketAddr, head: String, body: Vec<Vec<u8>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        for part in body {
+            write.write_all(&part).await?;
+        }
+        write.flush().await?;
+        // Keeps the sending side open: the server decides when the exchange ends.
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(write)
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    read.expect("the server neither answered nor closed the connection");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// One chunk of a chunked body.
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 async fn wait_until(mut ready: impl FnMut() -> bool) -> bool {
@@ -160,8 +233,7 @@ async fn a_message_in_over_http_gets_exactly_one_reply_through_its_adapter() {
     assert!(wait_until(|| r.adapter.working.lock().unwrap().len() == 2).await);
     assert_eq!(*r.adapter.working.lock().unwrap(), vec![("m1".to_string(), true), ("m1".to_string(), false)]);
 
-    r.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(15), r.task).await.expect("serve stops on shutdown").unwrap().unwrap();
+    r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,6 +272,83 @@ async fn health_and_readiness_report_what_is_wrong() {
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("/slack/events"));
 
-    r.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(15), r.task).await.expect("serve stops on shutdown").unwrap().unwrap();
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_declared_over_the_limit_is_refused_without_being_read() {
+    let r = start_with(|_| {}).await;
+    // Only the head is sent: the server must answer without waiting for ten megabytes.
+    let head = "POST /loop/echo HTTP/1.1\r\nhost: test\r\ncontent-length: 10000000\r\n\r\n".to_string();
+    let answer = exchange(r.addr, head, vec![]).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("the request body is 10000000 bytes; /loop/echo accepts at most 262144 bytes"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    // A route that declared a larger limit is held to that one.
+    let head = "POST /loop/upload HTTP/1.1\r\nhost: test\r\ncontent-length: 1048577\r\n\r\n".to_string();
+    let answer = exchange(r.addr, head, vec![]).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("/loop/upload accepts at most 1048576 bytes"), "{answer}");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_is_cut_off_at_the_limit() {
+    let r = start_with(|_| {}).await;
+    let head = "POST /loop/echo HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\r\n";
+    // Five chunks of 64 KiB: the fifth goes over 256 KiB. No final chunk is ever sent.
+    let piece = vec![b'a'; 64 * 1024];
+    let answer = exchange(r.addr, head.to_string(), (0..5).map(|_| chunk(&piece)).collect()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("the request body is larger than the 262144 bytes /loop/echo accepts"), "{answer}");
+
+    // Within the limit, a chunked body reaches the handler whole.
+    let mut body: Vec<Vec<u8>> = (0..4).map(|_| chunk(&piece)).collect();
+    body.push(b"0\r\n\r\n".to_vec());
+    let head = "POST /loop/echo HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    let answer = exchange(r.addr, head.to_string(), body).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n262144"), "{answer}");
+
+    // A route that declared a larger limit takes a body over the server's default.
+    let client = reqwest::Client::new();
+    let reply = client.post(format!("{}/loop/upload", r.base)).body(vec![b'b'; 600 * 1024]).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.text().await.unwrap(), (600 * 1024).to_string());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_email_webhook_takes_larger_bodies_than_the_chat_routes() {
+    let h = harness(RateLimitConfig::default()).await;
+    let text = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[email]
+address = "support@example.com"
+smtp = { host = "127.0.0.1", port = 1, security = "none" }
+webhook = { secret = "a-webhook-secret-of-some-length" }
+"#;
+    let config = Config::from_toml_with_env(text, &[], "test").unwrap();
+    let engine = Arc::new(h.engine);
+    let built = frontdesk::serve::channels::build(&config, &engine).unwrap();
+    let server = Server::bind(&config, engine, built.set.clone(), built.routes.clone()).await.unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+
+    // Half a megabyte is read, and refused for its signature, not for its size.
+    let client = reqwest::Client::new();
+    let reply = client
+        .post(format!("{base}/email/inbound"))
+        .header("x-frontdesk-signature", "sha256=00")
+        .body(vec![b'm'; 512 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401, "{:?}", reply.text().await);
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops on shutdown").unwrap().unwrap();
 }

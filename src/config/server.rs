@@ -18,7 +18,15 @@ pub struct ServerConfig {
     pub max_parallel_deliveries: usize,
     /// Seconds `/readyz` trusts an adapter's last health check before checking again.
     pub health_cache_secs: u64,
+    /// The largest request body accepted, in bytes, on every route that does not set its own
+    /// (the email webhook sets a larger one for attachments). Slack's and Discord's requests
+    /// are a few kilobytes; a larger body is refused with 413 before it is read.
+    pub max_body_bytes: usize,
 }
+
+/// Bounds of `server.max_body_bytes`.
+const MIN_BODY_BYTES: usize = 1024;
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -28,6 +36,7 @@ impl Default for ServerConfig {
             max_parallel: 8,
             max_parallel_deliveries: 8,
             health_cache_secs: 30,
+            max_body_bytes: 256 * 1024,
         }
     }
 }
@@ -54,6 +63,12 @@ impl ServerConfig {
             out.push((
                 "server.max_parallel_deliveries".into(),
                 format!("must be between 1 and 256, not {}", self.max_parallel_deliveries),
+            ));
+        }
+        if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&self.max_body_bytes) {
+            out.push((
+                "server.max_body_bytes".into(),
+                format!("must be between {MIN_BODY_BYTES} and {MAX_BODY_BYTES}, not {}", self.max_body_bytes),
             ));
         }
         out

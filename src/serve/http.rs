@@ -5,16 +5,27 @@
 //!   base is not empty, the inbox worker runs, and every configured channel passed its last
 //!   health check (re-checked at most every `server.health_cache_secs`). Otherwise 503, with
 //!   the failing checks in the JSON body.
+//!
+//! Every request body is read here, before any handler sees it, and only up to the limit of its
+//! route: `server.max_body_bytes` unless the route declared its own ([`Routes::body_limit`]). A
+//! declared `Content-Length` over the limit is refused with 413 without reading the body; a
+//! body without one is cut off at the limit, also with 413. So a platform's signature is never
+//! checked over more bytes than the platform can send.
 
 use super::ChannelSet;
+use crate::config::ServerConfig;
 use crate::inbox::Inbox;
 use crate::knowledge::KnowledgeBase;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,14 +119,115 @@ impl Readiness {
     }
 }
 
-/// `/healthz`, `/readyz`, merged with the adapters' own routes.
-pub fn router(readiness: Arc<Readiness>, adapters: Router) -> Router {
+/// The adapters' HTTP routes, and the body limit of each route that takes more (or less) than
+/// `server.max_body_bytes`.
+#[derive(Clone, Default)]
+pub struct Routes {
+    router: Router,
+    body_limits: BTreeMap<String, usize>,
+}
+
+impl Routes {
+    pub fn new() -> Routes {
+        Routes::default()
+    }
+
+    /// Adds an adapter's routes.
+    pub fn merge(mut self, router: Router) -> Routes {
+        self.router = self.router.merge(router);
+        self
+    }
+
+    /// Declares that the route registered as `path` takes request bodies of up to `bytes`
+    /// instead of `server.max_body_bytes`.
+    pub fn body_limit(mut self, path: &str, bytes: usize) -> Routes {
+        self.body_limits.insert(path.to_string(), bytes);
+        self
+    }
+}
+
+impl From<Router> for Routes {
+    fn from(router: Router) -> Routes {
+        Routes { router, body_limits: BTreeMap::new() }
+    }
+}
+
+/// How large a request body may be, by route.
+#[derive(Debug, Clone)]
+struct BodyLimits {
+    default: usize,
+    routes: BTreeMap<String, usize>,
+}
+
+impl BodyLimits {
+    fn of(&self, route: Option<&str>) -> usize {
+        route.and_then(|r| self.routes.get(r)).copied().unwrap_or(self.default)
+    }
+}
+
+/// `/healthz`, `/readyz`, merged with the adapters' own routes, every request body read within
+/// its route's limit.
+pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig) -> Router {
+    let limits = Arc::new(BodyLimits { default: server.max_body_bytes, routes: adapters.body_limits });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness)
-        .merge(adapters)
+        .merge(adapters.router)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(limits, read_body))
+        // The body arrives already read and within its limit; a route may still set a
+        // smaller limit of its own with `DefaultBodyLimit`.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Reads the request body, up to its route's limit, before the handler runs.
+async fn read_body(State(limits): State<Arc<BodyLimits>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let limit = limits.of(route.as_deref());
+    let route = route.unwrap_or_else(|| shorten(request.uri().path()));
+    let (parts, body) = request.into_parts();
+    if let Some(declared) = declared_length(&parts.headers) {
+        if declared > limit as u64 {
+            tracing::warn!(%route, declared, limit, "request refused: its body is over the limit");
+            return too_large(format!("the request body is {declared} bytes; {route} accepts at most {limit} bytes\n"));
+        }
+    }
+    let mut read = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                return (StatusCode::BAD_REQUEST, format!("the request body could not be read: {error}\n"))
+                    .into_response();
+            }
+        };
+        if chunk.len() > limit - read.len() {
+            tracing::warn!(%route, limit, "request refused: its body grew over the limit");
+            return too_large(format!("the request body is larger than the {limit} bytes {route} accepts\n"));
+        }
+        read.extend_from_slice(&chunk);
+    }
+    next.run(Request::from_parts(parts, Body::from(read))).await
+}
+
+/// The `Content-Length` the client declared, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// 413; the connection is closed, as the rest of the body is never read.
+fn too_large(message: String) -> Response {
+    (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONNECTION, "close")], message).into_response()
+}
+
+/// A path as shown in a message: at most 100 characters of it.
+fn shorten(path: &str) -> String {
+    match path.char_indices().nth(100) {
+        Some((at, _)) => format!("{}...", &path[..at]),
+        None => path.to_string(),
+    }
 }
 
 async fn healthz() -> &'static str {

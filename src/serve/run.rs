@@ -1,12 +1,11 @@
 //! Runs everything `frontdesk serve` is made of until shutdown.
 
-use super::http::{self, Readiness};
+use super::http::{self, Readiness, Routes};
 use super::ChannelSet;
 use crate::channel::InboxSink;
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::engine::Engine;
 use crate::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
-use axum::Router;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,8 +29,9 @@ pub struct Server {
     engine: Arc<Engine>,
     inbox: Inbox,
     channels: ChannelSet,
-    routes: Router,
+    routes: Routes,
     readiness: Arc<Readiness>,
+    settings: ServerConfig,
 }
 
 impl Server {
@@ -40,7 +40,7 @@ impl Server {
         config: &Config,
         engine: Arc<Engine>,
         channels: ChannelSet,
-        adapter_routes: Router,
+        adapter_routes: impl Into<Routes>,
     ) -> Result<Server, ServeError> {
         let options = InboxOptions {
             max_parallel: config.server.max_parallel,
@@ -60,7 +60,16 @@ impl Server {
             channels.clone(),
             Duration::from_secs(config.server.health_cache_secs),
         ));
-        Ok(Server { listener, addr, engine, inbox, channels, routes: adapter_routes, readiness })
+        Ok(Server {
+            listener,
+            addr,
+            engine,
+            inbox,
+            channels,
+            routes: adapter_routes.into(),
+            readiness,
+            settings: config.server.clone(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -74,7 +83,7 @@ impl Server {
     /// Serves until `shutdown` is cancelled: the adapters receive, the worker answers and
     /// delivers, the HTTP endpoints answer. Returns once all of them have stopped.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
-        let Server { listener, addr, engine, inbox, channels, routes, readiness } = self;
+        let Server { listener, addr, engine, inbox, channels, routes, readiness, settings } = self;
         let sink: Arc<dyn InboxSink> = Arc::new(inbox.clone());
 
         let mut adapters = Vec::new();
@@ -102,7 +111,7 @@ impl Server {
         });
 
         tracing::info!(%addr, "listening");
-        let app = http::router(readiness, routes);
+        let app = http::router(readiness, routes, &settings);
         let served = axum::serve(listener, app)
             .with_graceful_shutdown({
                 let shutdown = shutdown.clone();
