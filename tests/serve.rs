@@ -125,6 +125,7 @@ async fn start_with(configure: impl FnOnce(&mut frontdesk::config::ServerConfig)
         .route("/loop/messages", post(receive))
         .route("/loop/echo", post(echo))
         .route("/loop/upload", post(echo))
+        .route("/loop/stall", post(stall))
         .with_state(Arc::clone(&adapter));
     let routes = Routes::new().merge(router).body_limit("/loop/upload", UPLOAD_LIMIT);
     let channels = ChannelSet::new().with(Source::Slack, adapter.clone());
@@ -139,6 +140,25 @@ async fn start_with(configure: impl FnOnce(&mut frontdesk::config::ServerConfig)
 /// Answers with the length of the body it was given.
 async fn echo(body: axum::body::Bytes) -> String {
     body.len().to_string()
+}
+
+/// Never answers.
+async fn stall() -> &'static str {
+    std::future::pending::<()>().await;
+    "never"
+}
+
+/// Reads from `stream` until what was read ends with `end`.
+async fn read_until(stream: &mut tokio::net::TcpStream, end: &[u8]) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !read.ends_with(end) {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&read));
+        read.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&read).into_owned()
 }
 
 /// Sends `head` (and then each of `body`) over a fresh connection while reading the answer, and
@@ -351,4 +371,101 @@ webhook = { secret = "a-webhook-secret-of-some-length" }
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops on shutdown").unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_or_idles_is_disconnected() {
+    let r = start_with(|server| {
+        server.header_timeout_secs = 1;
+        server.idle_timeout_secs = 2;
+    })
+    .await;
+    // Half a request head, then nothing: closed without an answer.
+    let answer = exchange(r.addr, "POST /loop/echo HTTP/1.1\r\nhost: test\r\ncontent-le".into(), vec![]).await;
+    assert_eq!(answer, "");
+    // A connection that never sends a byte.
+    let answer = exchange(r.addr, String::new(), vec![]).await;
+    assert_eq!(answer, "");
+    // A kept-alive connection that sends no further request after its answer.
+    let answer = exchange(r.addr, "GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n".into(), vec![]).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"), "{answer}");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_cut_off_and_a_slow_handler_answered_for() {
+    let r = start_with(|server| {
+        server.body_timeout_secs = 1;
+        server.request_timeout_secs = 1;
+    })
+    .await;
+    // Ten of the hundred bytes announced, then nothing.
+    let head = "POST /loop/echo HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\n".to_string();
+    let answer = exchange(r.addr, head, vec![b"ten bytes.".to_vec()]).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("the request body did not arrive in full within 1 seconds"), "{answer}");
+
+    let client = reqwest::Client::new();
+    let reply =
+        tokio::time::timeout(Duration::from_secs(20), client.post(format!("{}/loop/stall", r.base)).body("x").send())
+            .await
+            .expect("a handler that never finishes is answered for")
+            .unwrap();
+    assert_eq!(reply.status(), 503);
+    assert!(reply.text().await.unwrap().contains("did not answer this request within 1 seconds"));
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_for_a_free_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let r = start_with(|server| server.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n").await.unwrap();
+        let answer = read_until(&mut c, b"ok\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        held.push(c);
+    }
+    // Both slots are taken by kept-alive connections: a third one is not served...
+    let mut third = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    third.write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
+    assert!(early.is_err(), "a connection over the cap was served: {early:?}");
+    // ...until one of them closes.
+    drop(held.pop());
+    let answer = read_until(&mut third, b"ok\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    r.stop().await;
+}
+
+#[test]
+fn the_server_limits_are_validated() {
+    let text = "[server]\nmax_body_bytes = 10\nmax_connections = 0\nheader_timeout_secs = 0\n\
+                body_timeout_secs = 100000\nidle_timeout_secs = 0\nrequest_timeout_secs = 0\n";
+    let error = Config::from_toml_with_env(text, &[], "test").unwrap_err().to_string();
+    for key in [
+        "server.max_body_bytes: must be between 1024 and 16777216, not 10",
+        "server.max_connections: must be between 1 and 16384, not 0",
+        "server.header_timeout_secs: must be between 1 and 300 seconds, not 0",
+        "server.body_timeout_secs: must be between 1 and 600 seconds, not 100000",
+        "server.idle_timeout_secs: must be between 1 and 3600 seconds, not 0",
+        "server.request_timeout_secs: must be between 1 and 600 seconds, not 0",
+    ] {
+        assert!(error.contains(key), "{key} missing from: {error}");
+    }
+    let server = Config::default().server;
+    assert_eq!(server.max_body_bytes, 256 * 1024);
+    assert_eq!(
+        (
+            server.max_connections,
+            server.header_timeout_secs,
+            server.body_timeout_secs,
+            server.idle_timeout_secs,
+            server.request_timeout_secs
+        ),
+        (256, 10, 30, 60, 30)
+    );
 }

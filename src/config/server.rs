@@ -22,6 +22,18 @@ pub struct ServerConfig {
     /// (the email webhook sets a larger one for attachments). Slack's and Discord's requests
     /// are a few kilobytes; a larger body is refused with 413 before it is read.
     pub max_body_bytes: usize,
+    /// Connections open at once; further ones wait until one closes.
+    pub max_connections: usize,
+    /// Seconds a request's head (request line and headers) may take to arrive from its first
+    /// byte; a client that stalls in it is disconnected.
+    pub header_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive in full; a slower one is answered 408.
+    pub body_timeout_secs: u64,
+    /// Seconds a connection may wait for its next request (a new one for its first) before it
+    /// is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a handler may take to answer once the request is read; then 503.
+    pub request_timeout_secs: u64,
 }
 
 /// Bounds of `server.max_body_bytes`.
@@ -37,6 +49,11 @@ impl Default for ServerConfig {
             max_parallel_deliveries: 8,
             health_cache_secs: 30,
             max_body_bytes: 256 * 1024,
+            max_connections: 256,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -70,6 +87,22 @@ impl ServerConfig {
                 "server.max_body_bytes".into(),
                 format!("must be between {MIN_BODY_BYTES} and {MAX_BODY_BYTES}, not {}", self.max_body_bytes),
             ));
+        }
+        if self.max_connections == 0 || self.max_connections > 16_384 {
+            out.push((
+                "server.max_connections".into(),
+                format!("must be between 1 and 16384, not {}", self.max_connections),
+            ));
+        }
+        for (key, value, most) in [
+            ("header_timeout_secs", self.header_timeout_secs, 300),
+            ("body_timeout_secs", self.body_timeout_secs, 600),
+            ("idle_timeout_secs", self.idle_timeout_secs, 3600),
+            ("request_timeout_secs", self.request_timeout_secs, 600),
+        ] {
+            if value == 0 || value > most {
+                out.push((format!("server.{key}"), format!("must be between 1 and {most} seconds, not {value}")));
+            }
         }
         out
     }

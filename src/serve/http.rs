@@ -10,7 +10,9 @@
 //! route: `server.max_body_bytes` unless the route declared its own ([`Routes::body_limit`]). A
 //! declared `Content-Length` over the limit is refused with 413 without reading the body; a
 //! body without one is cut off at the limit, also with 413. So a platform's signature is never
-//! checked over more bytes than the platform can send.
+//! checked over more bytes than the platform can send. The body must arrive within
+//! `server.body_timeout_secs` (408 otherwise), and the handler must answer within
+//! `server.request_timeout_secs` (503 otherwise).
 
 use super::ChannelSet;
 use crate::config::ServerConfig;
@@ -152,11 +154,12 @@ impl From<Router> for Routes {
     }
 }
 
-/// How large a request body may be, by route.
+/// How large a request body may be, by route, and how long it may take to arrive.
 #[derive(Debug, Clone)]
 struct BodyLimits {
     default: usize,
     routes: BTreeMap<String, usize>,
+    timeout: Duration,
 }
 
 impl BodyLimits {
@@ -168,13 +171,19 @@ impl BodyLimits {
 /// `/healthz`, `/readyz`, merged with the adapters' own routes, every request body read within
 /// its route's limit.
 pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig) -> Router {
-    let limits = Arc::new(BodyLimits { default: server.max_body_bytes, routes: adapters.body_limits });
+    let limits = Arc::new(BodyLimits {
+        default: server.max_body_bytes,
+        routes: adapters.body_limits,
+        timeout: Duration::from_secs(server.body_timeout_secs),
+    });
+    let handler_timeout = Duration::from_secs(server.request_timeout_secs);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness)
         .merge(adapters.router)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(handler_timeout, answer_in_time))
         .layer(middleware::from_fn_with_state(limits, read_body))
         // The body arrives already read and within its limit; a route may still set a
         // smaller limit of its own with `DefaultBodyLimit`.
@@ -193,23 +202,55 @@ async fn read_body(State(limits): State<Arc<BodyLimits>>, request: Request, next
             return too_large(format!("the request body is {declared} bytes; {route} accepts at most {limit} bytes\n"));
         }
     }
-    let mut read = Vec::new();
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(error) => {
-                return (StatusCode::BAD_REQUEST, format!("the request body could not be read: {error}\n"))
-                    .into_response();
+    let reading = async {
+        let mut read = Vec::new();
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    return Err((StatusCode::BAD_REQUEST, format!("the request body could not be read: {error}\n"))
+                        .into_response());
+                }
+            };
+            if chunk.len() > limit - read.len() {
+                tracing::warn!(%route, limit, "request refused: its body grew over the limit");
+                return Err(too_large(format!("the request body is larger than the {limit} bytes {route} accepts\n")));
             }
-        };
-        if chunk.len() > limit - read.len() {
-            tracing::warn!(%route, limit, "request refused: its body grew over the limit");
-            return too_large(format!("the request body is larger than the {limit} bytes {route} accepts\n"));
+            read.extend_from_slice(&chunk);
         }
-        read.extend_from_slice(&chunk);
-    }
+        Ok(read)
+    };
+    let read = match tokio::time::timeout(limits.timeout, reading).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(refused)) => return refused,
+        Err(_) => {
+            let secs = limits.timeout.as_secs();
+            tracing::warn!(%route, secs, "request refused: its body was too slow to arrive");
+            return closing(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive in full within {secs} seconds\n"),
+            );
+        }
+    };
     next.run(Request::from_parts(parts, Body::from(read))).await
+}
+
+/// Runs the handler, or answers 503 when it takes longer than `timeout`.
+async fn answer_in_time(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    let path = shorten(request.uri().path());
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let secs = timeout.as_secs();
+            tracing::error!(%path, secs, "a request was not answered in time");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("frontdesk did not answer this request within {secs} seconds; try again\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The `Content-Length` the client declared, if any.
@@ -219,7 +260,12 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// 413; the connection is closed, as the rest of the body is never read.
 fn too_large(message: String) -> Response {
-    (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONNECTION, "close")], message).into_response()
+    closing(StatusCode::PAYLOAD_TOO_LARGE, message)
+}
+
+/// An answer after which the connection is closed (the rest of the body is never read).
+fn closing(status: StatusCode, message: String) -> Response {
+    (status, [(header::CONNECTION, "close")], message).into_response()
 }
 
 /// A path as shown in a message: at most 100 characters of it.

@@ -18,8 +18,6 @@ pub enum ServeError {
     Listen { addr: String, source: std::io::Error },
     #[error("cannot open the inbox: {0}")]
     Inbox(#[from] crate::store::StoreError),
-    #[error("the HTTP server stopped: {0}")]
-    Http(std::io::Error),
 }
 
 /// A server ready to run: listening already, so the caller knows the address (tests bind port 0).
@@ -112,14 +110,8 @@ impl Server {
 
         tracing::info!(%addr, "listening");
         let app = http::router(readiness, routes, &settings);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown({
-                let shutdown = shutdown.clone();
-                async move { shutdown.cancelled().await }
-            })
-            .await;
-        // The server can also stop on its own (an accept error); everything else stops with it.
-        shutdown.cancel();
+        // Returns once shutdown was asked for and every connection has ended.
+        super::listen::serve(listener, app, &settings, shutdown.clone()).await;
         for adapter in adapters {
             if let Err(error) = adapter.await {
                 tracing::error!(%error, "a channel task failed");
@@ -128,6 +120,6 @@ impl Server {
         if let Err(error) = worker.await {
             tracing::error!(%error, "the inbox worker failed");
         }
-        served.map_err(ServeError::Http)
+        Ok(())
     }
 }
