@@ -79,7 +79,14 @@ impl ChannelAdapter for LoopAdapter {
     }
     async fn healthcheck(&self) -> Health {
         let ok = self.healthy.load(Ordering::SeqCst);
-        Health { ok, detail: if ok { "reachable".into() } else { "token refused".into() } }
+        Health {
+            ok,
+            detail: if ok {
+                "reachable".into()
+            } else {
+                "imap.example.com refused the login of bot@example.com".into()
+            },
+        }
     }
     async fn working(&self, message: &Inbound, busy: bool) {
         self.working.lock().unwrap().push((message.id.to_string(), busy));
@@ -105,6 +112,9 @@ impl Running {
             .unwrap();
     }
 }
+
+/// The admin token of the tests that set one.
+const ADMIN_TOKEN: &str = "4f1c0e9a7b3d2e8f6a5c4b3a2d1e0f9a";
 
 /// The largest body `/loop/upload` takes: more than the server's default.
 const UPLOAD_LIMIT: usize = 1024 * 1024;
@@ -258,41 +268,90 @@ async fn a_message_in_over_http_gets_exactly_one_reply_through_its_adapter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_report_what_is_wrong() {
-    let r = start(0).await;
+    let r = start_with(|server| {
+        server.health_cache_secs = 0;
+        server.admin_token = Some(ADMIN_TOKEN.to_string().into());
+    })
+    .await;
     let client = reqwest::Client::new();
     let health = client.get(format!("{}/healthz", r.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
 
-    // Wait for the worker to start, then: ready, with every check listed.
-    let mut body = serde_json::Value::Null;
+    // Wait for the worker to start, then: ready, with every check named, nothing more.
+    let mut text = String::new();
     for _ in 0..100 {
         let ready = client.get(format!("{}/readyz", r.base)).send().await.unwrap();
         let status = ready.status();
-        body = ready.json().await.unwrap();
+        text = ready.text().await.unwrap();
         if status == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(body["ready"], true, "{body}");
-    let names: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["knowledge", "inbox", "loop"]);
-    assert!(body["checks"][0]["detail"].as_str().unwrap().contains("T1"), "{body}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "ready": true, "checks": [
+            { "name": "knowledge", "ok": true },
+            { "name": "inbox", "ok": true },
+            { "name": "loop", "ok": true },
+        ]})
+    );
+    assert!(!text.contains("T1"), "the public /readyz names a workspace: {text}");
 
-    // A channel whose credentials stop working makes the server unready, and says which.
+    // The admin sees what each check found.
+    let ready = client.get(format!("{}/readyz", r.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(body["checks"][0]["detail"].as_str().unwrap().contains("T1"), "{body}");
+    assert_eq!(body["checks"][2]["detail"], "reachable");
+
+    // A channel whose credentials stop working makes the server unready, and says which; the
+    // host and login in its health message are for the admin only.
     r.adapter.healthy.store(false, Ordering::SeqCst);
     let ready = client.get(format!("{}/readyz", r.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
-    let body: serde_json::Value = ready.json().await.unwrap();
+    let text = ready.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["ready"], false);
-    assert_eq!(body["checks"][2]["ok"], false);
-    assert_eq!(body["checks"][2]["detail"], "token refused");
+    assert_eq!(body["checks"][2], serde_json::json!({ "name": "loop", "ok": false }));
+    assert!(!text.contains("example.com") && !text.contains("detail"), "{text}");
+    let ready = client.get(format!("{}/readyz", r.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"][2]["detail"], "imap.example.com refused the login of bot@example.com");
+
+    // A wrong token gets nothing but the refusal.
+    let wrong = format!("{}x", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]);
+    let refused = client.get(format!("{}/readyz", r.base)).bearer_auth(wrong).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("the admin token does not match") && !text.contains("example.com"), "{text}");
 
     let missing = client.get(format!("{}/slack/evnts", r.base)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("/slack/events"));
 
     r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_details_need_an_admin_token_the_server_has() {
+    let r = start(0).await;
+    let client = reqwest::Client::new();
+    let refused = client.get(format!("{}/readyz", r.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.text().await.unwrap().contains("no admin token (server.admin_token)"));
+    r.stop().await;
+
+    let text = "[server]\nadmin_token = \"too-short\"\n";
+    let error = Config::from_toml_with_env(text, &[], "test").unwrap_err().to_string();
+    assert!(error.contains("server.admin_token: must be at least 32 characters"), "{error}");
+    assert!(!error.contains("too-short"), "the token was printed: {error}");
+    let env = [("FRONTDESK_SERVER__ADMIN_TOKEN".to_string(), ADMIN_TOKEN.to_string())];
+    let config = Config::from_toml_with_env("", &env, "test").unwrap();
+    assert!(config.server.admin_token.is_some());
+    assert!(!format!("{config:?}").contains(ADMIN_TOKEN));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! `[server]`: how `frontdesk serve` listens and how many turns it runs at once.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,7 +35,15 @@ pub struct ServerConfig {
     pub idle_timeout_secs: u64,
     /// Seconds a handler may take to answer once the request is read; then 503.
     pub request_timeout_secs: u64,
+    /// Shows `/readyz`'s details (workspaces, each channel's health message) to a caller that
+    /// sends `Authorization: Bearer <token>`; without it `/readyz` names each check and whether
+    /// it passed, nothing more. At least 32 characters; better set through
+    /// `FRONTDESK_SERVER__ADMIN_TOKEN`.
+    pub admin_token: Option<SecretString>,
 }
+
+/// The shortest `server.admin_token` accepted.
+const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// Bounds of `server.max_body_bytes`.
 const MIN_BODY_BYTES: usize = 1024;
@@ -54,6 +63,7 @@ impl Default for ServerConfig {
             body_timeout_secs: 30,
             idle_timeout_secs: 60,
             request_timeout_secs: 30,
+            admin_token: None,
         }
     }
 }
@@ -102,6 +112,17 @@ impl ServerConfig {
         ] {
             if value == 0 || value > most {
                 out.push((format!("server.{key}"), format!("must be between 1 and {most} seconds, not {value}")));
+            }
+        }
+        if let Some(token) = &self.admin_token {
+            let chars = token.expose_secret().trim().chars().count();
+            if chars < MIN_ADMIN_TOKEN_CHARS {
+                out.push((
+                    "server.admin_token".into(),
+                    format!(
+                        "must be at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. from `openssl rand -hex 32`), not {chars}; remove it to show no details"
+                    ),
+                ));
             }
         }
         out

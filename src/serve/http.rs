@@ -3,8 +3,10 @@
 //! - `/healthz` answers 200 while the process runs and its event loop turns (liveness).
 //! - `/readyz` answers 200 only when frontdesk can do its job: the store answers, the knowledge
 //!   base is not empty, the inbox worker runs, and every configured channel passed its last
-//!   health check (re-checked at most every `server.health_cache_secs`). Otherwise 503, with
-//!   the failing checks in the JSON body.
+//!   health check (re-checked at most every `server.health_cache_secs`). Otherwise 503. The
+//!   JSON body names each check and whether it passed; what each found (workspace ids, the
+//!   channels' own health messages) only with `Authorization: Bearer <server.admin_token>`,
+//!   and always in `frontdesk doctor`.
 //!
 //! Every request body is read here, before any handler sees it, and only up to the limit of its
 //! route: `server.max_body_bytes` unless the route declared its own ([`Routes::body_limit`]). A
@@ -26,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,11 +55,35 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The body of `/readyz`.
+/// The body of `/readyz` for the admin.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ReadyReport {
     pub ready: bool,
     pub checks: Vec<Check>,
+}
+
+/// One check of `/readyz` as anyone may see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PublicCheck {
+    pub name: String,
+    pub ok: bool,
+}
+
+/// The body of `/readyz` for anyone: no details.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PublicReport {
+    pub ready: bool,
+    pub checks: Vec<PublicCheck>,
+}
+
+impl ReadyReport {
+    /// The report without what the checks found, which can name workspaces, hosts and logins.
+    pub fn public(&self) -> PublicReport {
+        PublicReport {
+            ready: self.ready,
+            checks: self.checks.iter().map(|c| PublicCheck { name: c.name.clone(), ok: c.ok }).collect(),
+        }
+    }
 }
 
 impl Readiness {
@@ -177,10 +204,11 @@ pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig
         timeout: Duration::from_secs(server.body_timeout_secs),
     });
     let handler_timeout = Duration::from_secs(server.request_timeout_secs);
+    let ready = Arc::new(Ready { readiness, admin_token: server.admin_token.clone() });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(readiness)
+        .with_state(ready)
         .merge(adapters.router)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(handler_timeout, answer_in_time))
@@ -280,10 +308,58 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(readiness): State<Arc<Readiness>>) -> Response {
-    let report = readiness.report().await;
+/// What `/readyz` answers from, and to whom it shows details.
+struct Ready {
+    readiness: Arc<Readiness>,
+    admin_token: Option<SecretString>,
+}
+
+async fn readyz(State(ready): State<Arc<Ready>>, headers: HeaderMap) -> Response {
+    let detailed = match admitted(ready.admin_token.as_ref(), &headers) {
+        Ok(detailed) => detailed,
+        Err(reason) => {
+            tracing::warn!(reason, "/readyz details refused");
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(serde_json::json!({ "error": reason })),
+            )
+                .into_response();
+        }
+    };
+    let report = ready.readiness.report().await;
     let status = if report.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(report)).into_response()
+    if detailed {
+        (status, Json(report)).into_response()
+    } else {
+        (status, Json(report.public())).into_response()
+    }
+}
+
+/// Whether the caller may see details: not without an `Authorization` header, yes with the
+/// admin token; any other `Authorization` is refused, for the reason given.
+fn admitted(token: Option<&SecretString>, headers: &HeaderMap) -> Result<bool, &'static str> {
+    let Some(given) = headers.get(header::AUTHORIZATION) else {
+        return Ok(false);
+    };
+    let Some(token) = token else {
+        return Err(
+            "this server has no admin token (server.admin_token), so /readyz shows no details; frontdesk doctor does",
+        );
+    };
+    match given.to_str().ok().and_then(|v| v.trim().strip_prefix("Bearer ")) {
+        Some(given) if same_secret(given.trim(), token.expose_secret()) => Ok(true),
+        Some(_) => Err("the admin token does not match"),
+        None => Err("expected Authorization: Bearer <server.admin_token>"),
+    }
+}
+
+/// Compares in constant time, without giving away the length of either.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (given, expected) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    given.as_slice().ct_eq(expected.as_slice()).into()
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
