@@ -528,3 +528,25 @@ fn the_server_limits_are_validated() {
         (256, 10, 30, 60, 30)
     );
 }
+
+#[tokio::test]
+async fn an_overlong_policy_value_from_a_chat_command_is_refused() {
+    use frontdesk::channel::{PolicyConsole, WorkspaceId};
+    use frontdesk::serve::console::{StorePolicyConsole, MAX_POLICY_VALUE_CHARS};
+    let store = frontdesk::store::Store::temporary().unwrap();
+    let console = StorePolicyConsole::new(frontdesk::policy::PolicyStore::open(&store).unwrap());
+    let (ws, ch): (WorkspaceId, ChannelId) = ("G1".parse().unwrap(), "C1".parse().unwrap());
+
+    let long = "p".repeat(MAX_POLICY_VALUE_CHARS + 1);
+    let err = console.set(&ws, &ch, "products", &long).await.unwrap_err();
+    assert_eq!(err, format!("the value of products is {} characters long; a policy value is at most 500", long.len()));
+    // Nothing was stored.
+    assert!(console.show(&ws, &ch).await.unwrap().contains("products = []"));
+    // The longest value taken is stored.
+    let longest = "p".repeat(MAX_POLICY_VALUE_CHARS);
+    assert!(console.set(&ws, &ch, "products", &longest).await.unwrap().contains(&longest));
+    // An unknown key is echoed back only in part.
+    let err = console.set(&ws, &ch, &"k".repeat(10_000), "true").await.unwrap_err();
+    assert!(err.starts_with(&format!("unknown policy key \"{}\"...;", "k".repeat(40))), "{err}");
+    assert!(err.len() < 400, "{err}");
+}
