@@ -3,14 +3,13 @@
 use super::ChannelSet;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::serve::http::Check;
-use axum::Router;
+use crate::serve::http::{Check, Routes};
 use std::sync::Arc;
 
 /// The configured channels, their HTTP routes, and a way to run their diagnostics.
 pub struct Channels {
     pub set: ChannelSet,
-    pub routes: Router,
+    pub routes: Routes,
     /// Lines for the start-up banner: the URLs to paste into each platform's settings.
     pub endpoints: Vec<String>,
     doctors: Vec<Doctor>,
@@ -40,7 +39,7 @@ pub struct ChannelSetupError {
 pub fn build(config: &Config, engine: &Arc<Engine>) -> Result<Channels, ChannelSetupError> {
     #[allow(unused_mut)]
     let mut channels =
-        Channels { set: ChannelSet::new(), routes: Router::new(), endpoints: Vec::new(), doctors: Vec::new() };
+        Channels { set: ChannelSet::new(), routes: Routes::new(), endpoints: Vec::new(), doctors: Vec::new() };
     #[allow(unused_variables)]
     let public = config.server.public_url.clone().unwrap_or_else(|| format!("http://{}", config.server.listen));
     #[allow(unused_variables)]
@@ -100,7 +99,11 @@ pub fn build(config: &Config, engine: &Arc<Engine>) -> Result<Channels, ChannelS
         let imap = !email.imap.host.is_empty();
         let mailbox = email.address.clone();
         let adapter = frontdesk_email::EmailAdapter::new(email.clone(), tree).map_err(|e| setup(e.to_string()))?;
-        channels.routes = channels.routes.merge(adapter.router());
+        // Mail carries attachments: the webhook takes larger bodies than the chat platforms send.
+        channels.routes = channels
+            .routes
+            .merge(adapter.router())
+            .body_limit(frontdesk_email::INBOUND_PATH, adapter.inbound_body_limit());
         if imap {
             channels.endpoints.push(format!("Email: reading {mailbox} over IMAP"));
         }

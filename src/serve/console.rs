@@ -4,6 +4,14 @@ use crate::channel::{ChannelId, PolicyConsole, WorkspaceId};
 use crate::policy::{PolicyStore, Scope, POLICY_KEYS};
 use async_trait::async_trait;
 
+/// The longest policy value `/frontdesk policy set` takes, in characters. The longest values a
+/// policy holds (product and action lists, an address) are far shorter; a longer one is refused
+/// before it is stored or echoed back into the chat.
+pub const MAX_POLICY_VALUE_CHARS: usize = 500;
+
+/// How much of an unknown key is echoed back.
+const SHOWN_KEY_CHARS: usize = 40;
+
 /// Reads and writes channel policies for `/frontdesk policy` (the adapter checks permissions).
 pub struct StorePolicyConsole {
     policies: PolicyStore,
@@ -43,7 +51,15 @@ impl PolicyConsole for StorePolicyConsole {
     ) -> Result<String, String> {
         if !POLICY_KEYS.iter().any(|(k, _)| *k == key) {
             let known: Vec<&str> = POLICY_KEYS.iter().map(|(k, _)| *k).collect();
-            return Err(format!("unknown policy key {key:?}; known keys: {}", known.join(", ")));
+            let shown: String = key.chars().take(SHOWN_KEY_CHARS).collect();
+            let cut = if shown.len() < key.len() { "..." } else { "" };
+            return Err(format!("unknown policy key {shown:?}{cut}; known keys: {}", known.join(", ")));
+        }
+        let chars = value.chars().count();
+        if chars > MAX_POLICY_VALUE_CHARS {
+            return Err(format!(
+                "the value of {key} is {chars} characters long; a policy value is at most {MAX_POLICY_VALUE_CHARS}"
+            ));
         }
         let pairs = [(key.to_string(), value.to_string())];
         match self.policies.set(workspace, &Scope::Channel(channel.clone()), &pairs) {

@@ -81,6 +81,7 @@ impl Deliverer for ChannelSet {
 pub mod channels;
 pub mod console;
 pub mod http;
+pub mod listen;
 pub mod run;
 
 pub use run::{ServeError, Server};

@@ -1,12 +1,11 @@
 //! Runs everything `frontdesk serve` is made of until shutdown.
 
-use super::http::{self, Readiness};
+use super::http::{self, Readiness, Routes};
 use super::ChannelSet;
 use crate::channel::InboxSink;
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::engine::Engine;
 use crate::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
-use axum::Router;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,8 +18,6 @@ pub enum ServeError {
     Listen { addr: String, source: std::io::Error },
     #[error("cannot open the inbox: {0}")]
     Inbox(#[from] crate::store::StoreError),
-    #[error("the HTTP server stopped: {0}")]
-    Http(std::io::Error),
 }
 
 /// A server ready to run: listening already, so the caller knows the address (tests bind port 0).
@@ -30,8 +27,9 @@ pub struct Server {
     engine: Arc<Engine>,
     inbox: Inbox,
     channels: ChannelSet,
-    routes: Router,
+    routes: Routes,
     readiness: Arc<Readiness>,
+    settings: ServerConfig,
 }
 
 impl Server {
@@ -40,7 +38,7 @@ impl Server {
         config: &Config,
         engine: Arc<Engine>,
         channels: ChannelSet,
-        adapter_routes: Router,
+        adapter_routes: impl Into<Routes>,
     ) -> Result<Server, ServeError> {
         let options = InboxOptions {
             max_parallel: config.server.max_parallel,
@@ -60,7 +58,16 @@ impl Server {
             channels.clone(),
             Duration::from_secs(config.server.health_cache_secs),
         ));
-        Ok(Server { listener, addr, engine, inbox, channels, routes: adapter_routes, readiness })
+        Ok(Server {
+            listener,
+            addr,
+            engine,
+            inbox,
+            channels,
+            routes: adapter_routes.into(),
+            readiness,
+            settings: config.server.clone(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -74,7 +81,7 @@ impl Server {
     /// Serves until `shutdown` is cancelled: the adapters receive, the worker answers and
     /// delivers, the HTTP endpoints answer. Returns once all of them have stopped.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
-        let Server { listener, addr, engine, inbox, channels, routes, readiness } = self;
+        let Server { listener, addr, engine, inbox, channels, routes, readiness, settings } = self;
         let sink: Arc<dyn InboxSink> = Arc::new(inbox.clone());
 
         let mut adapters = Vec::new();
@@ -102,15 +109,9 @@ impl Server {
         });
 
         tracing::info!(%addr, "listening");
-        let app = http::router(readiness, routes);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown({
-                let shutdown = shutdown.clone();
-                async move { shutdown.cancelled().await }
-            })
-            .await;
-        // The server can also stop on its own (an accept error); everything else stops with it.
-        shutdown.cancel();
+        let app = http::router(readiness, routes, &settings);
+        // Returns once shutdown was asked for and every connection has ended.
+        super::listen::serve(listener, app, &settings, shutdown.clone()).await;
         for adapter in adapters {
             if let Err(error) = adapter.await {
                 tracing::error!(%error, "a channel task failed");
@@ -119,6 +120,6 @@ impl Server {
         if let Err(error) = worker.await {
             tracing::error!(%error, "the inbox worker failed");
         }
-        served.map_err(ServeError::Http)
+        Ok(())
     }
 }

@@ -28,12 +28,17 @@ pub const INBOUND_PATH: &str = "/email/inbound";
 impl EmailAdapter {
     /// The webhook's routes, to be merged into the service's HTTP server.
     pub fn router(self: &Arc<Self>) -> Router {
-        // Room for the largest attachment allowed, base64-encoded, and the rest of the mail.
-        let limit = usize::try_from(self.config.max_attachment_bytes.saturating_mul(2)).unwrap_or(usize::MAX);
         Router::new()
             .route(INBOUND_PATH, post(inbound))
-            .layer(DefaultBodyLimit::max(limit.saturating_add(1024 * 1024)))
+            .layer(DefaultBodyLimit::max(self.inbound_body_limit()))
             .with_state(Arc::clone(self))
+    }
+
+    /// The largest body `POST /email/inbound` takes, in bytes; the server reads no more.
+    pub fn inbound_body_limit(&self) -> usize {
+        // Room for the largest attachment allowed, base64-encoded, and the rest of the mail.
+        let limit = usize::try_from(self.config.max_attachment_bytes.saturating_mul(2)).unwrap_or(usize::MAX);
+        limit.saturating_add(1024 * 1024)
     }
 }
 
