@@ -2,11 +2,11 @@
 //!
 //! Every secret the configuration can hold (Slack signing secret, bot token, OAuth client secret
 //! and token key; Discord bot token; the mailbox password and the inbound-mail webhook secret;
-//! the model provider's key; the Meilisearch keys) gets a value of its own. The real
+//! the model provider's key; the Meilisearch keys; the admin token) gets a value of its own. The real
 //! `frontdesk serve` binary then runs a conversation on Slack, Discord and email (against the
 //! Slack and Discord fakes, the local mail stack and a scripted model), and is sent a few
 //! requests with bad signatures, which are the paths most tempted to echo what they got.
-//! Afterwards its debug-level log, `/readyz`, `frontdesk doctor`, `frontdesk config`,
+//! Afterwards its debug-level log, `/readyz` (public, and in detail with the admin token), `frontdesk doctor`, `frontdesk config`,
 //! `frontdesk trace` for each conversation and every record in the data store are searched for
 //! each secret's value.
 
@@ -27,6 +27,7 @@ const WEBHOOK_SECRET: &str = "mail-hook-51e0b7c29d3a";
 const LLM_KEY: &str = "sk-llm-0b9e4d71a6c3f825";
 const MEILI_MASTER_KEY: &str = "meili-master-6a1f0e93c2d7";
 const MEILI_SEARCH_KEY: &str = "meili-search-d40b8e17f2a9";
+const ADMIN_TOKEN: &str = "admin-token-4f7e0c2b91d8a6e3570b1c9d2e8f4a60";
 const LLM_KEY_VAR: &str = "SECRETS_TEST_LLM_KEY";
 const CHANNEL: &str = "CSECRETS";
 const ARTICLES: &[&str] = &["billing-free-trial", "billing-refunds-and-credits", "integrations-slack"];
@@ -89,6 +90,7 @@ max_retries = 0
 
 [server]
 listen = "127.0.0.1:{port}"
+admin_token = "{ADMIN_TOKEN}"
 
 [slack]
 mode = "events"
@@ -232,7 +234,9 @@ dns_server = {dns}
     .await;
     stack.wait_for(&customer, Duration::from_secs(60), |m| m.from == support).await.unwrap();
 
-    let readyz = http.get(format!("{base}/readyz")).send().await.unwrap().text().await.unwrap();
+    let mut readyz = http.get(format!("{base}/readyz")).send().await.unwrap().text().await.unwrap();
+    let detailed = http.get(format!("{base}/readyz")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    readyz.push_str(&detailed.text().await.unwrap());
     let serve_log = serving.stop();
     let (doctor_ok, doctor) = frontdesk_with(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &["doctor"]);
     let (_, shown) = frontdesk_with(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &["config"]);
@@ -260,6 +264,7 @@ dns_server = {dns}
         ("the model provider's key", LLM_KEY.to_string()),
         ("retrieval.meilisearch.master_key", MEILI_MASTER_KEY.to_string()),
         ("retrieval.meilisearch.search_key", MEILI_SEARCH_KEY.to_string()),
+        ("server.admin_token", ADMIN_TOKEN.to_string()),
     ];
     let outputs = [
         ("the serve log", serve_log.as_str()),
