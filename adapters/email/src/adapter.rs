@@ -76,7 +76,8 @@ pub(crate) struct ReplyContext {
     /// The thread's subject without "Re:" prefixes.
     #[serde(default)]
     pub subject: String,
-    /// Where the reply goes.
+    /// Where the reply goes: the mail's sender (its From address), the same identity the
+    /// sender's rate limit counts. Never the mail's `Reply-To`, which anyone can set to anyone.
     pub reply_to: String,
     #[serde(default)]
     pub reply_name: Option<String>,
@@ -255,14 +256,22 @@ impl EmailAdapter {
 
         let (conversation, top_level) = self.thread_of(&mail)?;
         let subject = base_subject(&mail.subject);
-        let customer = (!is_agent).then(|| (mail.reply_to.clone(), mail.from_name.clone()));
+        let customer = (!is_agent).then(|| (mail.from.clone(), mail.from_name.clone()));
         let text = inbound_text(&mail, top_level);
+        if let Some(other) = &mail.reply_to {
+            tracing::info!(message_id = %mail.message_id, from = %mail.from, reply_to = %other, "Reply-To names another address; answering the sender only, the agents are shown it");
+        }
         self.state.record_message(
             &conversation,
             &mail.message_id,
             &subject,
             customer,
-            Some(ThreadEntry { from: mail.from.clone(), at_ms: now, text: text.clone() }),
+            Some(ThreadEntry {
+                from: mail.from.clone(),
+                at_ms: now,
+                text: text.clone(),
+                asked_reply_to: mail.reply_to.clone(),
+            }),
         )?;
 
         let mut references = mail.references.clone();
@@ -275,7 +284,7 @@ impl EmailAdapter {
             message_id: mail.message_id.clone(),
             references,
             subject,
-            reply_to: mail.reply_to.clone(),
+            reply_to: mail.from.clone(),
             reply_name: mail.from_name.clone(),
             mailbox: self.mailbox.clone(),
         };
