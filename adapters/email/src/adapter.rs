@@ -102,6 +102,26 @@ pub struct EmailAdapter {
     ingest_lock: tokio::sync::Mutex<()>,
 }
 
+/// How far a mail's From address is vouched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// A valid DKIM signature of the From domain (or a parent domain of it).
+    Verified,
+    /// Nothing vouches for the address, nor contradicts it: the domain does not sign its mail,
+    /// or DKIM checking is off.
+    Unsigned,
+    /// The domain signs its mail, but this mail has no valid signature of it.
+    Failed,
+}
+
+impl Sender {
+    /// Whether a mail from an agent's address (`agent_address`) is an agent's: only when DKIM
+    /// proves the address, since anyone can write an agent's address in From.
+    pub(crate) fn is_agent(self, agent_address: bool) -> bool {
+        agent_address && self == Sender::Verified
+    }
+}
+
 /// Removes "Re:", "Fwd:" and similar prefixes.
 pub(crate) fn base_subject(subject: &str) -> String {
     let mut s = subject.trim();
@@ -168,13 +188,30 @@ impl EmailAdapter {
         self.state.held()
     }
 
-    /// True for the support team: configured addresses and domains, and addresses conversations
-    /// were forwarded to.
-    fn is_agent(&self, address: &str) -> bool {
+    /// True for the addresses of the support team: configured addresses and domains, and
+    /// addresses conversations were forwarded to. An address alone proves nothing (anyone can
+    /// write it in From): see [`Sender::is_agent`].
+    fn is_agent_address(&self, address: &str) -> bool {
         let domain = domain_of(address);
         self.config.agent_addresses.iter().any(|a| a.trim().eq_ignore_ascii_case(address))
             || self.config.agent_domains.iter().any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(domain))
             || self.state.is_agent(address)
+    }
+
+    /// What DKIM says of the mail's From address.
+    async fn check_sender(&self, raw: &[u8], mail: &ParsedMail) -> Sender {
+        let Some(verifier) = &self.dkim else { return Sender::Unsigned };
+        match verifier.check(raw, domain_of(&mail.from)).await {
+            DkimVerdict::Pass { domain } => {
+                tracing::debug!(message_id = %mail.message_id, %domain, "DKIM pass");
+                Sender::Verified
+            }
+            DkimVerdict::Unverified { reason } => {
+                tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "DKIM check failed; sender unverified");
+                Sender::Failed
+            }
+            DkimVerdict::NotSigned => Sender::Unsigned,
+        }
     }
 
     /// Our own mail: from the support address, or carrying one of our Message-IDs.
@@ -218,9 +255,14 @@ impl EmailAdapter {
                 "attachment over the size limit; listed as oversized and not kept"
             );
         }
+        // Checked before taking the lock: the DNS lookups must not hold up other mail.
+        let sender = self.check_sender(raw, &mail).await;
         let _one_at_a_time = self.ingest_lock.lock().await;
         let now = crate::now_ms();
-        let is_agent = self.is_agent(&mail.from);
+        let is_agent = sender.is_agent(self.is_agent_address(&mail.from));
+        if !is_agent && self.is_agent_address(&mail.from) {
+            tracing::warn!(message_id = %mail.message_id, from = %mail.from, check = ?sender, "mail from an agent's address without a valid DKIM signature of its domain; taken as a customer's");
+        }
         if !is_agent
             && !self.state.within_rate(&mail.from, &mail.message_id, now, self.config.sender_messages_per_hour)?
         {
@@ -239,21 +281,6 @@ impl EmailAdapter {
             tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "email held for a person, not answered");
             return Ok(Ingested::Held(reason));
         }
-        let unverified = match &self.dkim {
-            Some(verifier) => match verifier.check(raw, domain_of(&mail.from)).await {
-                DkimVerdict::Unverified { reason } => {
-                    tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "DKIM check failed; sender unverified");
-                    true
-                }
-                DkimVerdict::Pass { domain } => {
-                    tracing::debug!(message_id = %mail.message_id, %domain, "DKIM pass");
-                    false
-                }
-                DkimVerdict::NotSigned => false,
-            },
-            None => false,
-        };
-
         let (conversation, top_level) = self.thread_of(&mail)?;
         let subject = base_subject(&mail.subject);
         let customer = (!is_agent).then(|| (mail.from.clone(), mail.from_name.clone()));
@@ -316,7 +343,7 @@ impl EmailAdapter {
             top_level,
             reply_context: serde_json::to_value(&context).unwrap_or(serde_json::Value::Null),
             action: None,
-            unverified_sender: unverified,
+            unverified_sender: sender != Sender::Verified,
         };
         match inbox.accept(message).await {
             Ok(true) => {
@@ -558,7 +585,10 @@ impl EmailAdapter {
                     Err(e) => out.push(("DKIM resolver".into(), health(false, e))),
                 }
             }
-            None => out.push(("DKIM".into(), health(true, "checking is off".into()))),
+            None => out.push((
+                "DKIM".into(),
+                health(true, "checking is off: no sender is verified, and no mail counts as an agent's reply".into()),
+            )),
         }
         let held = self.state.held().len();
         if held > 0 {
@@ -698,6 +728,14 @@ mod tests {
         assert_eq!(base_subject("Re: RE: Fwd: Refund"), "Refund");
         assert_eq!(base_subject("Refund"), "Refund");
         assert_eq!(base_subject("Re:"), "");
+    }
+
+    #[test]
+    fn only_a_verified_agents_address_is_an_agent() {
+        assert!(Sender::Verified.is_agent(true));
+        assert!(!Sender::Verified.is_agent(false));
+        assert!(!Sender::Unsigned.is_agent(true), "an address nothing vouches for");
+        assert!(!Sender::Failed.is_agent(true));
     }
 
     #[test]
