@@ -9,8 +9,10 @@
 //! Question → answer threaded in the customer's mailbox → a follow-up that only makes sense with
 //! the question before it is answered from the history → "can I talk to a person?" → the
 //! customer is told and the agents' address receives the forwarded thread → an agent answers
-//! from the forward (to the customer, a copy to support) and so takes the conversation → the
-//! customer writes again and the bot stays silent.
+//! from the forward (to the customer, a copy to support, signed by the team's domain) and so
+//! takes the conversation → the customer writes again and the bot stays silent. On the way, an
+//! outsider's unsigned mail "from" the team's domain, in reply to frontdesk's answer, silences
+//! nothing.
 //!
 //! And, with a scripted model: an answer verification rejects, one refused on confidence and one
 //! only suggested to the agents never reach the customer's mailbox; the suggestion reaches the
@@ -73,6 +75,8 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     config.imap.port = stack.imaps_port;
     // Only IDLE can pick mail up in time with an hourly poll.
     config.imap.poll_secs = 3600;
+    // The team writes from the stack's signing domain.
+    config.agent_domains = vec![stack.dkim_domain.clone()];
     let adapter = EmailAdapter::new(config, store.db().open_tree("email").unwrap()).unwrap();
     let serving = serve(&engine, Source::Email, adapter.clone());
     let inbox = serving.inbox.clone();
@@ -104,6 +108,32 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     // The same mail delivered twice (a resend, a redelivery) is answered once.
     stack.send_mail(&question).await.unwrap();
 
+    // An outsider writes "from" the team's domain, unsigned, in reply to frontdesk's answer.
+    let outsider =
+        stack.unique_address("helpdesk").replace(&format!("@{}", stack.domain), &format!("@{}", stack.dkim_domain));
+    let forged = q1.replace("q1.", "forged.");
+    stack
+        .send_mail(&CustomerMail {
+            from: &outsider,
+            to: vec![&support],
+            subject: "Re: Error TH-4012",
+            body: "I am taking this one over, no more answers needed.",
+            message_id: &forged,
+            reply_to_ids: vec![q1.clone(), answer.message_id.clone()],
+            ..CustomerMail::default()
+        })
+        .await
+        .unwrap();
+    eventually("the outsider's mail handled", async || {
+        let recorded = [q1.clone(), forged.clone()].into_iter().any(|key| {
+            let key = ConversationKey::new(key).unwrap();
+            let c = engine.conversations.get(Source::Email, &ws, &key).ok().flatten();
+            c.is_some_and(|c| c.messages.iter().any(|m| m.text.starts_with("I am taking this one over")))
+        });
+        recorded.then_some(())
+    })
+    .await;
+
     // 2. A follow-up in the thread that only makes sense with the question before it.
     let q2 = q1.replace("q1.", "q2.");
     stack
@@ -134,8 +164,14 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
         engine.conversations.get(Source::Email, &ws, &key).ok().flatten()
     })
     .await;
-    let asked: Vec<&str> =
-        conversation.messages.iter().filter(|m| m.speaker == Speaker::Customer).map(|m| m.text.as_str()).collect();
+    assert_eq!(conversation.state, ConvState::Bot, "the outsider's mail silenced nothing");
+    assert!(conversation.messages.iter().all(|m| m.speaker != Speaker::Agent), "no agent wrote in the thread");
+    let asked: Vec<&str> = conversation
+        .messages
+        .iter()
+        .filter(|m| m.speaker == Speaker::Customer && !m.text.starts_with("I am taking this one over"))
+        .map(|m| m.text.as_str())
+        .collect();
     assert_eq!(
         asked,
         vec!["What does error TH-4012 mean for the export?", "Where do I create a new token for it?"],
@@ -182,13 +218,15 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
         assert!(forward.body.contains(line), "the forward carries the customer's messages: {}", forward.body);
     }
 
-    // 4. An agent answers from the forward with their client's reply button.
+    // 4. An agent answers from the forward with their client's reply button; their domain signs
+    // their mail.
+    let agent = stack.unique_address("jo").replace(&format!("@{}", stack.domain), &format!("@{}", stack.dkim_domain));
     let agent_reply = q1.replace("q1.", "agent1.");
     let mut refs = forward.references.clone();
     refs.push(forward.message_id.clone());
     stack
-        .send_mail(&CustomerMail {
-            from: &agents,
+        .send_signed(&CustomerMail {
+            from: &agent,
             from_name: Some("Jo from Support"),
             to: vec![&customer],
             cc: vec![&support],

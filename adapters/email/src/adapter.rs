@@ -76,7 +76,8 @@ pub(crate) struct ReplyContext {
     /// The thread's subject without "Re:" prefixes.
     #[serde(default)]
     pub subject: String,
-    /// Where the reply goes.
+    /// Where the reply goes: the mail's sender (its From address), the same identity the
+    /// sender's rate limit counts. Never the mail's `Reply-To`, which anyone can set to anyone.
     pub reply_to: String,
     #[serde(default)]
     pub reply_name: Option<String>,
@@ -99,6 +100,26 @@ pub struct EmailAdapter {
     pub(crate) inbox: Mutex<Option<Arc<dyn InboxSink>>>,
     /// One email at a time through threading, rate counting and the inbox.
     ingest_lock: tokio::sync::Mutex<()>,
+}
+
+/// How far a mail's From address is vouched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// A valid DKIM signature of the From domain (or a parent domain of it).
+    Verified,
+    /// Nothing vouches for the address, nor contradicts it: the domain does not sign its mail,
+    /// or DKIM checking is off.
+    Unsigned,
+    /// The domain signs its mail, but this mail has no valid signature of it.
+    Failed,
+}
+
+impl Sender {
+    /// Whether a mail from an agent's address (`agent_address`) is an agent's: only when DKIM
+    /// proves the address, since anyone can write an agent's address in From.
+    pub(crate) fn is_agent(self, agent_address: bool) -> bool {
+        agent_address && self == Sender::Verified
+    }
 }
 
 /// Removes "Re:", "Fwd:" and similar prefixes.
@@ -167,13 +188,30 @@ impl EmailAdapter {
         self.state.held()
     }
 
-    /// True for the support team: configured addresses and domains, and addresses conversations
-    /// were forwarded to.
-    fn is_agent(&self, address: &str) -> bool {
+    /// True for the addresses of the support team: configured addresses and domains, and
+    /// addresses conversations were forwarded to. An address alone proves nothing (anyone can
+    /// write it in From): see [`Sender::is_agent`].
+    fn is_agent_address(&self, address: &str) -> bool {
         let domain = domain_of(address);
         self.config.agent_addresses.iter().any(|a| a.trim().eq_ignore_ascii_case(address))
             || self.config.agent_domains.iter().any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(domain))
             || self.state.is_agent(address)
+    }
+
+    /// What DKIM says of the mail's From address.
+    async fn check_sender(&self, raw: &[u8], mail: &ParsedMail) -> Sender {
+        let Some(verifier) = &self.dkim else { return Sender::Unsigned };
+        match verifier.check(raw, domain_of(&mail.from)).await {
+            DkimVerdict::Pass { domain } => {
+                tracing::debug!(message_id = %mail.message_id, %domain, "DKIM pass");
+                Sender::Verified
+            }
+            DkimVerdict::Unverified { reason } => {
+                tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "DKIM check failed; sender unverified");
+                Sender::Failed
+            }
+            DkimVerdict::NotSigned => Sender::Unsigned,
+        }
     }
 
     /// Our own mail: from the support address, or carrying one of our Message-IDs.
@@ -217,9 +255,14 @@ impl EmailAdapter {
                 "attachment over the size limit; listed as oversized and not kept"
             );
         }
+        // Checked before taking the lock: the DNS lookups must not hold up other mail.
+        let sender = self.check_sender(raw, &mail).await;
         let _one_at_a_time = self.ingest_lock.lock().await;
         let now = crate::now_ms();
-        let is_agent = self.is_agent(&mail.from);
+        let is_agent = sender.is_agent(self.is_agent_address(&mail.from));
+        if !is_agent && self.is_agent_address(&mail.from) {
+            tracing::warn!(message_id = %mail.message_id, from = %mail.from, check = ?sender, "mail from an agent's address without a valid DKIM signature of its domain; taken as a customer's");
+        }
         if !is_agent
             && !self.state.within_rate(&mail.from, &mail.message_id, now, self.config.sender_messages_per_hour)?
         {
@@ -238,31 +281,24 @@ impl EmailAdapter {
             tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "email held for a person, not answered");
             return Ok(Ingested::Held(reason));
         }
-        let unverified = match &self.dkim {
-            Some(verifier) => match verifier.check(raw, domain_of(&mail.from)).await {
-                DkimVerdict::Unverified { reason } => {
-                    tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "DKIM check failed; sender unverified");
-                    true
-                }
-                DkimVerdict::Pass { domain } => {
-                    tracing::debug!(message_id = %mail.message_id, %domain, "DKIM pass");
-                    false
-                }
-                DkimVerdict::NotSigned => false,
-            },
-            None => false,
-        };
-
         let (conversation, top_level) = self.thread_of(&mail)?;
         let subject = base_subject(&mail.subject);
-        let customer = (!is_agent).then(|| (mail.reply_to.clone(), mail.from_name.clone()));
+        let customer = (!is_agent).then(|| (mail.from.clone(), mail.from_name.clone()));
         let text = inbound_text(&mail, top_level);
+        if let Some(other) = &mail.reply_to {
+            tracing::info!(message_id = %mail.message_id, from = %mail.from, reply_to = %other, "Reply-To names another address; answering the sender only, the agents are shown it");
+        }
         self.state.record_message(
             &conversation,
             &mail.message_id,
             &subject,
             customer,
-            Some(ThreadEntry { from: mail.from.clone(), at_ms: now, text: text.clone() }),
+            Some(ThreadEntry {
+                from: mail.from.clone(),
+                at_ms: now,
+                text: text.clone(),
+                asked_reply_to: mail.reply_to.clone(),
+            }),
         )?;
 
         let mut references = mail.references.clone();
@@ -275,7 +311,7 @@ impl EmailAdapter {
             message_id: mail.message_id.clone(),
             references,
             subject,
-            reply_to: mail.reply_to.clone(),
+            reply_to: mail.from.clone(),
             reply_name: mail.from_name.clone(),
             mailbox: self.mailbox.clone(),
         };
@@ -307,7 +343,7 @@ impl EmailAdapter {
             top_level,
             reply_context: serde_json::to_value(&context).unwrap_or(serde_json::Value::Null),
             action: None,
-            unverified_sender: unverified,
+            unverified_sender: sender != Sender::Verified,
         };
         match inbox.accept(message).await {
             Ok(true) => {
@@ -549,7 +585,10 @@ impl EmailAdapter {
                     Err(e) => out.push(("DKIM resolver".into(), health(false, e))),
                 }
             }
-            None => out.push(("DKIM".into(), health(true, "checking is off".into()))),
+            None => out.push((
+                "DKIM".into(),
+                health(true, "checking is off: no sender is verified, and no mail counts as an agent's reply".into()),
+            )),
         }
         let held = self.state.held().len();
         if held > 0 {
@@ -689,6 +728,14 @@ mod tests {
         assert_eq!(base_subject("Re: RE: Fwd: Refund"), "Refund");
         assert_eq!(base_subject("Refund"), "Refund");
         assert_eq!(base_subject("Re:"), "");
+    }
+
+    #[test]
+    fn only_a_verified_agents_address_is_an_agent() {
+        assert!(Sender::Verified.is_agent(true));
+        assert!(!Sender::Verified.is_agent(false));
+        assert!(!Sender::Unsigned.is_agent(true), "an address nothing vouches for");
+        assert!(!Sender::Failed.is_agent(true));
     }
 
     #[test]

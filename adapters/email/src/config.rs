@@ -126,9 +126,10 @@ impl Default for SmtpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DkimConfig {
-    /// Check DKIM signatures. A message whose sender's domain signs its mail (it carries a
-    /// DKIM-Signature or the domain publishes a DMARC policy) but fails the check is marked as
-    /// from an unverified sender: it may be answered, but never triggers an action.
+    /// Check DKIM signatures. Only a valid signature of the sender's domain verifies the sender;
+    /// other mail is marked as from an unverified sender (it may be answered, but never triggers
+    /// an action), and mail from agents' addresses counts as an agent's only when verified, so
+    /// `agent_addresses` and `agent_domains` need this on.
     pub verify: bool,
     /// A DNS server (`ip:port`) to use instead of the system's resolvers.
     pub dns_server: Option<String>,
@@ -158,8 +159,9 @@ pub struct EmailConfig {
     /// Sending replies over SMTP.
     pub smtp: SmtpConfig,
     /// Addresses of the support team: their mail in a thread is an agent's reply, which takes the
-    /// conversation over from the bot. The agents' address of the policy (`agents_channel`) is
-    /// added once a conversation was forwarded to it.
+    /// conversation over from the bot, when it carries a valid DKIM signature of the address's
+    /// domain (`dkim.verify`). The agents' address of the policy (`agents_channel`) is added once
+    /// a conversation was forwarded to it.
     pub agent_addresses: Vec<String>,
     /// Domains whose every address is an agent's (`example.com` for a team writing from it).
     pub agent_domains: Vec<String>,
@@ -291,6 +293,14 @@ impl EmailConfig {
                 problem("agent_domains", format!("{d:?} is not a domain name"));
             }
         }
+        if !self.dkim.verify && (!self.agent_addresses.is_empty() || !self.agent_domains.is_empty()) {
+            problem(
+                "dkim.verify",
+                "agents are recognised by the DKIM signature of their domain: with dkim.verify = false anyone could \
+                 write as an agent; turn it on, or remove agent_addresses and agent_domains"
+                    .into(),
+            );
+        }
         if self.max_attachment_bytes == 0 {
             problem("max_attachment_bytes", "must be more than 0".into());
         }
@@ -412,6 +422,19 @@ mod tests {
         assert!(problems[0].1.contains("holds no certificate"), "{problems:?}");
         assert_eq!(problems[1].0, "email.smtp.ca_file");
         assert!(problems[1].1.contains("cannot read"), "{problems:?}");
+    }
+
+    #[test]
+    fn agents_need_dkim_checking() {
+        let json = serde_json::json!({
+            "address": "support@example.com",
+            "imap": {"host": "imap.example.com", "password": "p"},
+            "smtp": {"host": "smtp.example.com"},
+            "agent_domains": ["example.com"],
+            "dkim": {"verify": false},
+        });
+        let c: EmailConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(keys(&c), vec!["email.dkim.verify".to_string()]);
     }
 
     #[test]

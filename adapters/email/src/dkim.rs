@@ -1,8 +1,11 @@
 //! DKIM: does the sender's domain vouch for the message?
 //!
 //! A domain "signs its mail" when the message carries a DKIM-Signature, or when the From domain
-//! publishes a DMARC policy (it then expects aligned signatures). For such mail a failed or
-//! missing check makes the sender unverified; mail from domains that do not sign is taken as is.
+//! publishes a DMARC policy (it then expects aligned signatures). Only a pass proves the sender:
+//! the adapter marks every other mail `unverified_sender` and never takes it as an agent's. A
+//! failed or missing signature of a signing domain ([`DkimVerdict::Unverified`]) also says the
+//! From address is likely forged; mail from domains that do not sign is neither proven nor
+//! disproven.
 
 use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};

@@ -14,11 +14,12 @@
 //! - **Handoff**: the customer is told in the thread; the thread (summary and the customer's
 //!   messages) is forwarded to the agents' address, with `Reply-To` set to the customer and the
 //!   support address so the agent's reply both answers the customer and tells frontdesk that a
-//!   person took over. Mail from agents' addresses marks the author as an agent.
+//!   person took over. Mail from agents' addresses marks the author as an agent, but only when
+//!   a valid DKIM signature of the From domain proves the address (anyone can write it).
 //! - **No loops, no abuse**: auto-replies, bounces and bulk mail are ignored (logged with the
 //!   reason), our own mail is never answered, each sender has an hourly limit (mail over it is
-//!   held for a person, see [`EmailAdapter::held`]), and DKIM failures of signing domains mark the
-//!   sender unverified.
+//!   held for a person, see [`EmailAdapter::held`]). A sender is verified only by a valid DKIM
+//!   signature of its domain: every other mail is marked `unverified_sender`.
 
 mod adapter;
 mod config;

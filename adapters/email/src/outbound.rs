@@ -160,7 +160,13 @@ fn summary_body(adapter: &EmailAdapter, s: &HandoffSummary, context: &ReplyConte
     }
     t.push_str(&format!("Conversation: {}\n\n--- The conversation so far ---\n", s.conversation));
     for entry in thread {
-        t.push_str(&format!("\nFrom {}:\n{}\n", entry.from, entry.text.trim()));
+        t.push_str(&format!("\nFrom {}:\n", entry.from));
+        if let Some(other) = &entry.asked_reply_to {
+            t.push_str(&format!(
+                "(This mail asked for replies to go to {other} (Reply-To). frontdesk only writes to the sender's own address; reply to {other} yourself if that is right.)\n"
+            ));
+        }
+        t.push_str(&format!("{}\n", entry.text.trim()));
     }
     t
 }
@@ -230,6 +236,7 @@ pub(crate) async fn deliver(adapter: &EmailAdapter, message: &Outbound) -> Resul
                 from: format!("frontdesk ({})", adapter.mailbox),
                 at_ms: crate::now_ms(),
                 text: body.clone(),
+                asked_reply_to: None,
             };
             (body, Some(entry))
         }

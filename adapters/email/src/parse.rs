@@ -29,8 +29,10 @@ pub struct ParsedMail {
     /// The sender's address, lowercased.
     pub from: String,
     pub from_name: Option<String>,
-    /// Where replies go (Reply-To, else From), lowercased.
-    pub reply_to: String,
+    /// The address of the mail's `Reply-To` when it names someone other than the sender,
+    /// lowercased. Only recorded for the agents: frontdesk answers the sender (`from`) alone, so
+    /// a mail cannot make it write to a third party.
+    pub reply_to: Option<String>,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: String,
@@ -82,10 +84,8 @@ pub fn parse(raw: &[u8], max_attachment_bytes: u64) -> Result<ParsedMail, Malfor
         .filter(|s| crate::config::looks_like_address(s))
         .ok_or_else(|| Malformed("the message has no valid From address".into()))?;
     let from_name = from_addr.and_then(|a| a.name()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let reply_to = addresses(message.reply_to())
-        .into_iter()
-        .find(|a| crate::config::looks_like_address(a))
-        .unwrap_or_else(|| from.clone());
+    let reply_to =
+        addresses(message.reply_to()).into_iter().find(|a| crate::config::looks_like_address(a)).filter(|a| *a != from);
 
     let (message_id, has_message_id) = match message.message_id().map(normalize_id).filter(|s| !s.is_empty()) {
         Some(id) => (id, true),
@@ -288,6 +288,18 @@ mod tests {
         assert_eq!(m.references, vec!["r0@example.com", "r1@example.com"]);
         assert_eq!(m.text, "J'ai une question sur le café.");
         assert!(m.automated.is_none());
+        assert_eq!(m.reply_to, None);
+    }
+
+    #[test]
+    fn a_reply_to_other_than_the_sender_is_kept_apart_from_the_sender() {
+        let raw =
+            b"From: Ann <ann@example.org>\r\nReply-To: Someone <Victim@Example.NET>\r\nSubject: hi\r\n\r\nbody\r\n";
+        let m = parse(raw, 1000).unwrap();
+        assert_eq!(m.from, "ann@example.org");
+        assert_eq!(m.reply_to.as_deref(), Some("victim@example.net"));
+        let raw = b"From: ann@example.org\r\nReply-To: ANN@example.org\r\n\r\nbody\r\n";
+        assert_eq!(parse(raw, 1000).unwrap().reply_to, None, "the sender's own address is no other address");
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct ThreadEntry {
     pub from: String,
     pub at_ms: i64,
     pub text: String,
+    /// The mail's `Reply-To` when it named another address than `from`: never written to, shown
+    /// to the agents so that a person can decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked_reply_to: Option<String>,
 }
 
 /// What the adapter knows of a conversation.
@@ -209,7 +213,7 @@ mod tests {
         s.set_imap_position("INBOX", 7, 42).unwrap();
         assert_eq!(s.imap_position("INBOX").unwrap(), Some((7, 42)));
 
-        let e = |t: &str| Some(ThreadEntry { from: "a@x.y".into(), at_ms: 1, text: t.into() });
+        let e = |t: &str| Some(ThreadEntry { from: "a@x.y".into(), at_ms: 1, text: t.into(), asked_reply_to: None });
         let customer = || Some(("a@x.y".to_string(), None));
         s.record_message("c1", "m1@x", "Refund", customer(), e("first")).unwrap();
         let t = s.record_message("c1", "m1@x", "Refund", customer(), e("first again")).unwrap();

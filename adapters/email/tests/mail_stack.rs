@@ -183,7 +183,7 @@ async fn a_customer_is_answered_in_the_thread_and_the_follow_up_stays_in_the_con
     assert_eq!(first.workspace.as_str(), support);
     assert_eq!(first.text, "Refund for the annual plan\n\nHello,\nCan I get a refund on my annual plan?");
     assert!(first.received_at_ms > 0);
-    assert!(!first.unverified_sender, "example.test does not sign its mail");
+    assert!(first.unverified_sender, "example.test does not sign its mail: nothing vouches for the sender");
 
     let citations = vec![Citation {
         doc_id: "refunds.md".into(),
@@ -473,7 +473,10 @@ async fn dkim_signatures_are_checked_against_the_published_key() {
     let Some(sc) = scenario("dkim") else { return };
     let (stack, support) = (&sc.stack, &sc.support);
     let signer = format!("alice@{}", stack.dkim_domain);
-    let (running, inbox) = sc.run(sc.config());
+    // The signing domain is the team's: only its signed mail is an agent's.
+    let mut config = sc.config();
+    config.agent_domains = vec![stack.dkim_domain.clone()];
+    let (running, inbox) = sc.run(config);
 
     let sign: [&str; 6] =
         ["--dkim-key", &stack.dkim_key, "--dkim-domain", &stack.dkim_domain, "--dkim-selector", &stack.dkim_selector];
@@ -546,12 +549,14 @@ async fn dkim_signatures_are_checked_against_the_published_key() {
     .await;
 
     wait_until("four messages", || inbox.accepted().len() == 4).await;
-    let verdict =
-        |id: &str| inbox.accepted().iter().find(|m| m.id.as_str() == id).map(|m| m.unverified_sender).unwrap();
-    assert!(!verdict(&good), "a valid signature verifies the sender");
-    assert!(verdict(&tampered), "a body changed after signing fails");
-    assert!(verdict(&unsigned), "a signing domain's mail without a signature is unverified");
-    assert!(!verdict(&other), "a domain that does not sign is taken as is");
+    let verdict = |id: &str| {
+        let m = inbox.accepted().into_iter().find(|m| m.id.as_str() == id).unwrap();
+        (m.unverified_sender, m.author.is_agent)
+    };
+    assert_eq!(verdict(&good), (false, true), "a valid signature verifies the sender, here an agent");
+    assert_eq!(verdict(&tampered), (true, false), "a body changed after signing fails");
+    assert_eq!(verdict(&unsigned), (true, false), "a signing domain's mail without a signature is unverified");
+    assert_eq!(verdict(&other), (true, false), "nothing vouches for a domain that does not sign");
     running.stop().await;
 }
 
@@ -588,7 +593,9 @@ async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
     let Some(sc) = scenario("handoff") else { return };
     let (stack, support, customer) = (&sc.stack, &sc.support, &sc.customer);
     let agents = stack.unique_address("agents");
-    let (running, inbox) = sc.run(sc.config());
+    let mut config = sc.config();
+    config.agent_domains = vec![stack.dkim_domain.clone()];
+    let (running, inbox) = sc.run(config);
     let adapter = running.adapter.clone();
 
     let first_id = unique_id(stack, "h1");
@@ -641,14 +648,43 @@ async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
     assert!(agent_copy.body.contains("weak_retrieval"));
     assert!(agent_copy.references.contains(&first_id), "the forward belongs to the customer's thread");
 
-    // The agent answers with their client's reply button: to the customer, a copy to support.
-    let agent_reply_id = unique_id(stack, "agent");
+    // Someone writes "from" the agents' address without a signature: not an agent's reply.
     let refs = agent_copy.references.iter().chain([&forwarded]).cloned().collect::<Vec<_>>().join(" ");
+    let forged_id = unique_id(stack, "forged");
     python_send(
         stack,
         &[
             "--from",
             &agents,
+            "--to",
+            support,
+            "--subject",
+            "Re: [Handoff] Invoice",
+            "--body",
+            "Taken care of, the bot can stop.",
+            "--message-id",
+            &forged_id,
+            "--in-reply-to",
+            &forwarded,
+            "--references",
+            &refs,
+        ],
+    )
+    .await;
+    wait_until("the unsigned mail", || inbox.accepted().len() == 2).await;
+    let forged = inbox.accepted()[1].clone();
+    assert!(!forged.author.is_agent && forged.unverified_sender, "an address alone makes no agent");
+
+    // An agent of the team's signing domain answers with their client's reply button: to the
+    // customer, a copy to support.
+    let agent =
+        stack.unique_address("agent").replace(&format!("@{}", stack.domain), &format!("@{}", stack.dkim_domain));
+    let agent_reply_id = unique_id(stack, "agent");
+    python_send(
+        stack,
+        &[
+            "--from",
+            &agent,
             "--to",
             customer,
             "--cc",
@@ -663,12 +699,19 @@ async fn a_handoff_forwards_the_thread_and_the_agents_reply_is_an_agents() {
             &forwarded,
             "--references",
             &refs,
+            "--dkim-key",
+            &stack.dkim_key,
+            "--dkim-domain",
+            &stack.dkim_domain,
+            "--dkim-selector",
+            &stack.dkim_selector,
         ],
     )
     .await;
-    wait_until("the agent's reply", || inbox.accepted().len() == 2).await;
-    let from_agent = inbox.accepted()[1].clone();
-    assert!(from_agent.author.is_agent, "the agents' address is an agent");
+    wait_until("the agent's reply", || inbox.accepted().len() == 3).await;
+    let from_agent = inbox.accepted()[2].clone();
+    assert!(from_agent.author.is_agent, "a signed mail of the team's domain is an agent's");
+    assert!(!from_agent.unverified_sender);
     assert_eq!(from_agent.conversation, question.conversation);
     assert_eq!(from_agent.text, "Hi, I refunded the second charge.");
     assert!(stack.wait_for(customer, WAIT, |m| m.message_id == agent_reply_id).await.is_ok());

@@ -5,6 +5,8 @@
 //!   network in between that strips the offer) gets neither the password nor any mail.
 //! - A folder that keeps no keywords (Microsoft Exchange: PERMANENTFLAGS without `\*`) is
 //!   reported with what to set instead.
+//! - An SMTP server that takes every mail and records its envelope and text, to see where
+//!   replies really go.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -46,6 +48,75 @@ async fn scripted(greeting: &'static str, answer: fn(&str) -> String) -> (u16, A
         }
     });
     (port, lines)
+}
+
+/// One mail an SMTP server took: the envelope recipients and the message as sent.
+#[derive(Debug, Clone)]
+struct Taken {
+    recipients: Vec<String>,
+    data: String,
+}
+
+/// An SMTP server on loopback (no TLS, no login) that takes every mail; returns its port and
+/// the mails it took.
+async fn smtp_recorder() -> (u16, Arc<Mutex<Vec<Taken>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let record = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut read = BufReader::new(read);
+                write.write_all(b"220 mx.example.test ESMTP\r\n").await.unwrap();
+                let mut recipients = Vec::new();
+                let mut line = String::new();
+                while read.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let upper = line.trim_end().to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-mx.example.test\r\n250 8BITMIME\r\n"
+                    } else if let Some(to) = upper.strip_prefix("RCPT TO:") {
+                        recipients.push(to.trim().trim_matches(['<', '>']).to_ascii_lowercase());
+                        b"250 ok\r\n"
+                    } else if upper == "DATA" {
+                        write.write_all(b"354 go ahead\r\n").await.unwrap();
+                        let mut data = String::new();
+                        let mut part = String::new();
+                        while read.read_line(&mut part).await.unwrap_or(0) > 0 && part != ".\r\n" {
+                            data.push_str(&part);
+                            part.clear();
+                        }
+                        record.lock().unwrap().push(Taken { recipients: std::mem::take(&mut recipients), data });
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    (port, taken)
+}
+
+/// A header of a recorded mail, unfolded.
+fn header(data: &str, name: &str) -> Option<String> {
+    let message = mail_parser::MessageParser::default().parse(data.as_bytes())?;
+    message.header_raw(name).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The text body of a recorded mail, decoded.
+fn body(data: &str) -> String {
+    let message = mail_parser::MessageParser::default().parse(data.as_bytes()).unwrap();
+    message.body_text(0).map(|t| t.replace("\r\n", "\n")).unwrap_or_default()
 }
 
 fn config(imap_port: u16, smtp_port: u16) -> EmailConfig {
@@ -180,4 +251,89 @@ async fn a_folder_that_keeps_no_keywords_is_reported_with_what_to_set() {
     let adapter = EmailAdapter::new(config, db.open_tree("b").unwrap()).unwrap();
     let doctor = adapter.doctor().await;
     assert!(doctor.iter().all(|(n, _)| n != "IMAP keywords"), "{doctor:?}");
+}
+
+/// A webhook- or IMAP-only mailbox whose replies go to the recording SMTP server.
+fn recorded_config(smtp_port: u16) -> EmailConfig {
+    let mut config = config(9, smtp_port);
+    config.imap.security = Security::None;
+    config.smtp.security = Security::None;
+    config.smtp.user = String::new();
+    config
+}
+
+fn answer(question: &frontdesk_channel::Inbound, id: &str, text: &str) -> Outbound {
+    Outbound::reply_to(
+        question,
+        id,
+        text,
+        OutboundKind::Answer { turn_id: id.into(), citations: Vec::new(), confidence: 0.9 },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_go_to_the_sender_never_to_a_reply_to_address() {
+    let (smtp_port, taken) = smtp_recorder().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let mut config = recorded_config(smtp_port);
+    config.sender_messages_per_hour = 1;
+    let adapter = EmailAdapter::new(config, db.open_tree("email").unwrap()).unwrap();
+    let inbox = RecordingInbox::default();
+
+    // Someone rotates the From address and points every Reply-To at a third party.
+    let victim = "victim@example.net";
+    for n in 0..3 {
+        let (from, id) = (format!("sender{n}@example.org"), format!("relay-{n}@example.org"));
+        let raw = format!(
+            "From: {from}\r\nReply-To: Victim <{victim}>\r\nTo: support@example.test\r\nSubject: Offer {n}\r\nMessage-ID: <{id}>\r\n\r\nBuy now, number {n}.\r\n"
+        );
+        assert_eq!(adapter.ingest(raw.as_bytes(), &inbox).await.unwrap(), frontdesk_email::Ingested::Accepted);
+    }
+    // The limit counts the address the replies go to: a second mail from the same sender is held.
+    let again = "From: sender0@example.org\r\nReply-To: victim@example.net\r\nSubject: Offer\r\nMessage-ID: <relay-again@example.org>\r\n\r\nAgain.\r\n";
+    assert!(matches!(adapter.ingest(again.as_bytes(), &inbox).await.unwrap(), frontdesk_email::Ingested::Held(_)));
+
+    let accepted = inbox.accepted();
+    assert_eq!(accepted.len(), 3);
+    for (n, question) in accepted.iter().enumerate() {
+        adapter.deliver(&answer(question, &format!("t{n}-answer"), "Thanks for writing.")).await.unwrap();
+    }
+    let summary = frontdesk_channel::HandoffSummary {
+        question: accepted[0].text.clone(),
+        condensed_question: accepted[0].text.clone(),
+        reason: "weak_retrieval".into(),
+        confidence: 0.1,
+        sources: Vec::new(),
+        draft: None,
+        conversation: accepted[0].conversation.clone(),
+        customer_channel: accepted[0].channel.clone(),
+    };
+    let forward = Outbound::reply_to(
+        &accepted[0],
+        "t0-summary",
+        "summary",
+        OutboundKind::AgentSummary {
+            agents_channel: Some(frontdesk_channel::ChannelId::new("agents@example.test").unwrap()),
+            summary,
+        },
+    );
+    adapter.deliver(&forward).await.unwrap();
+
+    let taken = taken.lock().unwrap().clone();
+    assert_eq!(taken.len(), 4, "{taken:?}");
+    for (n, mail) in taken[..3].iter().enumerate() {
+        let sender = format!("sender{n}@example.org");
+        assert_eq!(mail.recipients, vec![sender.clone()], "the answer goes to the sender alone");
+        assert_eq!(header(&mail.data, "To").as_deref(), Some(sender.as_str()));
+    }
+    let to_agents = &taken[3];
+    assert_eq!(to_agents.recipients, vec!["agents@example.test".to_string()]);
+    assert!(!to_agents.data.contains(&format!("Reply-To: Victim <{victim}>")), "{}", to_agents.data);
+    let reply_to = header(&to_agents.data, "Reply-To").unwrap();
+    assert!(reply_to.contains("sender0@example.org") && !reply_to.contains(victim), "{reply_to}");
+    // The agents are told what the mail asked for, to decide themselves.
+    let text = body(&to_agents.data);
+    assert!(text.contains(&format!("asked for replies to go to {victim}")), "{text}");
+    assert!(taken.iter().all(|m| !m.recipients.iter().any(|r| r == victim)));
 }
