@@ -156,16 +156,15 @@ impl SlackAdapter {
         }
     }
 
-    fn agents_configured(&self) -> bool {
-        !self.config.agent_user_ids.is_empty() || self.config.agent_usergroup.is_some()
-    }
-
-    /// Whether `user` of `team` is a support agent (listed, or in the agents' user group).
+    /// Whether `user` of `team` is a support agent of that workspace: listed in its
+    /// `[slack.agents.<team>]`, or a member of its agents' user group. Nobody is an agent in a
+    /// workspace without agents configured.
     pub(crate) async fn is_agent(&self, team: &str, user: &str) -> bool {
-        if self.config.agent_user_ids.iter().any(|u| u == user) {
+        let Some(agents) = self.config.agents_of(team) else { return false };
+        if agents.user_ids.iter().any(|u| u == user) {
             return true;
         }
-        let Some(group) = &self.config.agent_usergroup else { return false };
+        let Some(group) = &agents.usergroup else { return false };
         let max_age = Duration::from_secs(self.config.agent_cache_secs);
         let cached = self.agents.lock().ok().and_then(|m| m.get(team).cloned());
         if let Some((at, members)) = &cached {
@@ -199,16 +198,32 @@ impl SlackAdapter {
         facts.into_inbound(is_agent, now_ms())
     }
 
-    /// A click's facts → the inbox message. Claim and Resolve count as an agent's when the
-    /// clicker is a configured agent — or anyone, when no agents are configured (then whoever
-    /// can see the agents' channel is trusted to be one).
-    pub(crate) async fn click_inbound(&self, facts: ClickFacts) -> Result<Inbound, Malformed> {
-        let is_agent = if facts.is_agent_action() && !self.agents_configured() {
-            true
-        } else {
-            self.is_agent(&facts.team, &facts.user).await
-        };
+    /// A click's facts → the inbox message, `is_agent` as checked by the caller.
+    pub(crate) fn click_inbound(&self, facts: ClickFacts, is_agent: bool) -> Result<Inbound, Malformed> {
         facts.into_inbound(is_agent, now_ms())
+    }
+
+    /// Why a Claim or Resolve by someone who is not an agent of `team` was refused, for the
+    /// person who clicked.
+    pub(crate) fn not_an_agent_text(&self, team: &str) -> String {
+        if self.config.agents_of(team).is_some() {
+            "Only members of the support team can claim or resolve a conversation.".into()
+        } else {
+            "Only support agents can claim or resolve a conversation, and no support agents are set up for this \
+             workspace yet. Ask whoever runs frontdesk to add your team."
+                .into()
+        }
+    }
+
+    /// Shows `text` to `user` alone in `channel`. Best effort: logged when it fails.
+    pub(crate) async fn tell_privately(&self, team: &str, channel: &str, user: &str, text: &str) {
+        let result = match self.token_for(team) {
+            Ok(token) => api::post_ephemeral(&self.client, &token, channel, user, text).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(team, channel, error = %e, "a private explanation could not be shown");
+        }
     }
 
     /// Reads and hands over one Events API envelope (after its signature was checked).
@@ -351,26 +366,39 @@ impl SlackAdapter {
                 Err(e) => out.push(("slack installations".into(), bad(e.to_string()))),
             }
         }
-        match &self.config.agent_usergroup {
-            Some(group) => {
-                for (team, token) in &teams {
-                    out.push((
-                        format!("slack agents' user group {group} in {team}"),
-                        match api::usergroup_members(&self.client, token, group).await {
-                            Ok(m) if m.is_empty() => bad("resolvable but empty: nobody counts as an agent".into()),
-                            Ok(m) => ok(format!("{} members", m.len())),
-                            Err(e) => bad(e.to_string()),
-                        },
-                    ));
-                }
-            }
-            None if self.config.agent_user_ids.is_empty() => out.push((
+        if teams.is_empty() && self.config.agents.is_empty() {
+            out.push((
                 "slack agents".into(),
-                ok("none configured: anyone who clicks Claim or Resolve in the agents' channel counts as an agent, \
-                    and no message in a thread takes it over"
+                bad("none configured: Claim and Resolve are refused for everyone, and no message takes a thread \
+                     over; list each workspace's agents under [slack.agents.<team id>]"
                     .into()),
-            )),
-            None => out.push(("slack agents".into(), ok(format!("{} user ids", self.config.agent_user_ids.len())))),
+            ));
+        }
+        for (team, token) in &teams {
+            let name = format!("slack agents in {team}");
+            let Some(agents) = self.config.agents_of(team) else {
+                out.push((
+                    name,
+                    bad(format!(
+                        "none configured for this workspace: Claim and Resolve are refused for everyone, and no \
+                         message takes a thread over; add [slack.agents.{team}] with usergroup or user_ids"
+                    )),
+                ));
+                continue;
+            };
+            if !agents.user_ids.is_empty() {
+                out.push((name, ok(format!("{} user ids", agents.user_ids.len()))));
+            }
+            if let Some(group) = &agents.usergroup {
+                out.push((
+                    format!("slack agents' user group {group} in {team}"),
+                    match api::usergroup_members(&self.client, token, group).await {
+                        Ok(m) if m.is_empty() => bad("resolvable but empty: nobody counts as an agent".into()),
+                        Ok(m) => ok(format!("{} members", m.len())),
+                        Err(e) => bad(e.to_string()),
+                    },
+                ));
+            }
         }
         out
     }
@@ -401,6 +429,12 @@ impl ChannelAdapter for SlackAdapter {
     async fn run(&self, inbox: Arc<dyn InboxSink>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         if let Ok(mut slot) = self.inbox.write() {
             *slot = Some(inbox);
+        }
+        if self.config.agents.is_empty() {
+            tracing::warn!(
+                "slack: no agents are configured for any workspace ([slack.agents.<team id>]): Claim and Resolve \
+                 will be refused for everyone"
+            );
         }
         let result = match self.config.mode {
             SlackMode::Events => {

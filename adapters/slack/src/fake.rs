@@ -2,7 +2,8 @@
 //!
 //! - [`FakeSlack`]: a loopback Web API (axum on 127.0.0.1:0) that answers the methods the
 //!   adapter calls with the response shapes Slack documents, keeps the channels' messages and
-//!   reactions, records every call, and fails on demand ([`Fault`]).
+//!   reactions (and the messages shown to one person, [`Ephemeral`]), records every call, and
+//!   fails on demand ([`Fault`]).
 //! - [`SlackSender`]: posts events and button clicks to the adapter's router signed as Slack
 //!   signs them, with retry headers when asked.
 //! - [`Driver`]: the conformance kit's `PlatformDriver` over both.
@@ -121,10 +122,19 @@ struct Grant {
     token: String,
 }
 
+/// A message shown to one person only (`chat.postEphemeral`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ephemeral {
+    pub channel: String,
+    pub user: String,
+    pub text: String,
+}
+
 #[derive(Default)]
 struct FakeState {
     calls: Vec<Call>,
     messages: Vec<FakeMessage>,
+    ephemerals: Vec<Ephemeral>,
     reactions: BTreeSet<(String, String, String)>,
     faults: HashMap<String, VecDeque<Fault>>,
     workspaces: HashMap<String, Workspace>,
@@ -304,6 +314,11 @@ impl FakeSlack {
             .filter(|m| m.from_bot && m.channel == channel && m.thread_ts.is_none())
             .cloned()
             .collect()
+    }
+
+    /// Messages shown to one person only, in order.
+    pub fn ephemerals(&self) -> Vec<Ephemeral> {
+        self.lock().ephemerals.clone()
     }
 
     /// Reactions present now, as (channel, ts, name).
@@ -590,6 +605,19 @@ async fn api(
                 message["thread_ts"] = json!(t);
             }
             Json(json!({"ok": true, "channel": channel, "ts": ts, "message": message})).into_response()
+        }
+        "chat.postEphemeral" => {
+            let (Some(channel), Some(user)) = (str_param(&params, "channel"), str_param(&params, "user")) else {
+                return slack_error("channel_not_found");
+            };
+            let text = str_param(&params, "text").unwrap_or("").to_string();
+            if text.is_empty() && json_param(&params, "blocks").is_none() {
+                return slack_error("no_text");
+            }
+            let e = Ephemeral { channel: channel.to_string(), user: user.to_string(), text };
+            s.ephemerals.push(e);
+            let ts = s.next_ts();
+            Json(json!({"ok": true, "message_ts": ts})).into_response()
         }
         "chat.update" => {
             let (Some(channel), Some(ts)) = (str_param(&params, "channel"), str_param(&params, "ts")) else {

@@ -179,7 +179,22 @@ impl SlackAdapter {
             _ => None,
         };
         let team = click.team.clone();
-        match self.click_inbound(click).await {
+        let is_agent = self.is_agent(&team, &click.user).await;
+        if click.is_agent_action() && !is_agent {
+            // Refused here: the engine never sees it. The clicker is told why, after the ack.
+            tracing::info!(team = %team, user = %click.user, action = %click.action_id, "slack: claim or resolve by someone who is not an agent refused");
+            let place = click.clicked.as_ref().map(|(channel, _, _)| channel.clone());
+            match (place, self.me.upgrade()) {
+                (Some(channel), Some(me)) => {
+                    let text = self.not_an_agent_text(&team);
+                    let user = click.user.clone();
+                    tokio::spawn(async move { me.tell_privately(&team, &channel, &user, &text).await });
+                }
+                _ => tracing::warn!("slack: the refused click names no channel to explain it in"),
+            }
+            return Reply(StatusCode::OK, String::new());
+        }
+        match self.click_inbound(click, is_agent) {
             Ok(message) => {
                 let reply = self.hand_over(message).await;
                 // The rating is stored: show it on the answer, without holding up Slack's request.

@@ -33,7 +33,7 @@ pub mod store;
 pub mod fake;
 
 pub use adapter::{SlackAdapter, WORKING_REACTION};
-pub use config::{SlackConfig, SlackMode};
+pub use config::{SlackAgents, SlackConfig, SlackMode};
 
 /// Why the adapter could not be built.
 #[derive(Debug, thiserror::Error)]

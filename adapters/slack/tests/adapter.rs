@@ -13,7 +13,7 @@ use frontdesk_channel::{
 use frontdesk_slack::blocks::{ACTION_CLAIM, ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_REQUEST_HUMAN, ACTION_RESOLVE};
 use frontdesk_slack::fake::{Driver, FakeMessage, FakeSlack, Fault, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 use frontdesk_slack::signature::{self, SignatureError};
-use frontdesk_slack::{SlackAdapter, SlackConfig};
+use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,15 @@ impl Drop for Rig {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// `[slack.agents.<team>]` with these user ids and user group.
+fn agents(team: &str, user_ids: &[&str], usergroup: Option<&str>) -> (String, SlackAgents) {
+    let agents = SlackAgents {
+        user_ids: user_ids.iter().map(|u| u.to_string()).collect(),
+        usergroup: usergroup.map(str::to_string),
+    };
+    (team.to_string(), agents)
 }
 
 fn temp_tree() -> sled::Tree {
@@ -247,11 +256,7 @@ async fn retries_and_message_plus_app_mention_make_one_message() {
 
 #[tokio::test]
 async fn threads_dms_agents_and_ignored_events() {
-    let rig = running_with(|c| {
-        c.agent_usergroup = Some("SAGENTS".into());
-        c.agent_user_ids = vec!["ULEAD".into()];
-    })
-    .await;
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &["ULEAD"], Some("SAGENTS"))].into()).await;
     rig.fake.set_usergroup("SAGENTS", &["UAGENT"]);
     let root = rig.fake.customer_message("C1", "UCUSTOMER", "my export fails", None);
     rig.sender.event(&rig.fake.event_for(&root, "message", "E1")).await;
@@ -398,7 +403,7 @@ fn summary_of(inbound: &Inbound, agents_channel: Option<&str>) -> Outbound {
 
 #[tokio::test]
 async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
-    let rig = running_with(|c| c.agent_user_ids = vec!["UAGENT".into()]).await;
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &["UAGENT"], None)].into()).await;
     let (m, inbound) = question(&rig, "C1", "can I get a refund after 40 days?").await;
     let handoff = outbound(
         &inbound,
@@ -428,13 +433,18 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
         assert!(text.contains(part), "{part} missing from the card: {text}");
     }
 
-    // An agent claims; someone else tries to resolve.
+    // An agent claims; someone else tries to resolve and is refused, privately.
     let claim = rig.fake.click(card, "UAGENT", ACTION_CLAIM).unwrap();
     assert_eq!(rig.sender.interaction(&claim).await.status, 200);
+    let before = rig.inbox.offered();
     let resolve = rig.fake.click(card, "UOTHER", ACTION_RESOLVE).unwrap();
     assert_eq!(rig.sender.interaction(&resolve).await.status, 200);
+    assert_eq!(rig.inbox.offered(), before, "a refused resolve is not handed over");
+    let told = ephemeral_for(&rig, "UOTHER").await;
+    assert_eq!(told.channel, "CAGENTS");
+    assert_eq!(told.text, "Only members of the support team can claim or resolve a conversation.");
     let got = rig.inbox.accepted();
-    let (claimed, resolved) = (&got[got.len() - 2], &got[got.len() - 1]);
+    let claimed = &got[got.len() - 1];
     assert_eq!(claimed.action, Some(UserAction::Claim));
     assert!(claimed.author.is_agent);
     assert_eq!(claimed.author.display_name.as_deref(), Some("uagent"));
@@ -447,8 +457,6 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
         (&json!("C1"), &json!(m.ts), &json!(null))
     );
     assert_eq!((&context["card"]["channel"], &context["card"]["ts"]), (&json!("CAGENTS"), &json!(card.ts)));
-    assert_eq!(resolved.action, Some(UserAction::Resolve));
-    assert!(!resolved.author.is_agent, "someone who is not a configured agent");
 
     // The engine's notice for the claim goes to the customer's thread.
     let joined = outbound(claimed, "claim-notice", "uagent from our support team has joined.", OutboundKind::Notice);
@@ -466,15 +474,84 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
     assert_eq!(rig.fake.thread("C1", &m.ts).len(), 3);
 }
 
+/// The message shown to `user` alone, once it is there.
+async fn ephemeral_for(rig: &Rig, user: &str) -> frontdesk_slack::fake::Ephemeral {
+    for _ in 0..500 {
+        if let Some(e) = rig.fake.ephemerals().into_iter().find(|e| e.user == user) {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{user} was never told anything: {:?}", rig.fake.ephemerals());
+}
+
 #[tokio::test]
-async fn without_configured_agents_anyone_in_the_agents_channel_may_claim() {
+async fn without_configured_agents_nobody_may_claim_and_the_clicker_is_told_why() {
     let rig = running().await;
     let (_, inbound) = question(&rig, "C1", "refund?").await;
     rig.adapter.deliver(&summary_of(&inbound, Some("CAGENTS"))).await.unwrap();
     let card = rig.fake.top_level("CAGENTS").remove(0);
-    rig.sender.interaction(&rig.fake.click(&card, "UANYONE", ACTION_CLAIM).unwrap()).await;
-    let got = rig.inbox.accepted();
-    assert!(got.last().unwrap().author.is_agent);
+    for (user, action) in [("UANYONE", ACTION_CLAIM), ("USOMEONE", ACTION_RESOLVE)] {
+        let a = rig.sender.interaction(&rig.fake.click(&card, user, action).unwrap()).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let told = ephemeral_for(&rig, user).await;
+        assert_eq!(told.channel, "CAGENTS");
+        assert!(told.text.contains("no support agents are set up for this workspace"), "{told:?}");
+    }
+    assert_eq!(rig.inbox.accepted().len(), 1, "only the question reached the inbox: {:?}", rig.inbox.accepted());
+}
+
+#[tokio::test]
+async fn an_agent_of_one_workspace_is_not_an_agent_in_another() {
+    let rig = running_with(|c| {
+        c.agents = [agents(TEAM_ID, &["UAGENT"], Some("SAGENTS")), agents("T2", &["UOTHER"], None)].into()
+    })
+    .await;
+    rig.fake.set_usergroup("SAGENTS", &["UGROUPED"]);
+    // The same people write in a thread of workspace T1 and of workspace T2.
+    let in_team = |envelope: &mut Value, team: &str| {
+        envelope["team_id"] = json!(team);
+        envelope["event"]["team"] = json!(team);
+        envelope["authorizations"][0]["team_id"] = json!(team);
+    };
+    let mut n = 0;
+    for (team, user, agent) in [
+        (TEAM_ID, "UAGENT", true),
+        (TEAM_ID, "UGROUPED", true),
+        ("T2", "UAGENT", false),
+        ("T2", "UGROUPED", false),
+        ("T2", "UOTHER", true),
+        (TEAM_ID, "UOTHER", false),
+    ] {
+        n += 1;
+        let m = rig.fake.customer_message("C1", user, "on it", Some("1700000000.000001"));
+        let mut envelope = rig.fake.event_for(&m, "message", &format!("Ev{n}"));
+        in_team(&mut envelope, team);
+        assert_eq!(rig.sender.event(&envelope).await.status, 200);
+        let got = rig.inbox.accepted().pop().unwrap();
+        assert_eq!((got.workspace.as_str(), got.author.is_agent), (team, agent), "{user} in {team}");
+    }
+    // T2 has no user group: T1's group is never read for it.
+    let lookups = rig.fake.calls_of("usergroups.users.list");
+    assert!(lookups.iter().all(|c| c.params["usergroup"] == "SAGENTS"), "{lookups:?}");
+
+    // T1's agent clicks Claim on a card in T2: refused, and told so.
+    let (_, inbound) = question(&rig, "C1", "refund?").await;
+    rig.adapter.deliver(&summary_of(&inbound, Some("CAGENTS"))).await.unwrap();
+    let card = rig.fake.top_level("CAGENTS").remove(0);
+    let mut click = rig.fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap();
+    click["team"]["id"] = json!("T2");
+    click["user"]["team_id"] = json!("T2");
+    let before = rig.inbox.offered();
+    assert_eq!(rig.sender.interaction(&click).await.status, 200);
+    assert_eq!(rig.inbox.offered(), before, "the claim is not handed over");
+    assert!(ephemeral_for(&rig, "UAGENT").await.text.contains("Only members of the support team"));
+    // In T1 the same click counts.
+    let click = rig.fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap();
+    assert_eq!(rig.sender.interaction(&click).await.status, 200);
+    let claimed = rig.inbox.accepted().pop().unwrap();
+    assert_eq!(claimed.action, Some(UserAction::Claim));
+    assert!(claimed.author.is_agent);
 }
 
 #[tokio::test]
@@ -600,7 +677,7 @@ async fn slack_failures_map_onto_retryable_or_rejected() {
 
 #[tokio::test]
 async fn doctor_names_each_check() {
-    let rig = running_with(|c| c.agent_usergroup = Some("SAGENTS".into())).await;
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &[], Some("SAGENTS"))].into()).await;
     rig.fake.set_usergroup("SAGENTS", &["UAGENT", "UAGENT2"]);
     let checks = rig.adapter.doctor().await;
     let find = |name: &str| checks.iter().find(|(n, _)| n.starts_with(name)).map(|(_, h)| h.clone());
@@ -609,6 +686,14 @@ async fn doctor_names_each_check() {
     assert!(find("slack bot token").unwrap().ok);
     assert_eq!(find("slack bot user").unwrap().detail, BOT_USER_ID);
     assert_eq!(find("slack agents' user group").unwrap().detail, "2 members");
+
+    // Without agents for the workspace, doctor says what that means and how to fix it.
+    let bare = running().await;
+    let checks = bare.adapter.doctor().await;
+    let agents = checks.iter().find(|(n, _)| n == &format!("slack agents in {TEAM_ID}")).unwrap();
+    assert!(!agents.1.ok, "{agents:?}");
+    assert!(agents.1.detail.contains("refused for everyone"), "{agents:?}");
+    assert!(agents.1.detail.contains(&format!("[slack.agents.{TEAM_ID}]")), "{agents:?}");
 
     rig.fake.fail_next("auth.test", Fault::Error("token_revoked".into()));
     let checks = rig.adapter.doctor().await;
