@@ -2,6 +2,7 @@
 //! `ChannelAdapter` side — delivering replies in threads and the 👀 reaction while a turn is
 //! decided (nothing of an answer is posted before it is checked; the reply is a new message).
 
+use crate::agents::{GroupCache, Lookup, Membership};
 use crate::api::{self, Client};
 use crate::blocks::{self, ButtonValue};
 use crate::config::{SlackConfig, SlackMode};
@@ -13,9 +14,9 @@ use frontdesk_channel::{AdapterError, ChannelAdapter, Delivered, Health, Inbound
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use slack_morphism::SlackApiToken;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The reaction shown on a customer's message while the engine works on it.
@@ -30,8 +31,8 @@ pub struct SlackAdapter {
     pub(crate) inbox: RwLock<Option<Arc<dyn InboxSink>>>,
     /// Our bot's user id per team.
     bot_users: Mutex<HashMap<String, String>>,
-    /// Members of the agents' user group per team, and when they were read.
-    agents: Mutex<HashMap<String, (Instant, HashSet<String>)>>,
+    /// Members of each workspace's agents' user group.
+    groups: GroupCache,
     pub(crate) me: Weak<SlackAdapter>,
 }
 
@@ -78,13 +79,14 @@ impl SlackAdapter {
         }
         let key = config.encryption_key().map_err(|e| SlackError::Config(vec![("token_encryption_key".into(), e)]))?;
         let client = api::client(&config.api_url).map_err(SlackError::Client)?;
+        let groups = GroupCache::new(Duration::from_secs(config.agent_cache_secs));
         Ok(Arc::new_cyclic(|me| SlackAdapter {
             store: SlackStore::new(tokens, key),
             client,
             config,
             inbox: RwLock::new(None),
             bot_users: Mutex::new(HashMap::new()),
-            agents: Mutex::new(HashMap::new()),
+            groups,
             me: me.clone(),
         }))
     }
@@ -158,38 +160,31 @@ impl SlackAdapter {
 
     /// Whether `user` of `team` is a support agent of that workspace: listed in its
     /// `[slack.agents.<team>]`, or a member of its agents' user group. Nobody is an agent in a
-    /// workspace without agents configured.
-    pub(crate) async fn is_agent(&self, team: &str, user: &str) -> bool {
-        let Some(agents) = self.config.agents_of(team) else { return false };
+    /// workspace without agents configured. Never waits long for Slack (see `agents`):
+    /// `Unknown` when the user group could not be read, which counts as not an agent.
+    pub(crate) async fn agent_status(&self, team: &str, user: &str) -> Membership {
+        let Some(agents) = self.config.agents_of(team) else { return Membership::NotMember };
         if agents.user_ids.iter().any(|u| u == user) {
-            return true;
+            return Membership::Member;
         }
-        let Some(group) = &agents.usergroup else { return false };
-        let max_age = Duration::from_secs(self.config.agent_cache_secs);
-        let cached = self.agents.lock().ok().and_then(|m| m.get(team).cloned());
-        if let Some((at, members)) = &cached {
-            if at.elapsed() < max_age {
-                return members.contains(user);
-            }
-        }
-        let fetched = match self.token_for(team) {
-            Ok(token) => api::usergroup_members(&self.client, &token, group).await,
-            Err(e) => Err(e),
+        let Some(group) = agents.usergroup.clone() else { return Membership::NotMember };
+        let me = self.me.upgrade();
+        let team_id = team.to_string();
+        let lookup = move || -> Lookup {
+            Box::pin(async move {
+                let Some(me) = me else {
+                    return Err(AdapterError::Unavailable { platform: "slack", message: "shutting down".into() });
+                };
+                let token = me.token_for(&team_id)?;
+                api::usergroup_members(&me.client, &token, &group).await
+            })
         };
-        match fetched {
-            Ok(members) => {
-                let members: HashSet<String> = members.into_iter().collect();
-                let is = members.contains(user);
-                if let Ok(mut m) = self.agents.lock() {
-                    m.insert(team.to_string(), (Instant::now(), members));
-                }
-                is
-            }
-            Err(e) => {
-                tracing::warn!(team, error = %e, "cannot read the agents' user group; using the last known members");
-                cached.is_some_and(|(_, m)| m.contains(user))
-            }
-        }
+        self.groups.check(team, user, lookup).await
+    }
+
+    /// Whether `user` of `team` is a support agent; not when that cannot be checked now.
+    pub(crate) async fn is_agent(&self, team: &str, user: &str) -> bool {
+        self.agent_status(team, user).await == Membership::Member
     }
 
     /// A message event's facts → the inbox message.
@@ -205,8 +200,12 @@ impl SlackAdapter {
 
     /// Why a Claim or Resolve by someone who is not an agent of `team` was refused, for the
     /// person who clicked.
-    pub(crate) fn not_an_agent_text(&self, team: &str) -> String {
-        if self.config.agents_of(team).is_some() {
+    pub(crate) fn not_an_agent_text(&self, team: &str, status: Membership) -> String {
+        if status == Membership::Unknown {
+            "frontdesk could not check with Slack whether you are on the support team just now, so this was not \
+             done. Please try again in a minute."
+                .into()
+        } else if self.config.agents_of(team).is_some() {
             "Only members of the support team can claim or resolve a conversation.".into()
         } else {
             "Only support agents can claim or resolve a conversation, and no support agents are set up for this \

@@ -104,6 +104,9 @@ pub enum Fault {
     Error(String),
     /// This HTTP status with a plain-text body.
     Status(u16),
+    /// No answer until [`FakeSlack::release_hung_calls`] (then the usual one), as when Slack
+    /// is slow or a network path is broken.
+    Hang,
 }
 
 /// A workspace the fake knows, by its bot token.
@@ -137,6 +140,9 @@ struct FakeState {
     ephemerals: Vec<Ephemeral>,
     reactions: BTreeSet<(String, String, String)>,
     faults: HashMap<String, VecDeque<Fault>>,
+    /// Wakes calls held by [`Fault::Hang`].
+    release: Arc<tokio::sync::Notify>,
+    hung: usize,
     workspaces: HashMap<String, Workspace>,
     usergroups: HashMap<String, Vec<String>>,
     oauth_client: Option<(String, String)>,
@@ -282,6 +288,16 @@ impl FakeSlack {
     /// The next call of `method` fails with `fault` (faults queue up in order).
     pub fn fail_next(&self, method: &str, fault: Fault) {
         self.lock().faults.entry(method.into()).or_default().push_back(fault);
+    }
+
+    /// How many calls are being held by [`Fault::Hang`] now.
+    pub fn hung_calls(&self) -> usize {
+        self.lock().hung
+    }
+
+    /// Lets every call held by [`Fault::Hang`] go on.
+    pub fn release_hung_calls(&self) {
+        self.lock().release.notify_waiters();
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -516,9 +532,22 @@ async fn api(
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let token =
         auth.strip_prefix("Bearer ").map(str::to_string).or_else(|| str_param(&params, "token").map(str::to_string));
+    let (fault, hold) = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.calls.push(Call { method: method.clone(), params: params.clone(), token: token.clone() });
+        match s.faults.get_mut(&method).and_then(VecDeque::pop_front) {
+            Some(Fault::Hang) => (None, Some(Arc::clone(&s.release))),
+            other => (other, None),
+        }
+    };
+    if let Some(release) = hold {
+        let released = release.notified();
+        state.lock().unwrap_or_else(|p| p.into_inner()).hung += 1;
+        released.await;
+        state.lock().unwrap_or_else(|p| p.into_inner()).hung -= 1;
+    }
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    s.calls.push(Call { method: method.clone(), params: params.clone(), token: token.clone() });
-    if let Some(fault) = s.faults.get_mut(&method).and_then(VecDeque::pop_front) {
+    if let Some(fault) = fault {
         return match fault {
             Fault::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -534,6 +563,7 @@ async fn api(
             Fault::Status(n) => {
                 (StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "fake failure").into_response()
             }
+            Fault::Hang => slack_error("internal_error"),
         };
     }
     if method == "oauth.v2.access" {

@@ -9,6 +9,7 @@
 //!   retries.
 
 use crate::adapter::SlackAdapter;
+use crate::agents::Membership;
 use crate::blocks;
 use crate::normalise::{self, ClickOutcome, Envelope, Malformed};
 use crate::signature::{self, SignatureError};
@@ -179,14 +180,15 @@ impl SlackAdapter {
             _ => None,
         };
         let team = click.team.clone();
-        let is_agent = self.is_agent(&team, &click.user).await;
+        let status = self.agent_status(&team, &click.user).await;
+        let is_agent = status == Membership::Member;
         if click.is_agent_action() && !is_agent {
             // Refused here: the engine never sees it. The clicker is told why, after the ack.
             tracing::info!(team = %team, user = %click.user, action = %click.action_id, "slack: claim or resolve by someone who is not an agent refused");
             let place = click.clicked.as_ref().map(|(channel, _, _)| channel.clone());
             match (place, self.me.upgrade()) {
                 (Some(channel), Some(me)) => {
-                    let text = self.not_an_agent_text(&team);
+                    let text = self.not_an_agent_text(&team, status);
                     let user = click.user.clone();
                     tokio::spawn(async move { me.tell_privately(&team, &channel, &user, &text).await });
                 }

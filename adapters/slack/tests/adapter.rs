@@ -554,6 +554,61 @@ async fn an_agent_of_one_workspace_is_not_an_agent_in_another() {
     assert!(claimed.author.is_agent);
 }
 
+/// `user` writes in a thread of C1; returns the answer to Slack, how long it took (in the
+/// test's time), and whether the message counts as an agent's.
+async fn writes_in_a_thread(rig: &Rig, user: &str, event_id: &str) -> (u16, Duration, Inbound) {
+    let m = rig.fake.customer_message("C1", user, "I'll take this one", Some("1700000000.000001"));
+    let envelope = rig.fake.event_for(&m, "message", event_id);
+    let started = tokio::time::Instant::now();
+    let answer = rig.sender.event(&envelope).await;
+    let took = started.elapsed();
+    (answer.status, took, rig.inbox.accepted().pop().unwrap())
+}
+
+// Time is paused here: it moves only when every task waits, so the loopback Web API answers at
+// once and the durations measured are the adapter's own waiting.
+#[tokio::test(start_paused = true)]
+async fn a_hung_or_failing_user_group_lookup_never_holds_the_ack_and_counts_as_no_agent() {
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &[], Some("SAGENTS"))].into()).await;
+    rig.fake.set_usergroup("SAGENTS", &["UAGENT"]);
+    let slack_limit = Duration::from_secs(3);
+
+    // Slack's Web API does not answer: the event is still acknowledged within Slack's 3 s, and
+    // the writer is not taken for an agent.
+    rig.fake.fail_next("usergroups.users.list", Fault::Hang);
+    let (status, took, first) = writes_in_a_thread(&rig, "UAGENT", "Ev1").await;
+    assert_eq!(status, 200);
+    assert!(took < slack_limit, "the ack waited {took:?} for the user group");
+    assert!(!first.author.is_agent, "unknown members count as no agent");
+    assert_eq!(rig.fake.hung_calls(), 1, "the lookup goes on in the background");
+
+    // The lookup gives up; the failure is remembered: the next events neither wait nor call Slack.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    for i in 0..3 {
+        let (status, took, m) = writes_in_a_thread(&rig, "UAGENT", &format!("Ev-down-{i}")).await;
+        assert_eq!((status, took, m.author.is_agent), (200, Duration::ZERO, false));
+    }
+    assert_eq!(rig.fake.calls_of("usergroups.users.list").len(), 1, "an outage is not asked about on every event");
+
+    // A Claim meanwhile is refused, and the agent is told why.
+    rig.adapter.deliver(&summary_of(&first, Some("CAGENTS"))).await.unwrap();
+    let card = rig.fake.top_level("CAGENTS").remove(0);
+    let before = rig.inbox.offered();
+    assert_eq!(rig.sender.interaction(&rig.fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap()).await.status, 200);
+    assert_eq!(rig.inbox.offered(), before);
+    assert!(ephemeral_for(&rig, "UAGENT").await.text.contains("could not check with Slack"));
+
+    // After the back-off Slack is asked again, and answers.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let (_, took, m) = writes_in_a_thread(&rig, "UAGENT", "Ev-back").await;
+    assert!(took < slack_limit);
+    assert!(m.author.is_agent);
+    let (_, took, m) = writes_in_a_thread(&rig, "UCUSTOMER", "Ev-customer").await;
+    assert_eq!((took, m.author.is_agent), (Duration::ZERO, false));
+    assert_eq!(rig.fake.calls_of("usergroups.users.list").len(), 2, "the members are cached");
+    rig.fake.release_hung_calls();
+}
+
 #[tokio::test]
 async fn a_summary_without_an_agents_channel_is_not_posted() {
     let rig = running().await;
