@@ -13,6 +13,7 @@ use frontdesk_channel::{
 use frontdesk_slack::blocks::{ACTION_CLAIM, ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_REQUEST_HUMAN, ACTION_RESOLVE};
 use frontdesk_slack::fake::{Driver, FakeMessage, FakeSlack, Fault, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 use frontdesk_slack::signature::{self, SignatureError};
+use frontdesk_slack::store::{SlackStore, MAX_PENDING_INSTALLS};
 use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -788,7 +789,10 @@ async fn oauth_install_stores_the_token_encrypted_and_uses_it_for_that_team() {
         .raw(Method::GET, "/slack/oauth/callback?code=code-1&state=forged", Vec::new(), "text/plain", &[])
         .await;
     assert_eq!(a.status, 400);
-    assert!(a.body.contains("unknown or expired"), "{a:?}");
+    assert_eq!(
+        a.body,
+        "this install link was not issued by this server, or expired long ago; start again at /slack/install"
+    );
     assert!(rig.fake.calls_of("oauth.v2.access").is_empty());
 
     let path = format!("/slack/oauth/callback?code=code-1&state={state}");
@@ -797,7 +801,8 @@ async fn oauth_install_stores_the_token_encrypted_and_uses_it_for_that_team() {
     assert!(a.body.contains("Globex"));
     // The state works once.
     let a = rig.sender.raw(Method::GET, &path, Vec::new(), "text/plain", &[]).await;
-    assert_eq!(a.status, 400);
+    assert_eq!((a.status, a.body.as_str()), (400, "this install link was used already; start again at /slack/install"));
+    assert_eq!(rig.fake.calls_of("oauth.v2.access").len(), 1);
 
     // At rest the token is encrypted.
     let raw = rig.tree.get("install/T2").unwrap().expect("the installation is stored");
@@ -828,6 +833,51 @@ async fn oauth_install_stores_the_token_encrypted_and_uses_it_for_that_team() {
     // Restarted with the same key, the installation is still readable; with another, it is not.
     let health = rig.adapter.healthcheck().await;
     assert!(health.ok, "{health:?}");
+}
+
+#[tokio::test]
+async fn install_links_expire_are_purged_and_capped() {
+    let rig = running_with(|c| {
+        c.bot_token = None;
+        c.client_id = Some("111.222".into());
+        c.client_secret = Some("client-secret".into());
+        c.redirect_url = Some("https://support.example.com/slack/oauth/callback".into());
+        c.token_encryption_key = Some("11".repeat(32).into());
+    })
+    .await;
+    let store = SlackStore::new(rig.tree.clone(), None);
+    let now = signature::now_secs() * 1000;
+    let states = || rig.tree.scan_prefix("oauth_state/").count();
+    let install = || rig.sender.raw(Method::GET, "/slack/install", Vec::new(), "text/plain", &[]);
+    // Links that expired a while ago are forgotten when the next one is issued.
+    for i in 0..5 {
+        assert!(store.put_oauth_state(&format!("old-{i}"), now - 20_000, now - 10_000, usize::MAX).unwrap());
+    }
+    assert_eq!(install().await.status, 302);
+    assert_eq!(states(), 1);
+    // An expired link is refused with a reason.
+    assert!(store.put_oauth_state("stale", now - 20_000, now - 1, usize::MAX).unwrap());
+    let a =
+        rig.sender.raw(Method::GET, "/slack/oauth/callback?code=c&state=stale", Vec::new(), "text/plain", &[]).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (400, "this install link has expired (it lasts 10 minutes); start again at /slack/install")
+    );
+
+    // Anyone can open /slack/install, so the links outstanding are capped.
+    let mut n = 0;
+    while store.put_oauth_state(&format!("flood-{n}"), now, now + 600_000, MAX_PENDING_INSTALLS).unwrap() {
+        n += 1;
+    }
+    assert_eq!(states(), MAX_PENDING_INSTALLS);
+    let a = install().await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (429, "too many installs are in progress right now; try again in a few minutes")
+    );
+    assert!(a.location.is_none());
+    assert_eq!(states(), MAX_PENDING_INSTALLS, "nothing more was stored");
+    assert!(rig.fake.calls_of("oauth.v2.access").is_empty());
 }
 
 #[tokio::test]
