@@ -20,7 +20,7 @@ use frontdesk::policy::Scope;
 use frontdesk::ratelimit::RateLimitConfig;
 use frontdesk_slack::blocks::{ACTION_CLAIM, ACTION_HELPFUL, ACTION_REQUEST_HUMAN, ACTION_RESOLVE};
 use frontdesk_slack::fake::{FakeMessage, FakeSlack, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
-use frontdesk_slack::{SlackAdapter, SlackConfig};
+use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness, harness_for_with, Harness};
@@ -63,7 +63,7 @@ async fn a_slack_conversation_from_question_to_resolution() {
         signing_secret: Some(SECRET.into()),
         bot_token: Some(BOT_TOKEN.into()),
         api_url: fake.api_url(),
-        agent_user_ids: vec!["UAGENT".into()],
+        agents: [(TEAM_ID.to_string(), SlackAgents { user_ids: vec!["UAGENT".into()], usergroup: None })].into(),
         ..SlackConfig::default()
     };
     let adapter = SlackAdapter::new(config, store.db().open_tree("slack").unwrap()).unwrap();

@@ -2,6 +2,7 @@
 //! `ChannelAdapter` side — delivering replies in threads and the 👀 reaction while a turn is
 //! decided (nothing of an answer is posted before it is checked; the reply is a new message).
 
+use crate::agents::{GroupCache, Lookup, Membership};
 use crate::api::{self, Client};
 use crate::blocks::{self, ButtonValue};
 use crate::config::{SlackConfig, SlackMode};
@@ -13,9 +14,9 @@ use frontdesk_channel::{AdapterError, ChannelAdapter, Delivered, Health, Inbound
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use slack_morphism::SlackApiToken;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The reaction shown on a customer's message while the engine works on it.
@@ -30,8 +31,8 @@ pub struct SlackAdapter {
     pub(crate) inbox: RwLock<Option<Arc<dyn InboxSink>>>,
     /// Our bot's user id per team.
     bot_users: Mutex<HashMap<String, String>>,
-    /// Members of the agents' user group per team, and when they were read.
-    agents: Mutex<HashMap<String, (Instant, HashSet<String>)>>,
+    /// Members of each workspace's agents' user group.
+    groups: GroupCache,
     pub(crate) me: Weak<SlackAdapter>,
 }
 
@@ -78,13 +79,14 @@ impl SlackAdapter {
         }
         let key = config.encryption_key().map_err(|e| SlackError::Config(vec![("token_encryption_key".into(), e)]))?;
         let client = api::client(&config.api_url).map_err(SlackError::Client)?;
+        let groups = GroupCache::new(Duration::from_secs(config.agent_cache_secs));
         Ok(Arc::new_cyclic(|me| SlackAdapter {
             store: SlackStore::new(tokens, key),
             client,
             config,
             inbox: RwLock::new(None),
             bot_users: Mutex::new(HashMap::new()),
-            agents: Mutex::new(HashMap::new()),
+            groups,
             me: me.clone(),
         }))
     }
@@ -156,41 +158,33 @@ impl SlackAdapter {
         }
     }
 
-    fn agents_configured(&self) -> bool {
-        !self.config.agent_user_ids.is_empty() || self.config.agent_usergroup.is_some()
+    /// Whether `user` of `team` is a support agent of that workspace: listed in its
+    /// `[slack.agents.<team>]`, or a member of its agents' user group. Nobody is an agent in a
+    /// workspace without agents configured. Never waits long for Slack (see `agents`):
+    /// `Unknown` when the user group could not be read, which counts as not an agent.
+    pub(crate) async fn agent_status(&self, team: &str, user: &str) -> Membership {
+        let Some(agents) = self.config.agents_of(team) else { return Membership::NotMember };
+        if agents.user_ids.iter().any(|u| u == user) {
+            return Membership::Member;
+        }
+        let Some(group) = agents.usergroup.clone() else { return Membership::NotMember };
+        let me = self.me.upgrade();
+        let team_id = team.to_string();
+        let lookup = move || -> Lookup {
+            Box::pin(async move {
+                let Some(me) = me else {
+                    return Err(AdapterError::Unavailable { platform: "slack", message: "shutting down".into() });
+                };
+                let token = me.token_for(&team_id)?;
+                api::usergroup_members(&me.client, &token, &group).await
+            })
+        };
+        self.groups.check(team, user, lookup).await
     }
 
-    /// Whether `user` of `team` is a support agent (listed, or in the agents' user group).
+    /// Whether `user` of `team` is a support agent; not when that cannot be checked now.
     pub(crate) async fn is_agent(&self, team: &str, user: &str) -> bool {
-        if self.config.agent_user_ids.iter().any(|u| u == user) {
-            return true;
-        }
-        let Some(group) = &self.config.agent_usergroup else { return false };
-        let max_age = Duration::from_secs(self.config.agent_cache_secs);
-        let cached = self.agents.lock().ok().and_then(|m| m.get(team).cloned());
-        if let Some((at, members)) = &cached {
-            if at.elapsed() < max_age {
-                return members.contains(user);
-            }
-        }
-        let fetched = match self.token_for(team) {
-            Ok(token) => api::usergroup_members(&self.client, &token, group).await,
-            Err(e) => Err(e),
-        };
-        match fetched {
-            Ok(members) => {
-                let members: HashSet<String> = members.into_iter().collect();
-                let is = members.contains(user);
-                if let Ok(mut m) = self.agents.lock() {
-                    m.insert(team.to_string(), (Instant::now(), members));
-                }
-                is
-            }
-            Err(e) => {
-                tracing::warn!(team, error = %e, "cannot read the agents' user group; using the last known members");
-                cached.is_some_and(|(_, m)| m.contains(user))
-            }
-        }
+        self.agent_status(team, user).await == Membership::Member
     }
 
     /// A message event's facts → the inbox message.
@@ -199,16 +193,36 @@ impl SlackAdapter {
         facts.into_inbound(is_agent, now_ms())
     }
 
-    /// A click's facts → the inbox message. Claim and Resolve count as an agent's when the
-    /// clicker is a configured agent — or anyone, when no agents are configured (then whoever
-    /// can see the agents' channel is trusted to be one).
-    pub(crate) async fn click_inbound(&self, facts: ClickFacts) -> Result<Inbound, Malformed> {
-        let is_agent = if facts.is_agent_action() && !self.agents_configured() {
-            true
-        } else {
-            self.is_agent(&facts.team, &facts.user).await
-        };
+    /// A click's facts → the inbox message, `is_agent` as checked by the caller.
+    pub(crate) fn click_inbound(&self, facts: ClickFacts, is_agent: bool) -> Result<Inbound, Malformed> {
         facts.into_inbound(is_agent, now_ms())
+    }
+
+    /// Why a Claim or Resolve by someone who is not an agent of `team` was refused, for the
+    /// person who clicked.
+    pub(crate) fn not_an_agent_text(&self, team: &str, status: Membership) -> String {
+        if status == Membership::Unknown {
+            "frontdesk could not check with Slack whether you are on the support team just now, so this was not \
+             done. Please try again in a minute."
+                .into()
+        } else if self.config.agents_of(team).is_some() {
+            "Only members of the support team can claim or resolve a conversation.".into()
+        } else {
+            "Only support agents can claim or resolve a conversation, and no support agents are set up for this \
+             workspace yet. Ask whoever runs frontdesk to add your team."
+                .into()
+        }
+    }
+
+    /// Shows `text` to `user` alone in `channel`. Best effort: logged when it fails.
+    pub(crate) async fn tell_privately(&self, team: &str, channel: &str, user: &str, text: &str) {
+        let result = match self.token_for(team) {
+            Ok(token) => api::post_ephemeral(&self.client, &token, channel, user, text).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(team, channel, error = %e, "a private explanation could not be shown");
+        }
     }
 
     /// Reads and hands over one Events API envelope (after its signature was checked).
@@ -351,26 +365,39 @@ impl SlackAdapter {
                 Err(e) => out.push(("slack installations".into(), bad(e.to_string()))),
             }
         }
-        match &self.config.agent_usergroup {
-            Some(group) => {
-                for (team, token) in &teams {
-                    out.push((
-                        format!("slack agents' user group {group} in {team}"),
-                        match api::usergroup_members(&self.client, token, group).await {
-                            Ok(m) if m.is_empty() => bad("resolvable but empty: nobody counts as an agent".into()),
-                            Ok(m) => ok(format!("{} members", m.len())),
-                            Err(e) => bad(e.to_string()),
-                        },
-                    ));
-                }
-            }
-            None if self.config.agent_user_ids.is_empty() => out.push((
+        if teams.is_empty() && self.config.agents.is_empty() {
+            out.push((
                 "slack agents".into(),
-                ok("none configured: anyone who clicks Claim or Resolve in the agents' channel counts as an agent, \
-                    and no message in a thread takes it over"
+                bad("none configured: Claim and Resolve are refused for everyone, and no message takes a thread \
+                     over; list each workspace's agents under [slack.agents.<team id>]"
                     .into()),
-            )),
-            None => out.push(("slack agents".into(), ok(format!("{} user ids", self.config.agent_user_ids.len())))),
+            ));
+        }
+        for (team, token) in &teams {
+            let name = format!("slack agents in {team}");
+            let Some(agents) = self.config.agents_of(team) else {
+                out.push((
+                    name,
+                    bad(format!(
+                        "none configured for this workspace: Claim and Resolve are refused for everyone, and no \
+                         message takes a thread over; add [slack.agents.{team}] with usergroup or user_ids"
+                    )),
+                ));
+                continue;
+            };
+            if !agents.user_ids.is_empty() {
+                out.push((name, ok(format!("{} user ids", agents.user_ids.len()))));
+            }
+            if let Some(group) = &agents.usergroup {
+                out.push((
+                    format!("slack agents' user group {group} in {team}"),
+                    match api::usergroup_members(&self.client, token, group).await {
+                        Ok(m) if m.is_empty() => bad("resolvable but empty: nobody counts as an agent".into()),
+                        Ok(m) => ok(format!("{} members", m.len())),
+                        Err(e) => bad(e.to_string()),
+                    },
+                ));
+            }
         }
         out
     }
@@ -401,6 +428,12 @@ impl ChannelAdapter for SlackAdapter {
     async fn run(&self, inbox: Arc<dyn InboxSink>, shutdown: CancellationToken) -> Result<(), AdapterError> {
         if let Ok(mut slot) = self.inbox.write() {
             *slot = Some(inbox);
+        }
+        if self.config.agents.is_empty() {
+            tracing::warn!(
+                "slack: no agents are configured for any workspace ([slack.agents.<team id>]): Claim and Resolve \
+                 will be refused for everyone"
+            );
         }
         let result = match self.config.mode {
             SlackMode::Events => {

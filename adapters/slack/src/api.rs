@@ -6,9 +6,9 @@ use frontdesk_channel::AdapterError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use slack_morphism::api::{
-    SlackApiAppsConnectionOpenRequest, SlackApiAuthTestResponse, SlackApiChatPostMessageResponse,
-    SlackApiChatUpdateResponse, SlackApiReactionsAddRequest, SlackApiReactionsRemoveRequest,
-    SlackApiUserGroupsUsersListRequest, SlackOAuthCode, SlackOAuthV2AccessTokenRequest,
+    SlackApiAppsConnectionOpenRequest, SlackApiAuthTestResponse, SlackApiChatPostEphemeralResponse,
+    SlackApiChatPostMessageResponse, SlackApiChatUpdateResponse, SlackApiReactionsAddRequest,
+    SlackApiReactionsRemoveRequest, SlackApiUserGroupsUsersListRequest, SlackOAuthCode, SlackOAuthV2AccessTokenRequest,
     SlackOAuthV2AccessTokenResponse,
 };
 use slack_morphism::errors::SlackClientError;
@@ -143,6 +143,21 @@ pub async fn post_message(client: &Client, token: &SlackApiToken, body: &Value) 
     let r: SlackApiChatPostMessageResponse =
         timed("chat.postMessage", session.http_session_api.http_post("chat.postMessage", body, None)).await?;
     Ok(r.ts.0)
+}
+
+/// Shows `text` to `user` alone in `channel` (`chat.postEphemeral`).
+pub async fn post_ephemeral(
+    client: &Client,
+    token: &SlackApiToken,
+    channel: &str,
+    user: &str,
+    text: &str,
+) -> Result<(), AdapterError> {
+    let session = client.open_session(token);
+    let body = serde_json::json!({"channel": channel, "user": user, "text": text});
+    let _: SlackApiChatPostEphemeralResponse =
+        timed("chat.postEphemeral", session.http_session_api.http_post("chat.postEphemeral", &body, None)).await?;
+    Ok(())
 }
 
 pub async fn update_message(client: &Client, token: &SlackApiToken, body: &Value) -> Result<String, AdapterError> {

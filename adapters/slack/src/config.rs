@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// How Slack's events reach frontdesk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -49,12 +50,17 @@ pub struct SlackConfig {
     pub api_url: String,
     /// Where `/slack/install` sends the installing admin. Only tests change it.
     pub authorize_url: String,
-    /// Slack user ids (`U…`/`W…`) of the support agents.
-    pub agent_user_ids: Vec<String>,
-    /// A user group (`S…`) whose members are support agents; its members are read with
-    /// `usergroups.users.list` and cached for `agent_cache_secs`.
+    /// The support agents of each workspace, keyed by its team id (`T…`):
+    /// `[slack.agents.T0123ABCD]` with `usergroup` and/or `user_ids`. An agent of one workspace
+    /// is not an agent in another. In a workspace without an entry nobody is an agent: Claim and
+    /// Resolve are refused there, and no message takes a thread over.
+    pub agents: BTreeMap<String, SlackAgents>,
+    /// No longer accepted: agents are set per workspace under `[slack.agents.<team id>]`.
+    /// Kept only to explain the move.
+    pub agent_user_ids: Option<Vec<String>>,
+    /// No longer accepted: see `agent_user_ids`.
     pub agent_usergroup: Option<String>,
-    /// How long the members of `agent_usergroup` are cached, in seconds.
+    /// How long the members of a workspace's agents' user group are cached, in seconds.
     pub agent_cache_secs: u64,
     /// Requests signed longer ago than this are refused (replay protection), in seconds.
     pub max_signature_age_secs: u64,
@@ -73,12 +79,25 @@ impl Default for SlackConfig {
             token_encryption_key: None,
             api_url: DEFAULT_API_URL.to_string(),
             authorize_url: DEFAULT_AUTHORIZE_URL.to_string(),
-            agent_user_ids: Vec::new(),
+            agents: BTreeMap::new(),
+            agent_user_ids: None,
             agent_usergroup: None,
             agent_cache_secs: 300,
             max_signature_age_secs: 300,
         }
     }
+}
+
+/// Who the support agents of one workspace are (`[slack.agents.T0123ABCD]`). Either key is
+/// enough; both may be set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackAgents {
+    /// A user group (`S…`) of this workspace whose members are agents, e.g. @support. Its
+    /// members are read with `usergroups.users.list` and cached for `agent_cache_secs`.
+    pub usergroup: Option<String>,
+    /// Slack user ids (`U…`/`W…`) of agents in this workspace.
+    pub user_ids: Vec<String>,
 }
 
 /// Slack's Web API.
@@ -108,6 +127,12 @@ fn looks_like_id(value: &str, prefixes: &[char]) -> bool {
 }
 
 impl SlackConfig {
+    /// The agents of workspace `team`, if any are configured (team ids compare without regard
+    /// to case, as environment overrides write keys in lower case).
+    pub fn agents_of(&self, team: &str) -> Option<&SlackAgents> {
+        self.agents.iter().find(|(t, _)| t.eq_ignore_ascii_case(team)).map(|(_, a)| a)
+    }
+
     /// True when workspaces install the app through OAuth.
     pub fn oauth_enabled(&self) -> bool {
         self.client_id.is_some() || secret_set(&self.client_secret)
@@ -214,14 +239,47 @@ impl SlackConfig {
                 Err(e) => problem(key, format!("not a URL: {e}")),
             }
         }
-        for id in &self.agent_user_ids {
-            if !looks_like_id(id, &['U', 'W']) {
-                problem("agent_user_ids", format!("{id:?} is not a Slack user id (U… or W…)"));
+        for key in ["agent_user_ids", "agent_usergroup"] {
+            let set =
+                if key == "agent_user_ids" { self.agent_user_ids.is_some() } else { self.agent_usergroup.is_some() };
+            if set {
+                problem(
+                    key,
+                    "agents are now set per workspace, so that an agent of one workspace is not an agent in \
+                     another: move them to [slack.agents.<team id>] as usergroup = \"S…\" and user_ids = [\"U…\"] \
+                     (`frontdesk doctor` shows each workspace's team id)"
+                        .into(),
+                );
             }
         }
-        if let Some(group) = &self.agent_usergroup {
-            if !looks_like_id(group, &['S']) {
-                problem("agent_usergroup", format!("{group:?} is not a user group id (S…)"));
+        let mut seen: Vec<String> = Vec::new();
+        for (team, agents) in &self.agents {
+            let upper = team.to_ascii_uppercase();
+            if !looks_like_id(&upper, &['T']) {
+                problem(
+                    "agents",
+                    format!(
+                        "{team:?} is not a Slack team id (T…): agents are listed per workspace as \
+                         [slack.agents.T0123ABCD] (`frontdesk doctor` shows each workspace's team id)"
+                    ),
+                );
+            }
+            if seen.contains(&upper) {
+                problem("agents", format!("workspace {upper} is listed twice"));
+            }
+            seen.push(upper);
+            if agents.user_ids.is_empty() && agents.usergroup.is_none() {
+                problem(&format!("agents.{team}"), "names no agents: set usergroup (S…) or user_ids (U…)".into());
+            }
+            for id in &agents.user_ids {
+                if !looks_like_id(id, &['U', 'W']) {
+                    problem(&format!("agents.{team}.user_ids"), format!("{id:?} is not a Slack user id (U… or W…)"));
+                }
+            }
+            if let Some(group) = &agents.usergroup {
+                if !looks_like_id(group, &['S']) {
+                    problem(&format!("agents.{team}.usergroup"), format!("{group:?} is not a user group id (S…)"));
+                }
             }
         }
         if self.max_signature_age_secs == 0 || self.max_signature_age_secs > 3600 {
@@ -258,7 +316,8 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let c = parse(
             r#"{"client_id":"1.2","redirect_url":"http://example.com/cb","token_encryption_key":"c2hvcnQ=",
-                "agent_user_ids":["bob"],"agent_usergroup":"U1","max_signature_age_secs":0}"#,
+                "agents":{"T1":{"user_ids":["bob"],"usergroup":"U1"},"acme":{"user_ids":["U1"]},"T2":{}},
+                "max_signature_age_secs":0}"#,
         );
         let keys: Vec<String> = c.problems().into_iter().map(|(k, _)| k).collect();
         for key in [
@@ -266,8 +325,10 @@ mod tests {
             "client_secret",
             "redirect_url",
             "token_encryption_key",
-            "agent_user_ids",
-            "agent_usergroup",
+            "agents.T1.user_ids",
+            "agents.T1.usergroup",
+            "agents",
+            "agents.T2",
             "max_signature_age_secs",
         ] {
             assert!(keys.contains(&key.to_string()), "{key} missing from {keys:?}");
@@ -290,6 +351,30 @@ mod tests {
         let c = parse(r#"{"signing_secret":"very-secret-value","bot_token":"xoxb-hidden"}"#);
         let shown = format!("{c:?}");
         assert!(!shown.contains("very-secret-value") && !shown.contains("xoxb-hidden"), "{shown}");
+    }
+
+    #[test]
+    fn agents_are_set_per_workspace_and_the_old_global_keys_explain_the_move() {
+        let c = parse(
+            r#"{"signing_secret":"s","bot_token":"xoxb-1",
+                "agents":{"T1":{"usergroup":"S1"},"t2":{"user_ids":["U2","W3"]}}}"#,
+        );
+        assert_eq!(c.problems(), vec![]);
+        assert_eq!(c.agents_of("T1").and_then(|a| a.usergroup.as_deref()), Some("S1"));
+        // Environment overrides write keys in lower case; the team id still matches.
+        assert_eq!(c.agents_of("T2").map(|a| a.user_ids.len()), Some(2));
+        assert_eq!(c.agents_of("T3"), None);
+
+        let old =
+            parse(r#"{"signing_secret":"s","bot_token":"xoxb-1","agent_user_ids":["U1"],"agent_usergroup":"S1"}"#);
+        let problems = old.problems();
+        assert_eq!(problems.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["agent_user_ids", "agent_usergroup"]);
+        assert!(problems[0].1.contains("[slack.agents.<team id>]"), "{problems:?}");
+
+        let twice = parse(
+            r#"{"signing_secret":"s","bot_token":"xoxb-1","agents":{"T1":{"user_ids":["U1"]},"t1":{"user_ids":["U2"]}}}"#,
+        );
+        assert_eq!(twice.problems(), vec![("agents".to_string(), "workspace T1 is listed twice".to_string())]);
     }
 
     #[test]

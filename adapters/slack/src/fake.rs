@@ -2,7 +2,8 @@
 //!
 //! - [`FakeSlack`]: a loopback Web API (axum on 127.0.0.1:0) that answers the methods the
 //!   adapter calls with the response shapes Slack documents, keeps the channels' messages and
-//!   reactions, records every call, and fails on demand ([`Fault`]).
+//!   reactions (and the messages shown to one person, [`Ephemeral`]), records every call, and
+//!   fails on demand ([`Fault`]).
 //! - [`SlackSender`]: posts events and button clicks to the adapter's router signed as Slack
 //!   signs them, with retry headers when asked.
 //! - [`Driver`]: the conformance kit's `PlatformDriver` over both.
@@ -103,6 +104,9 @@ pub enum Fault {
     Error(String),
     /// This HTTP status with a plain-text body.
     Status(u16),
+    /// No answer until [`FakeSlack::release_hung_calls`] (then the usual one), as when Slack
+    /// is slow or a network path is broken.
+    Hang,
 }
 
 /// A workspace the fake knows, by its bot token.
@@ -121,12 +125,24 @@ struct Grant {
     token: String,
 }
 
+/// A message shown to one person only (`chat.postEphemeral`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ephemeral {
+    pub channel: String,
+    pub user: String,
+    pub text: String,
+}
+
 #[derive(Default)]
 struct FakeState {
     calls: Vec<Call>,
     messages: Vec<FakeMessage>,
+    ephemerals: Vec<Ephemeral>,
     reactions: BTreeSet<(String, String, String)>,
     faults: HashMap<String, VecDeque<Fault>>,
+    /// Wakes calls held by [`Fault::Hang`].
+    release: Arc<tokio::sync::Notify>,
+    hung: usize,
     workspaces: HashMap<String, Workspace>,
     usergroups: HashMap<String, Vec<String>>,
     oauth_client: Option<(String, String)>,
@@ -274,6 +290,16 @@ impl FakeSlack {
         self.lock().faults.entry(method.into()).or_default().push_back(fault);
     }
 
+    /// How many calls are being held by [`Fault::Hang`] now.
+    pub fn hung_calls(&self) -> usize {
+        self.lock().hung
+    }
+
+    /// Lets every call held by [`Fault::Hang`] go on.
+    pub fn release_hung_calls(&self) {
+        self.lock().release.notify_waiters();
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -304,6 +330,11 @@ impl FakeSlack {
             .filter(|m| m.from_bot && m.channel == channel && m.thread_ts.is_none())
             .cloned()
             .collect()
+    }
+
+    /// Messages shown to one person only, in order.
+    pub fn ephemerals(&self) -> Vec<Ephemeral> {
+        self.lock().ephemerals.clone()
     }
 
     /// Reactions present now, as (channel, ts, name).
@@ -501,9 +532,22 @@ async fn api(
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let token =
         auth.strip_prefix("Bearer ").map(str::to_string).or_else(|| str_param(&params, "token").map(str::to_string));
+    let (fault, hold) = {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.calls.push(Call { method: method.clone(), params: params.clone(), token: token.clone() });
+        match s.faults.get_mut(&method).and_then(VecDeque::pop_front) {
+            Some(Fault::Hang) => (None, Some(Arc::clone(&s.release))),
+            other => (other, None),
+        }
+    };
+    if let Some(release) = hold {
+        let released = release.notified();
+        state.lock().unwrap_or_else(|p| p.into_inner()).hung += 1;
+        released.await;
+        state.lock().unwrap_or_else(|p| p.into_inner()).hung -= 1;
+    }
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    s.calls.push(Call { method: method.clone(), params: params.clone(), token: token.clone() });
-    if let Some(fault) = s.faults.get_mut(&method).and_then(VecDeque::pop_front) {
+    if let Some(fault) = fault {
         return match fault {
             Fault::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -519,6 +563,7 @@ async fn api(
             Fault::Status(n) => {
                 (StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "fake failure").into_response()
             }
+            Fault::Hang => slack_error("internal_error"),
         };
     }
     if method == "oauth.v2.access" {
@@ -590,6 +635,19 @@ async fn api(
                 message["thread_ts"] = json!(t);
             }
             Json(json!({"ok": true, "channel": channel, "ts": ts, "message": message})).into_response()
+        }
+        "chat.postEphemeral" => {
+            let (Some(channel), Some(user)) = (str_param(&params, "channel"), str_param(&params, "user")) else {
+                return slack_error("channel_not_found");
+            };
+            let text = str_param(&params, "text").unwrap_or("").to_string();
+            if text.is_empty() && json_param(&params, "blocks").is_none() {
+                return slack_error("no_text");
+            }
+            let e = Ephemeral { channel: channel.to_string(), user: user.to_string(), text };
+            s.ephemerals.push(e);
+            let ts = s.next_ts();
+            Json(json!({"ok": true, "message_ts": ts})).into_response()
         }
         "chat.update" => {
             let (Some(channel), Some(ts)) = (str_param(&params, "channel"), str_param(&params, "ts")) else {

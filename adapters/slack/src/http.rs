@@ -9,10 +9,11 @@
 //!   retries.
 
 use crate::adapter::SlackAdapter;
+use crate::agents::Membership;
 use crate::blocks;
 use crate::normalise::{self, ClickOutcome, Envelope, Malformed};
 use crate::signature::{self, SignatureError};
-use crate::store::Installation;
+use crate::store::{Installation, StateCheck, MAX_PENDING_INSTALLS};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -179,7 +180,23 @@ impl SlackAdapter {
             _ => None,
         };
         let team = click.team.clone();
-        match self.click_inbound(click).await {
+        let status = self.agent_status(&team, &click.user).await;
+        let is_agent = status == Membership::Member;
+        if click.is_agent_action() && !is_agent {
+            // Refused here: the engine never sees it. The clicker is told why, after the ack.
+            tracing::info!(team = %team, user = %click.user, action = %click.action_id, "slack: claim or resolve by someone who is not an agent refused");
+            let place = click.clicked.as_ref().map(|(channel, _, _)| channel.clone());
+            match (place, self.me.upgrade()) {
+                (Some(channel), Some(me)) => {
+                    let text = self.not_an_agent_text(&team, status);
+                    let user = click.user.clone();
+                    tokio::spawn(async move { me.tell_privately(&team, &channel, &user, &text).await });
+                }
+                _ => tracing::warn!("slack: the refused click names no channel to explain it in"),
+            }
+            return Reply(StatusCode::OK, String::new());
+        }
+        match self.click_inbound(click, is_agent) {
             Ok(message) => {
                 let reply = self.hand_over(message).await;
                 // The rating is stored: show it on the answer, without holding up Slack's request.
@@ -202,10 +219,25 @@ async fn install(State(adapter): State<Arc<SlackAdapter>>) -> Response {
     let mut raw = [0u8; 24];
     OsRng.fill_bytes(&mut raw);
     let state = hex::encode(raw);
-    let expires = now_ms() + OAUTH_STATE_TTL_MS;
-    if let Err(e) = adapter.store.put_oauth_state(&state, expires) {
-        tracing::error!(error = %e, "slack: cannot record an install attempt");
-        return Reply(StatusCode::SERVICE_UNAVAILABLE, "the install could not start; try again".into()).into_response();
+    let now = now_ms();
+    match adapter.store.put_oauth_state(&state, now, now + OAUTH_STATE_TTL_MS, MAX_PENDING_INSTALLS) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                max = MAX_PENDING_INSTALLS,
+                "slack: install refused: too many install links are outstanding (each lasts 10 minutes)"
+            );
+            return Reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many installs are in progress right now; try again in a few minutes".into(),
+            )
+            .into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "slack: cannot record an install attempt");
+            return Reply(StatusCode::SERVICE_UNAVAILABLE, "the install could not start; try again".into())
+                .into_response();
+        }
     }
     let mut url = match url::Url::parse(&config.authorize_url) {
         Ok(u) => u,
@@ -250,14 +282,15 @@ async fn oauth_callback(State(adapter): State<Arc<SlackAdapter>>, Query(q): Quer
         return Reply(StatusCode::BAD_REQUEST, "the callback needs code and state parameters".into()).into_response();
     };
     match adapter.store.take_oauth_state(&state, now_ms()) {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!("slack: install callback with an unknown or expired state refused");
-            return Reply(
-                StatusCode::BAD_REQUEST,
-                "this install link is unknown or expired; start again at /slack/install".into(),
-            )
-            .into_response();
+        Ok(StateCheck::Valid) => {}
+        Ok(refused) => {
+            let why = match refused {
+                StateCheck::Used => "this install link was used already",
+                StateCheck::Expired => "this install link has expired (it lasts 10 minutes)",
+                _ => "this install link was not issued by this server, or expired long ago",
+            };
+            tracing::warn!(state = ?refused, "slack: install callback refused");
+            return Reply(StatusCode::BAD_REQUEST, format!("{why}; start again at /slack/install")).into_response();
         }
         Err(e) => {
             tracing::error!(error = %e, "slack: cannot check an install attempt");

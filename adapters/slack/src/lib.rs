@@ -11,6 +11,8 @@
 //! - `normalise`: Slack payloads → [`frontdesk_channel::Inbound`] (ids that make retries and
 //!   `message`/`app_mention` pairs one message).
 //! - `blocks`: Block Kit for answers and the agents' summary card; the buttons' values.
+//! - `agents`: the members of each workspace's agents' user group, cached so that Slack is
+//!   never kept waiting for them.
 //! - `api`: Web API calls and how their failures map onto retryable or not.
 //! - `store`: OAuth installations (bot tokens encrypted at rest), install states.
 //! - `adapter`: [`SlackAdapter`] and its `ChannelAdapter` implementation.
@@ -20,6 +22,7 @@
 //! - `fake` (feature `fake`): a loopback Slack Web API and a signed sender, for tests.
 
 mod adapter;
+mod agents;
 pub mod api;
 pub mod blocks;
 pub mod config;
@@ -33,7 +36,7 @@ pub mod store;
 pub mod fake;
 
 pub use adapter::{SlackAdapter, WORKING_REACTION};
-pub use config::{SlackConfig, SlackMode};
+pub use config::{SlackAgents, SlackConfig, SlackMode};
 
 /// Why the adapter could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,10 @@
 //!   ChaCha20-Poly1305 under `token_encryption_key`: `v1` ‖ 12-byte random nonce ‖ ciphertext,
 //!   the key bound to the record as associated data (a record copied under another team's key
 //!   does not decrypt);
-//! - `oauth_state/{state}` → expiry (Unix ms, big-endian): install attempts in progress.
+//! - `oauth_state/{state}` → expiry (Unix ms, big-endian) ‖ `0` (waiting) or `1` (used):
+//!   install attempts. A used state is kept until it expires, so that a second use is told
+//!   apart from a forged one; expired states are purged whenever a new one is stored, and at
+//!   most [`MAX_PENDING_INSTALLS`] are outstanding.
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -12,6 +15,39 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 const RECORD_VERSION: &[u8; 2] = b"v1";
+const STATE_PREFIX: &str = "oauth_state/";
+const STATE_WAITING: u8 = 0;
+const STATE_USED: u8 = 1;
+
+/// How many install attempts may be outstanding at once (each `/slack/install` opens one until
+/// it is used or expires). More are refused until some expire.
+pub const MAX_PENDING_INSTALLS: usize = 1000;
+
+/// What an install callback's `state` turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateCheck {
+    /// Issued here, not expired, not used before: the install may go on (it is now used).
+    Valid,
+    /// Issued here, but too long ago.
+    Expired,
+    /// Issued here and already used by an earlier callback.
+    Used,
+    /// Never issued here (or expired long enough ago to be forgotten).
+    Unknown,
+}
+
+fn state_record(expires_at_ms: i64, status: u8) -> [u8; 9] {
+    let mut v = [0u8; 9];
+    v[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+    v[8] = status;
+    v
+}
+
+/// (expiry, status) of a stored state; a record without a status byte is a waiting one.
+fn read_state(v: &[u8]) -> (i64, u8) {
+    let expires = v.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(i64::from_be_bytes).unwrap_or(0);
+    (expires, v.get(8).copied().unwrap_or(STATE_WAITING))
+}
 const NONCE_LEN: usize = 12;
 
 /// Why the adapter's tree could not be read or written.
@@ -135,19 +171,55 @@ impl SlackStore {
         Ok(teams)
     }
 
-    /// Remembers an install attempt's `state` until `expires_at_ms`.
-    pub fn put_oauth_state(&self, state: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        self.tree.insert(format!("oauth_state/{state}"), &expires_at_ms.to_be_bytes())?;
+    /// Remembers an install attempt's `state` until `expires_at_ms`, first forgetting the
+    /// attempts that expired by `now_ms`. `false` (nothing stored) when `max_pending` attempts
+    /// are outstanding already.
+    pub fn put_oauth_state(
+        &self,
+        state: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+        max_pending: usize,
+    ) -> Result<bool, StoreError> {
+        let mut outstanding = 0usize;
+        for item in self.tree.scan_prefix(STATE_PREFIX) {
+            let (key, value) = item?;
+            let (expires, _) = read_state(&value);
+            if expires <= now_ms {
+                self.tree.remove(key)?;
+            } else {
+                outstanding += 1;
+            }
+        }
+        if outstanding >= max_pending {
+            self.tree.flush()?;
+            return Ok(false);
+        }
+        self.tree.insert(format!("{STATE_PREFIX}{state}"), &state_record(expires_at_ms, STATE_WAITING))?;
         self.tree.flush()?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Consumes an install attempt's `state`: true when it was issued here and has not expired.
-    /// A state works once.
-    pub fn take_oauth_state(&self, state: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let Some(v) = self.tree.remove(format!("oauth_state/{state}"))? else { return Ok(false) };
-        let expires = <[u8; 8]>::try_from(v.as_ref()).map(i64::from_be_bytes).unwrap_or(0);
-        Ok(expires > now_ms)
+    /// Uses an install attempt's `state`: `Valid` only the first time, for a state issued here
+    /// that has not expired by `now_ms`.
+    pub fn take_oauth_state(&self, state: &str, now_ms: i64) -> Result<StateCheck, StoreError> {
+        let key = format!("{STATE_PREFIX}{state}");
+        loop {
+            let Some(current) = self.tree.get(&key)? else { return Ok(StateCheck::Unknown) };
+            let (expires, status) = read_state(&current);
+            if status == STATE_USED {
+                return Ok(StateCheck::Used);
+            }
+            if expires <= now_ms {
+                return Ok(StateCheck::Expired);
+            }
+            let used = state_record(expires, STATE_USED);
+            // Two callbacks racing with one state: only one of them finds it waiting.
+            if self.tree.compare_and_swap(&key, Some(current), Some(&used[..]))?.is_ok() {
+                self.tree.flush()?;
+                return Ok(StateCheck::Valid);
+            }
+        }
     }
 }
 
@@ -192,11 +264,41 @@ mod tests {
     #[test]
     fn an_oauth_state_works_once_and_expires() {
         let store = SlackStore::new(tree(), None);
-        store.put_oauth_state("abc", 1_000).unwrap();
-        assert!(!store.take_oauth_state("nope", 0).unwrap());
-        assert!(store.take_oauth_state("abc", 999).unwrap());
-        assert!(!store.take_oauth_state("abc", 999).unwrap());
-        store.put_oauth_state("old", 1_000).unwrap();
-        assert!(!store.take_oauth_state("old", 1_000).unwrap());
+        assert!(store.put_oauth_state("abc", 0, 1_000, 10).unwrap());
+        assert_eq!(store.take_oauth_state("nope", 0).unwrap(), StateCheck::Unknown);
+        assert_eq!(store.take_oauth_state("abc", 999).unwrap(), StateCheck::Valid);
+        assert_eq!(store.take_oauth_state("abc", 999).unwrap(), StateCheck::Used);
+        assert!(store.put_oauth_state("old", 0, 1_000, 10).unwrap());
+        assert_eq!(store.take_oauth_state("old", 1_000).unwrap(), StateCheck::Expired);
+    }
+
+    #[test]
+    fn expired_states_are_purged_and_outstanding_ones_are_capped() {
+        let t = tree();
+        let store = SlackStore::new(t.clone(), None);
+        let states = || t.scan_prefix(STATE_PREFIX).count();
+        for i in 0..3 {
+            assert!(store.put_oauth_state(&format!("s{i}"), 0, 1_000, 3).unwrap());
+        }
+        // Three are outstanding: a fourth is refused, and nothing is stored.
+        assert!(!store.put_oauth_state("s3", 500, 1_500, 3).unwrap());
+        assert_eq!(states(), 3);
+        // A used state counts until it expires (it still answers "already used").
+        assert_eq!(store.take_oauth_state("s0", 600).unwrap(), StateCheck::Valid);
+        assert!(!store.put_oauth_state("s3", 600, 1_600, 3).unwrap());
+        // Once they expire they are forgotten, and new attempts fit again.
+        assert!(store.put_oauth_state("s4", 1_000, 2_000, 3).unwrap());
+        assert_eq!(states(), 1);
+        assert_eq!(store.take_oauth_state("s1", 1_000).unwrap(), StateCheck::Unknown);
+        assert_eq!(store.take_oauth_state("s4", 1_500).unwrap(), StateCheck::Valid);
+    }
+
+    #[test]
+    fn a_state_stored_before_it_had_a_status_is_still_honoured() {
+        let t = tree();
+        t.insert("oauth_state/legacy", &5_000i64.to_be_bytes()).unwrap();
+        let store = SlackStore::new(t, None);
+        assert_eq!(store.take_oauth_state("legacy", 4_000).unwrap(), StateCheck::Valid);
+        assert_eq!(store.take_oauth_state("legacy", 4_000).unwrap(), StateCheck::Used);
     }
 }

@@ -13,7 +13,8 @@ use frontdesk_channel::{
 use frontdesk_slack::blocks::{ACTION_CLAIM, ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_REQUEST_HUMAN, ACTION_RESOLVE};
 use frontdesk_slack::fake::{Driver, FakeMessage, FakeSlack, Fault, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 use frontdesk_slack::signature::{self, SignatureError};
-use frontdesk_slack::{SlackAdapter, SlackConfig};
+use frontdesk_slack::store::{SlackStore, MAX_PENDING_INSTALLS};
+use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,15 @@ impl Drop for Rig {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// `[slack.agents.<team>]` with these user ids and user group.
+fn agents(team: &str, user_ids: &[&str], usergroup: Option<&str>) -> (String, SlackAgents) {
+    let agents = SlackAgents {
+        user_ids: user_ids.iter().map(|u| u.to_string()).collect(),
+        usergroup: usergroup.map(str::to_string),
+    };
+    (team.to_string(), agents)
 }
 
 fn temp_tree() -> sled::Tree {
@@ -247,11 +257,7 @@ async fn retries_and_message_plus_app_mention_make_one_message() {
 
 #[tokio::test]
 async fn threads_dms_agents_and_ignored_events() {
-    let rig = running_with(|c| {
-        c.agent_usergroup = Some("SAGENTS".into());
-        c.agent_user_ids = vec!["ULEAD".into()];
-    })
-    .await;
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &["ULEAD"], Some("SAGENTS"))].into()).await;
     rig.fake.set_usergroup("SAGENTS", &["UAGENT"]);
     let root = rig.fake.customer_message("C1", "UCUSTOMER", "my export fails", None);
     rig.sender.event(&rig.fake.event_for(&root, "message", "E1")).await;
@@ -398,7 +404,7 @@ fn summary_of(inbound: &Inbound, agents_channel: Option<&str>) -> Outbound {
 
 #[tokio::test]
 async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
-    let rig = running_with(|c| c.agent_user_ids = vec!["UAGENT".into()]).await;
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &["UAGENT"], None)].into()).await;
     let (m, inbound) = question(&rig, "C1", "can I get a refund after 40 days?").await;
     let handoff = outbound(
         &inbound,
@@ -428,13 +434,18 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
         assert!(text.contains(part), "{part} missing from the card: {text}");
     }
 
-    // An agent claims; someone else tries to resolve.
+    // An agent claims; someone else tries to resolve and is refused, privately.
     let claim = rig.fake.click(card, "UAGENT", ACTION_CLAIM).unwrap();
     assert_eq!(rig.sender.interaction(&claim).await.status, 200);
+    let before = rig.inbox.offered();
     let resolve = rig.fake.click(card, "UOTHER", ACTION_RESOLVE).unwrap();
     assert_eq!(rig.sender.interaction(&resolve).await.status, 200);
+    assert_eq!(rig.inbox.offered(), before, "a refused resolve is not handed over");
+    let told = ephemeral_for(&rig, "UOTHER").await;
+    assert_eq!(told.channel, "CAGENTS");
+    assert_eq!(told.text, "Only members of the support team can claim or resolve a conversation.");
     let got = rig.inbox.accepted();
-    let (claimed, resolved) = (&got[got.len() - 2], &got[got.len() - 1]);
+    let claimed = &got[got.len() - 1];
     assert_eq!(claimed.action, Some(UserAction::Claim));
     assert!(claimed.author.is_agent);
     assert_eq!(claimed.author.display_name.as_deref(), Some("uagent"));
@@ -447,8 +458,6 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
         (&json!("C1"), &json!(m.ts), &json!(null))
     );
     assert_eq!((&context["card"]["channel"], &context["card"]["ts"]), (&json!("CAGENTS"), &json!(card.ts)));
-    assert_eq!(resolved.action, Some(UserAction::Resolve));
-    assert!(!resolved.author.is_agent, "someone who is not a configured agent");
 
     // The engine's notice for the claim goes to the customer's thread.
     let joined = outbound(claimed, "claim-notice", "uagent from our support team has joined.", OutboundKind::Notice);
@@ -466,15 +475,139 @@ async fn handoffs_mention_in_the_thread_and_agents_claim_from_their_card() {
     assert_eq!(rig.fake.thread("C1", &m.ts).len(), 3);
 }
 
+/// The message shown to `user` alone, once it is there.
+async fn ephemeral_for(rig: &Rig, user: &str) -> frontdesk_slack::fake::Ephemeral {
+    for _ in 0..500 {
+        if let Some(e) = rig.fake.ephemerals().into_iter().find(|e| e.user == user) {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{user} was never told anything: {:?}", rig.fake.ephemerals());
+}
+
 #[tokio::test]
-async fn without_configured_agents_anyone_in_the_agents_channel_may_claim() {
+async fn without_configured_agents_nobody_may_claim_and_the_clicker_is_told_why() {
     let rig = running().await;
     let (_, inbound) = question(&rig, "C1", "refund?").await;
     rig.adapter.deliver(&summary_of(&inbound, Some("CAGENTS"))).await.unwrap();
     let card = rig.fake.top_level("CAGENTS").remove(0);
-    rig.sender.interaction(&rig.fake.click(&card, "UANYONE", ACTION_CLAIM).unwrap()).await;
-    let got = rig.inbox.accepted();
-    assert!(got.last().unwrap().author.is_agent);
+    for (user, action) in [("UANYONE", ACTION_CLAIM), ("USOMEONE", ACTION_RESOLVE)] {
+        let a = rig.sender.interaction(&rig.fake.click(&card, user, action).unwrap()).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let told = ephemeral_for(&rig, user).await;
+        assert_eq!(told.channel, "CAGENTS");
+        assert!(told.text.contains("no support agents are set up for this workspace"), "{told:?}");
+    }
+    assert_eq!(rig.inbox.accepted().len(), 1, "only the question reached the inbox: {:?}", rig.inbox.accepted());
+}
+
+#[tokio::test]
+async fn an_agent_of_one_workspace_is_not_an_agent_in_another() {
+    let rig = running_with(|c| {
+        c.agents = [agents(TEAM_ID, &["UAGENT"], Some("SAGENTS")), agents("T2", &["UOTHER"], None)].into()
+    })
+    .await;
+    rig.fake.set_usergroup("SAGENTS", &["UGROUPED"]);
+    // The same people write in a thread of workspace T1 and of workspace T2.
+    let in_team = |envelope: &mut Value, team: &str| {
+        envelope["team_id"] = json!(team);
+        envelope["event"]["team"] = json!(team);
+        envelope["authorizations"][0]["team_id"] = json!(team);
+    };
+    let mut n = 0;
+    for (team, user, agent) in [
+        (TEAM_ID, "UAGENT", true),
+        (TEAM_ID, "UGROUPED", true),
+        ("T2", "UAGENT", false),
+        ("T2", "UGROUPED", false),
+        ("T2", "UOTHER", true),
+        (TEAM_ID, "UOTHER", false),
+    ] {
+        n += 1;
+        let m = rig.fake.customer_message("C1", user, "on it", Some("1700000000.000001"));
+        let mut envelope = rig.fake.event_for(&m, "message", &format!("Ev{n}"));
+        in_team(&mut envelope, team);
+        assert_eq!(rig.sender.event(&envelope).await.status, 200);
+        let got = rig.inbox.accepted().pop().unwrap();
+        assert_eq!((got.workspace.as_str(), got.author.is_agent), (team, agent), "{user} in {team}");
+    }
+    // T2 has no user group: T1's group is never read for it.
+    let lookups = rig.fake.calls_of("usergroups.users.list");
+    assert!(lookups.iter().all(|c| c.params["usergroup"] == "SAGENTS"), "{lookups:?}");
+
+    // T1's agent clicks Claim on a card in T2: refused, and told so.
+    let (_, inbound) = question(&rig, "C1", "refund?").await;
+    rig.adapter.deliver(&summary_of(&inbound, Some("CAGENTS"))).await.unwrap();
+    let card = rig.fake.top_level("CAGENTS").remove(0);
+    let mut click = rig.fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap();
+    click["team"]["id"] = json!("T2");
+    click["user"]["team_id"] = json!("T2");
+    let before = rig.inbox.offered();
+    assert_eq!(rig.sender.interaction(&click).await.status, 200);
+    assert_eq!(rig.inbox.offered(), before, "the claim is not handed over");
+    assert!(ephemeral_for(&rig, "UAGENT").await.text.contains("Only members of the support team"));
+    // In T1 the same click counts.
+    let click = rig.fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap();
+    assert_eq!(rig.sender.interaction(&click).await.status, 200);
+    let claimed = rig.inbox.accepted().pop().unwrap();
+    assert_eq!(claimed.action, Some(UserAction::Claim));
+    assert!(claimed.author.is_agent);
+}
+
+/// `user` writes in a thread of C1; returns the answer to Slack, how long it took (in the
+/// test's time), and whether the message counts as an agent's.
+async fn writes_in_a_thread(rig: &Rig, user: &str, event_id: &str) -> (u16, Duration, Inbound) {
+    let m = rig.fake.customer_message("C1", user, "I'll take this one", Some("1700000000.000001"));
+    let envelope = rig.fake.event_for(&m, "message", event_id);
+    let started = tokio::time::Instant::now();
+    let answer = rig.sender.event(&envelope).await;
+    let took = started.elapsed();
+    (answer.status, took, rig.inbox.accepted().pop().unwrap())
+}
+
+// Time is paused here: it moves only when every task waits, so the loopback Web API answers at
+// once and the durations measured are the adapter's own waiting.
+#[tokio::test(start_paused = true)]
+async fn a_hung_or_failing_user_group_lookup_never_holds_the_ack_and_counts_as_no_agent() {
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &[], Some("SAGENTS"))].into()).await;
+    rig.fake.set_usergroup("SAGENTS", &["UAGENT"]);
+    let slack_limit = Duration::from_secs(3);
+
+    // Slack's Web API does not answer: the event is still acknowledged within Slack's 3 s, and
+    // the writer is not taken for an agent.
+    rig.fake.fail_next("usergroups.users.list", Fault::Hang);
+    let (status, took, first) = writes_in_a_thread(&rig, "UAGENT", "Ev1").await;
+    assert_eq!(status, 200);
+    assert!(took < slack_limit, "the ack waited {took:?} for the user group");
+    assert!(!first.author.is_agent, "unknown members count as no agent");
+    assert_eq!(rig.fake.hung_calls(), 1, "the lookup goes on in the background");
+
+    // The lookup gives up; the failure is remembered: the next events neither wait nor call Slack.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    for i in 0..3 {
+        let (status, took, m) = writes_in_a_thread(&rig, "UAGENT", &format!("Ev-down-{i}")).await;
+        assert_eq!((status, took, m.author.is_agent), (200, Duration::ZERO, false));
+    }
+    assert_eq!(rig.fake.calls_of("usergroups.users.list").len(), 1, "an outage is not asked about on every event");
+
+    // A Claim meanwhile is refused, and the agent is told why.
+    rig.adapter.deliver(&summary_of(&first, Some("CAGENTS"))).await.unwrap();
+    let card = rig.fake.top_level("CAGENTS").remove(0);
+    let before = rig.inbox.offered();
+    assert_eq!(rig.sender.interaction(&rig.fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap()).await.status, 200);
+    assert_eq!(rig.inbox.offered(), before);
+    assert!(ephemeral_for(&rig, "UAGENT").await.text.contains("could not check with Slack"));
+
+    // After the back-off Slack is asked again, and answers.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let (_, took, m) = writes_in_a_thread(&rig, "UAGENT", "Ev-back").await;
+    assert!(took < slack_limit);
+    assert!(m.author.is_agent);
+    let (_, took, m) = writes_in_a_thread(&rig, "UCUSTOMER", "Ev-customer").await;
+    assert_eq!((took, m.author.is_agent), (Duration::ZERO, false));
+    assert_eq!(rig.fake.calls_of("usergroups.users.list").len(), 2, "the members are cached");
+    rig.fake.release_hung_calls();
 }
 
 #[tokio::test]
@@ -600,7 +733,7 @@ async fn slack_failures_map_onto_retryable_or_rejected() {
 
 #[tokio::test]
 async fn doctor_names_each_check() {
-    let rig = running_with(|c| c.agent_usergroup = Some("SAGENTS".into())).await;
+    let rig = running_with(|c| c.agents = [agents(TEAM_ID, &[], Some("SAGENTS"))].into()).await;
     rig.fake.set_usergroup("SAGENTS", &["UAGENT", "UAGENT2"]);
     let checks = rig.adapter.doctor().await;
     let find = |name: &str| checks.iter().find(|(n, _)| n.starts_with(name)).map(|(_, h)| h.clone());
@@ -609,6 +742,14 @@ async fn doctor_names_each_check() {
     assert!(find("slack bot token").unwrap().ok);
     assert_eq!(find("slack bot user").unwrap().detail, BOT_USER_ID);
     assert_eq!(find("slack agents' user group").unwrap().detail, "2 members");
+
+    // Without agents for the workspace, doctor says what that means and how to fix it.
+    let bare = running().await;
+    let checks = bare.adapter.doctor().await;
+    let agents = checks.iter().find(|(n, _)| n == &format!("slack agents in {TEAM_ID}")).unwrap();
+    assert!(!agents.1.ok, "{agents:?}");
+    assert!(agents.1.detail.contains("refused for everyone"), "{agents:?}");
+    assert!(agents.1.detail.contains(&format!("[slack.agents.{TEAM_ID}]")), "{agents:?}");
 
     rig.fake.fail_next("auth.test", Fault::Error("token_revoked".into()));
     let checks = rig.adapter.doctor().await;
@@ -648,7 +789,10 @@ async fn oauth_install_stores_the_token_encrypted_and_uses_it_for_that_team() {
         .raw(Method::GET, "/slack/oauth/callback?code=code-1&state=forged", Vec::new(), "text/plain", &[])
         .await;
     assert_eq!(a.status, 400);
-    assert!(a.body.contains("unknown or expired"), "{a:?}");
+    assert_eq!(
+        a.body,
+        "this install link was not issued by this server, or expired long ago; start again at /slack/install"
+    );
     assert!(rig.fake.calls_of("oauth.v2.access").is_empty());
 
     let path = format!("/slack/oauth/callback?code=code-1&state={state}");
@@ -657,7 +801,8 @@ async fn oauth_install_stores_the_token_encrypted_and_uses_it_for_that_team() {
     assert!(a.body.contains("Globex"));
     // The state works once.
     let a = rig.sender.raw(Method::GET, &path, Vec::new(), "text/plain", &[]).await;
-    assert_eq!(a.status, 400);
+    assert_eq!((a.status, a.body.as_str()), (400, "this install link was used already; start again at /slack/install"));
+    assert_eq!(rig.fake.calls_of("oauth.v2.access").len(), 1);
 
     // At rest the token is encrypted.
     let raw = rig.tree.get("install/T2").unwrap().expect("the installation is stored");
@@ -688,6 +833,51 @@ async fn oauth_install_stores_the_token_encrypted_and_uses_it_for_that_team() {
     // Restarted with the same key, the installation is still readable; with another, it is not.
     let health = rig.adapter.healthcheck().await;
     assert!(health.ok, "{health:?}");
+}
+
+#[tokio::test]
+async fn install_links_expire_are_purged_and_capped() {
+    let rig = running_with(|c| {
+        c.bot_token = None;
+        c.client_id = Some("111.222".into());
+        c.client_secret = Some("client-secret".into());
+        c.redirect_url = Some("https://support.example.com/slack/oauth/callback".into());
+        c.token_encryption_key = Some("11".repeat(32).into());
+    })
+    .await;
+    let store = SlackStore::new(rig.tree.clone(), None);
+    let now = signature::now_secs() * 1000;
+    let states = || rig.tree.scan_prefix("oauth_state/").count();
+    let install = || rig.sender.raw(Method::GET, "/slack/install", Vec::new(), "text/plain", &[]);
+    // Links that expired a while ago are forgotten when the next one is issued.
+    for i in 0..5 {
+        assert!(store.put_oauth_state(&format!("old-{i}"), now - 20_000, now - 10_000, usize::MAX).unwrap());
+    }
+    assert_eq!(install().await.status, 302);
+    assert_eq!(states(), 1);
+    // An expired link is refused with a reason.
+    assert!(store.put_oauth_state("stale", now - 20_000, now - 1, usize::MAX).unwrap());
+    let a =
+        rig.sender.raw(Method::GET, "/slack/oauth/callback?code=c&state=stale", Vec::new(), "text/plain", &[]).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (400, "this install link has expired (it lasts 10 minutes); start again at /slack/install")
+    );
+
+    // Anyone can open /slack/install, so the links outstanding are capped.
+    let mut n = 0;
+    while store.put_oauth_state(&format!("flood-{n}"), now, now + 600_000, MAX_PENDING_INSTALLS).unwrap() {
+        n += 1;
+    }
+    assert_eq!(states(), MAX_PENDING_INSTALLS);
+    let a = install().await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (429, "too many installs are in progress right now; try again in a few minutes")
+    );
+    assert!(a.location.is_none());
+    assert_eq!(states(), MAX_PENDING_INSTALLS, "nothing more was stored");
+    assert!(rig.fake.calls_of("oauth.v2.access").is_empty());
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use frontdesk_channel::conformance::RecordingInbox;
 use frontdesk_channel::{AdapterError, ChannelAdapter, Inbound, InboxSink, UserAction};
 use frontdesk_slack::blocks::ACTION_CLAIM;
-use frontdesk_slack::fake::{FakeSlack, APP_TOKEN, BOT_TOKEN, BOT_USER_ID};
-use frontdesk_slack::{SlackAdapter, SlackConfig, SlackMode};
+use frontdesk_slack::fake::{FakeSlack, APP_TOKEN, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
+use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig, SlackMode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +54,7 @@ async fn socket_mode_takes_events_and_clicks_acknowledges_only_what_is_stored_an
         app_token: Some(APP_TOKEN.into()),
         bot_token: Some(BOT_TOKEN.into()),
         api_url: fake.api_url(),
+        agents: [(TEAM_ID.to_string(), SlackAgents { user_ids: vec!["UAGENT".into()], usergroup: None })].into(),
         ..SlackConfig::default()
     };
     let tree = sled::Config::new().temporary(true).open().unwrap().open_tree("slack").unwrap();
