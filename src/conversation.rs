@@ -155,6 +155,12 @@ impl Conversation {
         matches!(self.state, ConvState::Escalated | ConvState::Agent)
     }
 
+    /// True once the bot has written in the thread: a customer's follow-up there is addressed
+    /// to it without a mention.
+    pub fn bot_in_thread(&self) -> bool {
+        self.messages.iter().any(|m| m.speaker == Speaker::Bot)
+    }
+
     pub fn record(&mut self, speaker: Speaker, author: &str, text: &str, at_ms: i64, reference: &str) {
         self.messages.push(RecordedMessage {
             speaker,

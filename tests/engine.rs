@@ -12,7 +12,8 @@ use frontdesk::engine::TurnReason;
 use frontdesk::policy::Scope;
 use frontdesk::ratelimit::RateLimitConfig;
 use frontdesk::trace::Decision;
-use support::engine_harness::{action, agent, harness, message, Harness};
+use std::sync::Arc;
+use support::engine_harness::{action, agent, harness, message, through_the_inbox, Harness};
 
 async fn state(h: &Harness, conv: &str) -> ConvState {
     h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new(conv).unwrap()).unwrap().unwrap().state
@@ -270,4 +271,38 @@ async fn handling_the_same_message_again_returns_the_same_replies() {
             h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new(conv).unwrap()).unwrap().unwrap();
         assert_eq!(conv.messages.iter().filter(|r| r.text == text).count(), 1, "the message is recorded once");
     }
+}
+
+#[tokio::test]
+async fn the_working_sign_shows_only_on_messages_the_bot_will_answer() {
+    let h = harness(RateLimitConfig::default()).await;
+    // A thread a person has claimed.
+    let o = h.engine.handle(&message(&h.ws, "w1", "U1", "How long is the free trial?")).await;
+    assert_eq!(o.decision, Decision::Answer);
+    h.engine.handle(&action(agent(message(&h.ws, "w1", "AGENT1", "")), UserAction::Claim)).await;
+    let in_owned_thread = message(&h.ws, "w1", "U1", "And can annual plans be refunded within 30 days?");
+    let by_agent = agent(message(&h.ws, "w1", "AGENT1", "Yes, within 30 days of the renewal."));
+    let button = action(message(&h.ws, "w1", "U1", ""), UserAction::RequestHuman);
+    let mut not_addressed = message(&h.ws, "w2", "U2", "How long is the free trial?");
+    not_addressed.addressed_to_bot = false;
+    let mut by_bot = message(&h.ws, "w3", "B1", "How long is the free trial?");
+    by_bot.author.is_bot = true;
+    let question = message(&h.ws, "w4", "U3", "How long is the free trial?");
+    let Harness { engine, ws, _dir } = h;
+    let engine = Arc::new(engine);
+
+    let platform = through_the_inbox(
+        &engine,
+        &[in_owned_thread.clone(), by_agent, button, not_addressed, by_bot, question.clone()],
+    )
+    .await;
+    let id = question.id.to_string();
+    assert_eq!(platform.working(), vec![(id.clone(), true), (id, false)]);
+    // Every message was handled: the question answered, the others kept without a word.
+    let delivered = platform.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(matches!(delivered[0].kind, OutboundKind::Answer { .. }) && delivered[0].conversation.as_str() == "w4");
+    let conv = engine.conversations.get(Source::Slack, &ws, &ConversationKey::new("w1").unwrap()).unwrap().unwrap();
+    assert!(conv.messages.iter().any(|m| m.text == in_owned_thread.text));
+    assert_eq!(conv.state, ConvState::Agent);
 }

@@ -170,4 +170,8 @@ impl crate::inbox::TurnHandler for Engine {
     async fn handle(&self, message: &crate::channel::Inbound) -> Vec<crate::channel::Outbound> {
         Engine::handle(self, message).await.outbound
     }
+
+    async fn works_on(&self, message: &crate::channel::Inbound) -> bool {
+        Engine::works_on(self, message)
+    }
 }

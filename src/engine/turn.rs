@@ -141,31 +141,8 @@ impl Engine {
             Err(e) => tracing::error!(error = %e, "cannot read stored turn results"),
         }
         let now = now_ms();
-        let policy = match self.policies.effective(&inbound.workspace, &inbound.channel) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the channel policy; using the defaults");
-                Policy::default()
-            }
-        };
-        let conv = match self.conversations.get(inbound.source, &inbound.workspace, &inbound.conversation) {
-            Ok(Some(c)) => c,
-            Ok(None) => Conversation::new(
-                inbound.source,
-                inbound.workspace.clone(),
-                inbound.channel.clone(),
-                inbound.conversation.clone(),
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the conversation record; starting a fresh one");
-                Conversation::new(
-                    inbound.source,
-                    inbound.workspace.clone(),
-                    inbound.channel.clone(),
-                    inbound.conversation.clone(),
-                )
-            }
-        };
+        let policy = self.policy_for(inbound);
+        let conv = self.conversation_for(inbound);
         let trace = Trace {
             trace_id: new_trace_id(),
             workspace: inbound.workspace.to_string(),
@@ -181,6 +158,78 @@ impl Engine {
         let mut turn = Turn { engine: self, inbound, policy, conv, trace, now };
         let result = turn.run().await;
         turn.finish(result)
+    }
+}
+
+impl Engine {
+    /// Whether handling `inbound` will work on an answer for it (search, perhaps a model): the
+    /// inbox worker shows the customer that the bot is on it (the adapter's working sign) only
+    /// then. Decided from the message, the channel's policy and the conversation's state alone,
+    /// with the same rules the turn applies, and without taking anything from the rate limits:
+    /// no for a button press, a bot's or an agent's message, a message not addressed to the
+    /// bot, a channel where the bot is off, a thread a person owns, and a message handled
+    /// before (its recorded replies are sent again without any work).
+    pub fn works_on(&self, inbound: &Inbound) -> bool {
+        if inbound.action.is_some() || inbound.author.is_bot || inbound.author.is_agent {
+            return false;
+        }
+        if matches!(
+            self.conversations.turn_result(inbound.source, &inbound.workspace, inbound.id.as_str()),
+            Ok(Some(_))
+        ) {
+            return false;
+        }
+        stays_out(inbound, &self.policy_for(inbound), &self.conversation_for(inbound)).is_none()
+    }
+
+    /// The channel's effective policy; the defaults when it cannot be read.
+    fn policy_for(&self, inbound: &Inbound) -> Policy {
+        match self.policies.effective(&inbound.workspace, &inbound.channel) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the channel policy; using the defaults");
+                Policy::default()
+            }
+        }
+    }
+
+    /// The message's conversation as stored; a fresh one when there is none or it cannot be read.
+    fn conversation_for(&self, inbound: &Inbound) -> Conversation {
+        let fresh = || {
+            Conversation::new(
+                inbound.source,
+                inbound.workspace.clone(),
+                inbound.channel.clone(),
+                inbound.conversation.clone(),
+            )
+        };
+        match self.conversations.get(inbound.source, &inbound.workspace, &inbound.conversation) {
+            Ok(Some(c)) => c,
+            Ok(None) => fresh(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the conversation record; starting a fresh one");
+                fresh()
+            }
+        }
+    }
+}
+
+/// Why the bot will not work on a customer's written message, known before any work from the
+/// message, the channel's policy and the conversation alone. `None`: the turn looks for an
+/// answer (after the rate limits). `AskedForHuman` stands for a resolved conversation that the
+/// policy does not hand back to the bot: it goes to a person again, without any work.
+fn stays_out(inbound: &Inbound, policy: &Policy, conv: &Conversation) -> Option<TurnReason> {
+    if !policy.enabled || policy.mode == PolicyMode::Off {
+        return Some(TurnReason::PolicyOff);
+    }
+    let addressed = inbound.addressed_to_bot || (inbound.top_level && policy.answer_top_level) || conv.bot_in_thread();
+    if !addressed {
+        return Some(TurnReason::NotAddressed);
+    }
+    match conv.state {
+        ConvState::Escalated | ConvState::Agent => Some(TurnReason::AgentOwned),
+        ConvState::Resolved if !policy.bot_resumes_after_resolve => Some(TurnReason::AskedForHuman),
+        ConvState::Resolved | ConvState::Bot => None,
     }
 }
 
@@ -239,35 +288,22 @@ impl Turn<'_> {
             self.conv.customer = Some(author.clone());
         }
 
-        // Policy.
-        if !self.policy.enabled || self.policy.mode == PolicyMode::Off {
-            return Decided { traced: true, ..Decided::quiet(Decision::Escalate, TurnReason::PolicyOff) };
-        }
-        let bot_in_thread = self.conv.messages.iter().any(|m| m.speaker == Speaker::Bot);
-        let addressed =
-            self.inbound.addressed_to_bot || (self.inbound.top_level && self.policy.answer_top_level) || bot_in_thread;
-        if !addressed {
-            return Decided::quiet(Decision::Ignore, TurnReason::NotAddressed);
+        // Policy, addressing and state: all known before any work.
+        if let Some(reason) = stays_out(self.inbound, &self.policy, &self.conv) {
+            return match reason {
+                TurnReason::PolicyOff => Decided { traced: true, ..Decided::quiet(Decision::Escalate, reason) },
+                TurnReason::AskedForHuman => self.escalate(reason, 0.0, &[], None),
+                _ => Decided::quiet(Decision::Ignore, reason),
+            };
         }
 
-        // Rate limits, then state.
+        // Rate limits.
         if let Err(limited) = self.engine.limits.check(&self.inbound.workspace, &self.inbound.author.id) {
             tracing::info!(retry_after_ms = limited.retry_after().as_millis() as u64, "rate limited");
-            if self.conv.bot_silenced() {
-                return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
-            }
             return self.escalate(TurnReason::RateLimited, 0.0, &[], None);
         }
-        match self.conv.state {
-            ConvState::Escalated | ConvState::Agent => return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned),
-            ConvState::Resolved => {
-                if self.policy.bot_resumes_after_resolve {
-                    let _ = self.conv.transition(ConvState::Bot, &author, "new_message_after_resolve", self.now);
-                } else {
-                    return self.escalate(TurnReason::AskedForHuman, 0.0, &[], None);
-                }
-            }
-            ConvState::Bot => {}
+        if self.conv.state == ConvState::Resolved {
+            let _ = self.conv.transition(ConvState::Bot, &author, "new_message_after_resolve", self.now);
         }
 
         // Understand.

@@ -73,10 +73,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// own errors into an escalation message. It may run more than once for the same message (after
 /// a crash or a shutdown mid-turn), and only the replies of the run that completes are sent.
 /// Nothing of a turn is shown to the customer before it completes (only the adapter's
-/// [`working`](Deliverer::working) sign): an answer goes out whole, once it has been checked.
+/// [`working`](Deliverer::working) sign, and only on messages the handler
+/// [`works_on`](TurnHandler::works_on)): an answer goes out whole, once it has been checked.
 #[async_trait]
 pub trait TurnHandler: Send + Sync {
     async fn handle(&self, message: &Inbound) -> Vec<Outbound>;
+
+    /// Whether the turn on `message` will work on an answer, asked before the turn so that the
+    /// customer is shown the working sign only then: never on a message the bot stays silent
+    /// on (a thread a person owns, an agent's or a bot's message, one not addressed to the bot)
+    /// or on a button press. Default: yes.
+    async fn works_on(&self, message: &Inbound) -> bool {
+        let _ = message;
+        true
+    }
 }
 
 /// Sends one reply through the adapter of its source.

@@ -162,13 +162,20 @@ impl Turns {
             }
         };
         let message = &record.message;
-        self.deliverer.working(message, true).await;
+        // Decided before anything is shown: a customer whose thread a person owns must not see
+        // the bot "looking" at a message it will not answer.
+        let working = self.handler.works_on(message).await;
+        if working {
+            self.deliverer.working(message, true).await;
+        }
         let replies = tokio::select! {
             replies = self.handler.handle(message) => replies,
             _ = self.shutdown.cancelled() => return Step::Stopped,
         };
         let completed = self.inbox.complete_turn(&key, message, &replies).await;
-        self.deliverer.working(message, false).await;
+        if working {
+            self.deliverer.working(message, false).await;
+        }
         match completed {
             Ok(true) => {
                 tracing::debug!(event = %message.id, replies = replies.len(), "turn completed");

@@ -1,12 +1,16 @@
-//! A knowledge base with three small help articles, an engine over it, and builders for
-//! inbound messages: shared by the engine's integration tests.
+//! A knowledge base with three small help articles, an engine over it, builders for inbound
+//! messages, and a recording platform to run the engine behind the durable inbox: shared by the
+//! engine's integration tests.
 
+use async_trait::async_trait;
 use frontdesk::channel::{
-    Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source, UserAction, WorkspaceId,
+    AdapterError, Author, AuthorId, ChannelId, ConversationKey, Delivered, EventId, Inbound, InboxSink, Outbound,
+    Source, UserAction, WorkspaceId,
 };
 use frontdesk::config::Config;
 use frontdesk::engine::Engine;
 use frontdesk::generate::{Extractive, Generator};
+use frontdesk::inbox::{Deliverer, Inbox, InboxOptions, Worker};
 use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::IngestSource;
 use frontdesk::knowledge::{KnowledgeBase, SearchSettings};
@@ -16,7 +20,9 @@ use frontdesk::retrieval::embedded::EmbeddedRetriever;
 use frontdesk::store::Store;
 use frontdesk::testing::HashingEmbedder;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const DOCS: &[(&str, &str)] = &[
     (
@@ -125,4 +131,96 @@ pub fn agent(mut m: Inbound) -> Inbound {
 pub fn action(mut m: Inbound, a: UserAction) -> Inbound {
     m.action = Some(a);
     m
+}
+
+/// A platform behind the inbox worker: keeps every reply it is asked to deliver and every
+/// change of the working sign, as `(event id, busy)`.
+#[derive(Default)]
+pub struct Recorder {
+    delivered: Mutex<Vec<Outbound>>,
+    working: Mutex<Vec<(String, bool)>>,
+}
+
+impl Recorder {
+    pub fn delivered(&self) -> Vec<Outbound> {
+        self.delivered.lock().unwrap().clone()
+    }
+
+    pub fn working(&self) -> Vec<(String, bool)> {
+        self.working.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Deliverer for Recorder {
+    async fn deliver(&self, message: &Outbound) -> Result<Delivered, AdapterError> {
+        self.delivered.lock().unwrap().push(message.clone());
+        Ok(Delivered { platform_message_id: Some(message.id.clone()) })
+    }
+
+    async fn working(&self, message: &Inbound, busy: bool) {
+        self.working.lock().unwrap().push((message.id.to_string(), busy));
+    }
+}
+
+/// The engine behind a durable inbox on its own store, as `frontdesk serve` runs it, with a
+/// [`Recorder`] for a platform. The worker is built (and so takes part in accepting messages)
+/// but runs only from [`InboxRun::start`].
+pub struct InboxRun {
+    pub inbox: Inbox,
+    pub platform: Arc<Recorder>,
+    worker: Option<Worker>,
+    running: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl InboxRun {
+    pub fn new(engine: &Arc<Engine>, options: InboxOptions) -> InboxRun {
+        let inbox = Inbox::open(&engine.kb.store, options).unwrap();
+        let platform = Arc::new(Recorder::default());
+        let worker = Worker::new(inbox.clone(), engine.clone(), platform.clone());
+        InboxRun { inbox, platform, worker: Some(worker), running: None }
+    }
+
+    pub async fn accept(&self, messages: &[Inbound]) {
+        for m in messages {
+            assert!(self.inbox.accept(m.clone()).await.unwrap(), "{} was taken for a duplicate", m.id);
+        }
+    }
+
+    pub fn start(&mut self) {
+        let worker = self.worker.take().expect("the worker runs once");
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(worker.run(shutdown.clone()));
+        self.running = Some((shutdown, handle));
+    }
+
+    /// Waits until every accepted message is answered and every reply delivered (a bounded
+    /// number of short sleeps, so a stuck inbox fails the test instead of hanging it).
+    pub async fn until_idle(&self) {
+        for _ in 0..6000 {
+            let stats = self.inbox.stats();
+            if stats.pending_inbound == 0 && stats.pending_outbound == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the inbox did not drain: {:?}", self.inbox.stats());
+    }
+
+    pub async fn stop(mut self) -> Arc<Recorder> {
+        if let Some((shutdown, handle)) = self.running.take() {
+            shutdown.cancel();
+            handle.await.unwrap();
+        }
+        self.platform
+    }
+}
+
+/// Accepts `messages`, runs the worker until all are answered and delivered, and stops it.
+pub async fn through_the_inbox(engine: &Arc<Engine>, messages: &[Inbound]) -> Arc<Recorder> {
+    let mut run = InboxRun::new(engine, InboxOptions::default());
+    run.accept(messages).await;
+    run.start();
+    run.until_idle().await;
+    run.stop().await
 }
