@@ -10,6 +10,7 @@ use super::slack_stub::SlackStub;
 use super::stats::{say, summarise, Rng};
 use super::Ctx;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,15 +62,14 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
             event_id: format!("Ev{i:06}"),
         });
     }
-    // Kill moments spread over the whole run, sending and answering alike, whichever takes
-    // longer: each is drawn as a point of progress (a number of replies posted, uniform over
-    // the replies expected) plus a random delay of up to a second, so a kill does not land
-    // just after a post more often than elsewhere.
-    let expected_posts = (events as f64 * 0.8) as usize;
+    // Kill moments spread over the whole run, intake and answering alike: each is drawn as a
+    // point of progress — events acknowledged plus replies posted, uniform over what the run
+    // will do — plus a random delay of up to a second, so a kill does not land just after an
+    // acknowledgement or a post more often than elsewhere.
+    let expected_work = events + (events as f64 * 0.8) as usize;
     let mut kill_at: Vec<(usize, f64)> =
-        (0..kills).map(|_| ((rng.unit() * expected_posts as f64) as usize, rng.unit())).collect();
-    kill_at.sort_by_key(|(posts, _)| *posts);
-
+        (0..kills).map(|_| ((rng.unit() * expected_work as f64) as usize, rng.unit())).collect();
+    kill_at.sort_by_key(|(work, _)| *work);
     say(format!(
         "crash: {events} events, {conversations} conversations, {rate}/s, {kills} SIGKILLs (seed {seed}), data {}",
         serve.data_dir.display()
@@ -80,17 +80,25 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
 
     // The generator: one event every 1/rate s, each redelivered until acknowledged.
     let messages = Arc::new(messages);
+    let acked = Arc::new(AtomicUsize::new(0));
     let mut sends = Vec::with_capacity(events);
     let generator_start = Instant::now();
     let gen = {
         let messages = Arc::clone(&messages);
         let sender = sender.clone();
+        let acked = Arc::clone(&acked);
         tokio::spawn(async move {
             for i in 0..messages.len() {
                 let at = generator_start + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(at.into()).await;
-                let (messages, sender) = (Arc::clone(&messages), sender.clone());
-                sends.push(tokio::spawn(async move { sender.deliver(&messages[i], Duration::from_secs(600)).await }));
+                let (messages, sender, acked) = (Arc::clone(&messages), sender.clone(), Arc::clone(&acked));
+                sends.push(tokio::spawn(async move {
+                    let d = sender.deliver(&messages[i], Duration::from_secs(600)).await;
+                    if d.acknowledged() {
+                        acked.fetch_add(1, Ordering::SeqCst);
+                    }
+                    d
+                }));
             }
             sends
         })
@@ -100,12 +108,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
     // once on the same data directory.
     let mut running = first;
     let mut kill_log = Vec::new();
-    for (posts_at, delay) in &kill_at {
-        // (Or once replies stop coming for 15 s: fewer replies than expected.)
-        let (mut seen, mut moved) = (stub.post_count(), Instant::now());
-        while seen < *posts_at && moved.elapsed() < Duration::from_secs(15) {
+    let work = || acked.load(Ordering::SeqCst) + stub.post_count();
+    for (work_at, delay) in &kill_at {
+        // (Or once nothing moves for 15 s: fewer replies than expected.)
+        let (mut seen, mut moved) = (work(), Instant::now());
+        while seen < *work_at && moved.elapsed() < Duration::from_secs(15) {
             tokio::time::sleep(Duration::from_millis(5)).await;
-            let now = stub.post_count();
+            let now = work();
             if now != seen {
                 (seen, moved) = (now, Instant::now());
             }
@@ -114,6 +123,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
         let when = Instant::now() + Duration::from_secs_f64(*delay);
         tokio::time::sleep_until(when.max(earliest).into()).await;
         let posts_before = stub.post_count();
+        let acked_before = acked.load(Ordering::SeqCst);
         let killed_at = started.elapsed();
         running.kill().await?;
         let down = Instant::now();
@@ -121,6 +131,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
         kill_log.push(json!({
             "at_s": round1(killed_at.as_secs_f64()),
             "posts_before": posts_before,
+            "events_acknowledged_before": acked_before,
             "restart_ms": down.elapsed().as_millis() as u64,
         }));
         say(format!(

@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
         tokio::spawn(async move {
             let mut tick = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let depth = if tick % 5 == 0 { serve::inbox_depth(&client, &base).await } else { None };
+                let depth = if tick.is_multiple_of(5) { serve::inbox_depth(&client, &base).await } else { None };
                 let rss = rss_mib(pid);
                 let sample = Sample {
                     t_s: round1(started.elapsed().as_secs_f64()),
