@@ -182,13 +182,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args,
     };
     let started = stats::unix_now();
+    let machine = stats::machine();
     let mut report = match ctx.args.scenario.as_str() {
         "crash" => crash::run(&ctx).await?,
         "load" => load::run(&ctx).await?,
         "fairness" => fairness::run(&ctx).await?,
         other => bail!("unknown scenario {other:?}; {USAGE}"),
     };
-    report["machine"] = stats::machine();
+    report["machine"] = machine;
     report["started_unix"] = serde_json::json!(started);
     report["binary"] = serde_json::json!(ctx.binary.display().to_string());
     report["model"] = serde_json::json!(ctx.model_name());

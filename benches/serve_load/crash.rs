@@ -135,9 +135,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Value> {
             "restart_ms": down.elapsed().as_millis() as u64,
         }));
         say(format!(
-            "  SIGKILL at {:.1} s ({} posts so far), up again in {} ms",
+            "  SIGKILL at {:.1} s ({acked_before} events acknowledged, {posts_before} replies posted), up again in {} ms",
             killed_at.as_secs_f64(),
-            posts_before,
             down.elapsed().as_millis()
         ));
     }
