@@ -271,7 +271,7 @@ impl DiscordAdapter {
 
     /// Turns a gateway message into an inbound message, or `None` when it is not for frontdesk
     /// (the bot's own, another bot's, a system notice).
-    pub(crate) async fn inbound_from_message(&self, msg: &Message) -> Result<Option<Inbound>, String> {
+    pub async fn inbound_from_message(&self, msg: &Message) -> Result<Option<Inbound>, String> {
         let bot = match self.bot_id() {
             Some(b) => Some(b),
             // Events are handled concurrently: a message may be read before READY was.

@@ -88,7 +88,7 @@ fn display_name(user: &User, member: Option<&Member>) -> String {
 impl DiscordAdapter {
     /// Handles one interaction and returns Discord's response to it. Whatever goes wrong, the
     /// person who pressed or typed gets a message saying so.
-    pub(crate) async fn handle_interaction(
+    pub async fn handle_interaction(
         &self,
         inbox: &dyn InboxSink,
         interaction: Interaction,
