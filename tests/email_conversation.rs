@@ -54,7 +54,11 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     let stack = match MailStack::from_env() {
         Ok(stack) => stack,
         Err(why) => {
-            eprintln!("an_email_conversation_from_question_to_an_agent_taking_over: skipped: {why}");
+            frontdesk::channel::skip::skipped(
+                "an_email_conversation_from_question_to_an_agent_taking_over",
+                frontdesk::channel::skip::Missing::Peer,
+                &why,
+            );
             return;
         }
     };
@@ -291,7 +295,11 @@ async fn no_answer_reaches_an_email_customer_before_it_passes_its_checks() {
     let stack = match MailStack::from_env() {
         Ok(stack) => stack,
         Err(why) => {
-            eprintln!("no_answer_reaches_an_email_customer_before_it_passes_its_checks: skipped: {why}");
+            frontdesk::channel::skip::skipped(
+                "no_answer_reaches_an_email_customer_before_it_passes_its_checks",
+                frontdesk::channel::skip::Missing::Peer,
+                &why,
+            );
             return;
         }
     };

@@ -173,10 +173,11 @@ async fn before_run_the_endpoint_answers_ping_but_defers_everything_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_signed_by_pynacl_are_accepted() {
     let Some(python) = std::env::var_os("PEER_PYTHON") else {
-        eprintln!(
-            "SKIPPED requests_signed_by_pynacl_are_accepted: PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)"
+        return frontdesk_channel::skip::skipped(
+            "requests_signed_by_pynacl_are_accepted",
+            frontdesk_channel::skip::Missing::Peer,
+            "PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)",
         );
-        return;
     };
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/sign_interaction.py");
     let sign_with_python = |timestamp: &str, body: &[u8]| -> (String, String) {

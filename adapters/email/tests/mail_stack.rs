@@ -24,11 +24,15 @@ fn stack(test: &str) -> Option<MailStack> {
     match (MailStack::from_env(), std::env::var("PEER_PYTHON")) {
         (Ok(stack), Ok(_)) => Some(stack),
         (Err(why), _) => {
-            eprintln!("{test}: skipped: {why}");
+            frontdesk_channel::skip::skipped(test, frontdesk_channel::skip::Missing::Peer, &why);
             None
         }
         (_, Err(_)) => {
-            eprintln!("{test}: skipped: PEER_PYTHON is not set: run `eval \"$(deploy/peers/setup.sh)\"`");
+            frontdesk_channel::skip::skipped(
+                test,
+                frontdesk_channel::skip::Missing::Peer,
+                "PEER_PYTHON is not set: run `eval \"$(deploy/peers/setup.sh)\"`",
+            );
             None
         }
     }

@@ -10,6 +10,7 @@
 
 use axum::http::Method;
 use frontdesk_channel::conformance::RecordingInbox;
+use frontdesk_channel::skip::{skipped, Missing};
 use frontdesk_channel::ChannelAdapter;
 use frontdesk_slack::fake::{FakeSlack, Fault, BOT_TOKEN, BOT_USER_ID};
 use frontdesk_slack::{SlackAdapter, SlackConfig};
@@ -22,11 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "peer-signing-secret";
 
-fn python() -> Option<PathBuf> {
+fn python(test: &str) -> Option<PathBuf> {
     match std::env::var_os("PEER_PYTHON") {
         Some(p) => Some(PathBuf::from(p)),
         None => {
-            eprintln!("skipped: PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)");
+            skipped(test, Missing::Peer, "PEER_PYTHON is not set (run `eval \"$(deploy/peers/setup.sh)\"`)");
             None
         }
     }
@@ -38,7 +39,7 @@ fn script(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fake_answers_in_shapes_the_official_client_accepts() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("the_fake_answers_in_shapes_the_official_client_accepts") else { return };
     let fake = FakeSlack::start().await.unwrap();
     fake.set_usergroup("SAGENTS", &["UAGENT"]);
     fake.enable_oauth("111.222", "client-secret");
@@ -104,7 +105,7 @@ fn peer_signature(python: &PathBuf, timestamp: &str, body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_signed_by_the_official_sdk_are_accepted() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("requests_signed_by_the_official_sdk_are_accepted") else { return };
     let fake = FakeSlack::start().await.unwrap();
     let config = SlackConfig {
         signing_secret: Some(SECRET.into()),
