@@ -6,7 +6,7 @@
 
 use super::process::{free_port, serve_binary, store_dump, toml_str};
 use frontdesk_discord::fake::{FakeDiscord, APP_ID, PUBLIC_KEY, SUPPORT_ROLE};
-use frontdesk_slack::fake::{FakeSlack, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
+use frontdesk_slack::fake::{FakeSlack, BOT_TOKEN, BOT_USER_ID};
 use frontdesk_slack::signature::{now_secs, sign};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -168,7 +168,7 @@ dns_server = {dns}
     }
 
     let log = dir.path().join("serve.log");
-    let serving = serve_binary(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &dir.path().join("serve.log"), &base).await;
+    let serving = serve_binary(&config, &models, &[(LLM_KEY_VAR, LLM_KEY)], &log, &base).await;
     let http = reqwest::Client::new();
 
     // Slack: a signed mention; the answer lands in the thread.
