@@ -556,3 +556,15 @@ async fn an_overlong_policy_value_from_a_chat_command_is_refused() {
     assert!(err.starts_with(&format!("unknown policy key \"{}\"...;", "k".repeat(40))), "{err}");
     assert!(err.len() < 400, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_path_is_echoed_only_in_part() {
+    let r = start_with(|_| {}).await;
+    let path = format!("/{}", "x".repeat(20_000));
+    let missing = reqwest::Client::new().get(format!("{}{path}", r.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let text = missing.text().await.unwrap();
+    assert!(text.starts_with(&format!("no endpoint at {}...:", &path[..100])), "{text}");
+    assert!(text.len() < 400, "{} characters", text.len());
+    r.stop().await;
+}

@@ -367,7 +367,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         StatusCode::NOT_FOUND,
         format!(
             "no endpoint at {}: frontdesk serves /slack/events, /slack/interactions, /discord/interactions, /email/inbound (those configured), /healthz and /readyz\n",
-            uri.path()
+            shorten(uri.path())
         ),
     )
         .into_response()
