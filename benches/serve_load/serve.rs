@@ -79,6 +79,14 @@ impl Serve {
         if data_dir.exists() {
             std::fs::remove_dir_all(&data_dir)?;
         }
+        // Logs of an earlier run in the same directory would read as this run's.
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with("serve-") && name.ends_with(".log") {
+                std::fs::remove_file(&path)?;
+            }
+        }
         copy_dir(seed, &data_dir).with_context(|| format!("copying the seed data from {}", seed.display()))?;
         let listen = format!("127.0.0.1:{}", free_port()?);
         let llm = match &settings.model_url {
