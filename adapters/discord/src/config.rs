@@ -39,8 +39,8 @@ pub struct DiscordConfig {
     /// talk to a fake; production must keep it on.
     pub rate_limiter: bool,
     /// How old the `X-Signature-Timestamp` of an interaction request may be, in seconds (default
-    /// 300). Older (or as far in the future) requests are refused, so a captured request cannot
-    /// be replayed later.
+    /// and at most 300). Older (or as far in the future) requests are refused, so a captured
+    /// request cannot be replayed later.
     pub max_signature_age_secs: u64,
 }
 
@@ -153,8 +153,15 @@ impl DiscordConfig {
                 );
             }
         }
-        if self.max_signature_age_secs == 0 {
-            problem("max_signature_age_secs", "must be at least 1 second".into());
+        if self.max_signature_age_secs == 0 || self.max_signature_age_secs > 300 {
+            problem(
+                "max_signature_age_secs",
+                format!(
+                    "is {}; it must be between 1 and 300 seconds: a longer window lets a captured interaction \
+                     request be replayed for longer (if requests are refused as stale, check the server's clock)",
+                    self.max_signature_age_secs
+                ),
+            );
         }
         out
     }
@@ -192,6 +199,10 @@ mod tests {
         assert_eq!(keys(DiscordConfig { support_role_id: String::new(), ..good() }), ["support_role_id"]);
         assert_eq!(keys(DiscordConfig { agent_user_ids: vec!["bob".into()], ..good() }), ["agent_user_ids"]);
         assert_eq!(keys(DiscordConfig { api_base: Some("http://127.0.0.1:1".into()), ..good() }), ["api_base"]);
+        for secs in [0, 301, 3600] {
+            assert_eq!(keys(DiscordConfig { max_signature_age_secs: secs, ..good() }), ["max_signature_age_secs"]);
+        }
+        assert!(keys(DiscordConfig { max_signature_age_secs: 300, ..good() }).is_empty());
         assert!(keys(DiscordConfig { api_base: Some("http://127.0.0.1:1".into()), rate_limiter: false, ..good() })
             .is_empty());
     }

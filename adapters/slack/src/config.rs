@@ -62,7 +62,8 @@ pub struct SlackConfig {
     pub agent_usergroup: Option<String>,
     /// How long the members of a workspace's agents' user group are cached, in seconds.
     pub agent_cache_secs: u64,
-    /// Requests signed longer ago than this are refused (replay protection), in seconds.
+    /// Requests signed longer ago than this are refused (replay protection), in seconds:
+    /// 1 to [`MAX_SIGNATURE_AGE_SECS`] (300, Slack's own guidance).
     pub max_signature_age_secs: u64,
 }
 
@@ -99,6 +100,10 @@ pub struct SlackAgents {
     /// Slack user ids (`U…`/`W…`) of agents in this workspace.
     pub user_ids: Vec<String>,
 }
+
+/// The longest signature window allowed: Slack asks apps to refuse requests signed more than
+/// five minutes ago, and a longer window lets a captured request be replayed for longer.
+pub const MAX_SIGNATURE_AGE_SECS: u64 = 300;
 
 /// Slack's Web API.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -282,10 +287,15 @@ impl SlackConfig {
                 }
             }
         }
-        if self.max_signature_age_secs == 0 || self.max_signature_age_secs > 3600 {
+        if self.max_signature_age_secs == 0 || self.max_signature_age_secs > MAX_SIGNATURE_AGE_SECS {
             problem(
                 "max_signature_age_secs",
-                "must be between 1 and 3600 seconds (Slack's recommendation is 300)".into(),
+                format!(
+                    "is {}; it must be between 1 and {MAX_SIGNATURE_AGE_SECS} seconds: Slack asks apps to refuse \
+                     requests signed more than 5 minutes ago, and a longer window lets a captured request be \
+                     replayed for longer (if requests are refused as stale, check the server's clock instead)",
+                    self.max_signature_age_secs
+                ),
             );
         }
         if self.agent_cache_secs > 86_400 {
@@ -375,6 +385,25 @@ mod tests {
             r#"{"signing_secret":"s","bot_token":"xoxb-1","agents":{"T1":{"user_ids":["U1"]},"t1":{"user_ids":["U2"]}}}"#,
         );
         assert_eq!(twice.problems(), vec![("agents".to_string(), "workspace T1 is listed twice".to_string())]);
+    }
+
+    #[test]
+    fn the_signature_window_is_at_most_five_minutes() {
+        let with = |secs: u64| {
+            parse(&format!(r#"{{"signing_secret":"s","bot_token":"xoxb-1","max_signature_age_secs":{secs}}}"#))
+                .problems()
+        };
+        assert_eq!(with(300), vec![]);
+        assert_eq!(with(1), vec![]);
+        for secs in [0, 301, 3600, 86_400] {
+            let problems = with(secs);
+            assert_eq!(problems.len(), 1, "{secs}: {problems:?}");
+            assert_eq!(problems[0].0, "max_signature_age_secs");
+            assert!(
+                problems[0].1.starts_with(&format!("is {secs}; it must be between 1 and 300 seconds")),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]
