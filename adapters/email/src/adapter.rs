@@ -35,6 +35,8 @@ pub enum EmailError {
     Smtp(String),
     #[error("the DKIM resolver could not be set up: {0}")]
     Dkim(String),
+    #[error("the adapter's state could not be read or written: {0}")]
+    Storage(String),
     #[error("the support address cannot name a workspace: {0}")]
     Id(#[from] frontdesk_channel::ids::InvalidId),
 }
@@ -95,6 +97,8 @@ pub struct EmailAdapter {
     channel: ChannelId,
     pub(crate) state: State,
     pub(crate) smtp: AsyncSmtpTransport<Tokio1Executor>,
+    /// The key that signs our Message-IDs (kept in `state`).
+    pub(crate) id_secret: outbound::IdSecret,
     dkim: Option<DkimVerifier>,
     /// The inbox while `run` runs; the webhook answers 503 without it.
     pub(crate) inbox: Mutex<Option<Arc<dyn InboxSink>>>,
@@ -120,6 +124,15 @@ impl Sender {
     pub(crate) fn is_agent(self, agent_address: bool) -> bool {
         agent_address && self == Sender::Verified
     }
+}
+
+/// Where a received mail belongs.
+struct Threading {
+    conversation: String,
+    /// It starts the conversation.
+    top_level: bool,
+    /// The inbox's id for it: a mail seen twice gets the same one.
+    event_id: String,
 }
 
 /// Removes "Re:", "Fwd:" and similar prefixes.
@@ -164,13 +177,16 @@ impl EmailAdapter {
         } else {
             None
         };
+        let state = State::new(state);
+        let id_secret = state.message_id_secret().map_err(|e| EmailError::Storage(e.to_string()))?;
         Ok(Arc::new(EmailAdapter {
             workspace: WorkspaceId::new(mailbox.clone())?,
             channel: ChannelId::new(mailbox.clone())?,
             mailbox,
             config,
-            state: State::new(state),
+            state,
             smtp,
+            id_secret,
             dkim,
             inbox: Mutex::new(None),
             ingest_lock: tokio::sync::Mutex::new(()),
@@ -216,22 +232,61 @@ impl EmailAdapter {
 
     /// Our own mail: from the support address, or carrying one of our Message-IDs.
     fn is_own(&self, mail: &ParsedMail) -> bool {
-        mail.from == self.mailbox || outbound::is_our_message_id(&mail.message_id, &self.config.id_domain())
+        mail.from == self.mailbox
+            || outbound::is_our_message_id(&mail.message_id, &self.config.id_domain(), &self.id_secret)
     }
 
-    /// The conversation of a mail and whether it starts one.
-    fn thread_of(&self, mail: &ParsedMail) -> Result<(String, bool), sled::Error> {
-        let top_level = mail.in_reply_to.is_empty() && mail.references.is_empty();
+    /// Where a mail belongs. It continues a conversation only when it answers one of our own
+    /// messages (Message-IDs nobody else can make) and its sender is that conversation's customer
+    /// (a From not contradicted by DKIM; replies only ever go to it) or a verified agent. Any
+    /// other mail starts a conversation of its own, so nobody joins a thread, and sees its
+    /// history, by copying its ids.
+    fn thread_of(&self, mail: &ParsedMail, sender: Sender, is_agent: bool) -> Result<Threading, sled::Error> {
+        let may_join = |conversation: &str| -> Result<bool, sled::Error> {
+            if is_agent {
+                return Ok(true);
+            }
+            let customer = self.state.thread(conversation)?.map(|t| t.customer).unwrap_or_default();
+            Ok(sender != Sender::Failed && !customer.is_empty() && customer == mail.from)
+        };
+        let refused = |conversation: &str| {
+            tracing::warn!(
+                message_id = %mail.message_id,
+                from = %mail.from,
+                %conversation,
+                "the sender is neither the customer of the conversation this mail answers nor a verified agent; it starts a conversation of its own"
+            );
+        };
         if let Some(known) = self.state.conversation_of(&mail.message_id)? {
-            return Ok((known, top_level));
-        }
-        for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
-            if let Some(known) = self.state.conversation_of(id)? {
-                return Ok((known, false));
+            // Seen before (a redelivery, a copy to several of our addresses).
+            if may_join(&known)? {
+                let top_level = mail.in_reply_to.is_empty() && mail.references.is_empty();
+                return Ok(Threading { conversation: known, top_level, event_id: id_key(&mail.message_id) });
+            }
+            refused(&known);
+        } else {
+            let domain = self.config.id_domain();
+            let ours = mail
+                .in_reply_to
+                .iter()
+                .chain(mail.references.iter().rev())
+                .filter(|id| outbound::is_our_message_id(id, &domain, &self.id_secret));
+            for id in ours {
+                let Some(known) = self.state.conversation_of(id)? else { continue };
+                if may_join(&known)? {
+                    return Ok(Threading { conversation: known, top_level: false, event_id: id_key(&mail.message_id) });
+                }
+                refused(&known);
+                break;
             }
         }
-        let root = mail.references.first().or(mail.in_reply_to.first()).unwrap_or(&mail.message_id);
-        Ok((id_key(root), top_level))
+        // A new conversation, keyed by the mail's own Message-ID unless that names another
+        // conversation already (someone reusing an id).
+        let mut key = id_key(&mail.message_id);
+        if self.state.conversation_of(&mail.message_id)?.is_some() || self.state.thread(&key)?.is_some() {
+            key = format!("sha256.{}", crate::sha256_hex(format!("{}\n{}", mail.from, mail.message_id).as_bytes()));
+        }
+        Ok(Threading { conversation: key.clone(), top_level: true, event_id: key })
     }
 
     /// Takes one received email in: checks, threads it and hands it to `inbox`. Returns once the
@@ -281,7 +336,7 @@ impl EmailAdapter {
             tracing::warn!(message_id = %mail.message_id, from = %mail.from, %reason, "email held for a person, not answered");
             return Ok(Ingested::Held(reason));
         }
-        let (conversation, top_level) = self.thread_of(&mail)?;
+        let Threading { conversation, top_level, event_id } = self.thread_of(&mail, sender, is_agent)?;
         let subject = base_subject(&mail.subject);
         let customer = (!is_agent).then(|| (mail.from.clone(), mail.from_name.clone()));
         let text = inbound_text(&mail, top_level);
@@ -317,7 +372,7 @@ impl EmailAdapter {
         };
         let invalid = |e: frontdesk_channel::ids::InvalidId| Malformed(e.to_string());
         let message = Inbound {
-            id: EventId::new(id_key(&mail.message_id)).map_err(invalid)?,
+            id: EventId::new(event_id).map_err(invalid)?,
             source: Source::Email,
             workspace: self.workspace.clone(),
             channel: self.channel.clone(),

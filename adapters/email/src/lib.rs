@@ -6,11 +6,12 @@
 //!   `POST /email/inbound` for mail services that post raw MIME. Each message is handed to the
 //!   durable inbox once: it is flagged (or moved) only after the inbox holds it, and its
 //!   Message-ID is the event id, so the same mail twice is dropped by the inbox.
-//! - **Threads**: a conversation is an email thread. Every Message-ID seen (customers', agents',
-//!   our own replies and forwards) maps to its conversation, so a reply to any of them lands in
-//!   the same conversation; a new thread is keyed by its root Message-ID.
+//! - **Threads**: a conversation is an email thread. A mail continues one when it answers one of
+//!   our messages (replies and forwards) and its sender is the conversation's customer or a
+//!   verified agent; any other mail starts a conversation of its own, keyed by its Message-ID.
 //! - **Out**: SMTP with `In-Reply-To`/`References`, `Subject: Re: ...`, and a Message-ID derived
-//!   from the reply's id (a retried delivery carries the same one).
+//!   from the reply's id (a retried delivery carries the same one) and signed with a secret made
+//!   at the first start, so nobody can guess or make one of ours.
 //! - **Handoff**: the customer is told in the thread; the thread (summary and the customer's
 //!   messages) is forwarded to the agents' address, with `Reply-To` set to the customer and the
 //!   support address so the agent's reply both answers the customer and tells frontdesk that a
@@ -47,6 +48,11 @@ pub const SIGNATURE_HEADER: &str = "x-frontdesk-signature";
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Compares without leaking where the first difference is.
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -5,6 +5,8 @@ use crate::adapter::{base_subject, EmailAdapter, ReplyContext, PLATFORM};
 use crate::config::{looks_like_address, EmailConfig, Security};
 use crate::state::ThreadEntry;
 use frontdesk_channel::{AdapterError, Citation, Delivered, HandoffSummary, Health, Outbound, OutboundKind};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -50,20 +52,61 @@ pub(crate) fn transport(config: &EmailConfig) -> Result<AsyncSmtpTransport<Tokio
     Ok(builder.build())
 }
 
-/// Our Message-ID for a delivery: derived from the outbound id, so a retried delivery carries the
-/// same one (and a client that got the first shows one message).
-pub(crate) fn message_id_for(outbound_id: &str, domain: &str) -> String {
-    let readable: String = outbound_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' })
-        .take(60)
-        .collect();
-    let hash = crate::sha256_hex(outbound_id.as_bytes());
-    format!("{ID_PREFIX}{readable}.{}@{domain}", &hash[..12])
+/// The install's secret for our Message-IDs (an HMAC-SHA256 key of a full block).
+pub(crate) type IdSecret = [u8; 64];
+
+/// Bytes of each of the two parts of our Message-IDs (80 bits each).
+const PART_BYTES: usize = 10;
+
+/// HMAC-SHA256 under the install's secret of `purpose` and `data`, cut to [`PART_BYTES`] and
+/// written in lowercase base32 (16 characters: short ids survive every mail client's header
+/// folding, and lowercase survives systems that change the case of ids).
+fn part(secret: &IdSecret, purpose: &str, data: &str) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new(&(*secret).into());
+    mac.update(purpose.as_bytes());
+    mac.update(&[0]);
+    mac.update(data.as_bytes());
+    base32(&mac.finalize().into_bytes()[..PART_BYTES])
 }
 
-pub(crate) fn is_our_message_id(message_id: &str, domain: &str) -> bool {
-    message_id.starts_with(ID_PREFIX) && message_id.to_ascii_lowercase().ends_with(&format!("@{domain}"))
+/// RFC 4648 base32, lowercase, without padding.
+fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let (mut buffer, mut bits) = (0u16, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u16::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[usize::from((buffer >> bits) & 31)]));
+        }
+        buffer &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[usize::from((buffer << (5 - bits)) & 31)]));
+    }
+    out
+}
+
+/// Our Message-ID for a delivery: `fd.<id>.<check>@domain`. `<id>` is derived from the outbound
+/// id under the install's secret (kept in the adapter's state), so a retried delivery carries the
+/// same one (and a client that got the first shows one message) while nobody without the secret
+/// can guess it; `<check>` lets us recognise our own ids without looking them up.
+pub(crate) fn message_id_for(outbound_id: &str, domain: &str, secret: &IdSecret) -> String {
+    let id = part(secret, "message-id", outbound_id);
+    let check = part(secret, "check", &id);
+    format!("{ID_PREFIX}{id}.{check}@{domain}")
+}
+
+/// Whether we made this Message-ID: our form, our domain, and a check made with our secret.
+pub(crate) fn is_our_message_id(message_id: &str, domain: &str, secret: &IdSecret) -> bool {
+    let lower = message_id.to_ascii_lowercase();
+    let Some((local, at)) = lower.rsplit_once('@') else { return false };
+    let Some((id, check)) = local.strip_prefix(ID_PREFIX).and_then(|l| l.split_once('.')) else {
+        return false;
+    };
+    at == domain.to_ascii_lowercase() && crate::same_bytes(check.as_bytes(), part(secret, "check", id).as_bytes())
 }
 
 fn rejected(code: &str, message: impl Into<String>) -> AdapterError {
@@ -183,7 +226,7 @@ pub(crate) async fn deliver(adapter: &EmailAdapter, message: &Outbound) -> Resul
     let storage = |e: sled::Error| unavailable(format!("the adapter's state could not be stored: {e}"));
     let thread = adapter.state.thread(conversation).map_err(storage)?.unwrap_or_default();
     let subject_base = if context.subject.is_empty() { base_subject(&thread.subject) } else { context.subject.clone() };
-    let id = message_id_for(&message.id, &adapter.config.id_domain());
+    let id = message_id_for(&message.id, &adapter.config.id_domain(), &adapter.id_secret);
     let from = mailbox(Some(&adapter.config.from_name), &adapter.mailbox)?;
     let refs = references(&context);
 
@@ -276,14 +319,51 @@ mod tests {
 
     #[test]
     fn message_ids_are_stable_and_ours() {
-        let a = message_id_for("t1-answer", "example.com");
-        assert_eq!(a, message_id_for("t1-answer", "example.com"));
-        assert_ne!(a, message_id_for("t1-handoff", "example.com"));
-        assert!(a.starts_with("fd.t1-answer."));
-        assert!(is_our_message_id(&a, "example.com"));
-        assert!(!is_our_message_id("abc@example.com", "example.com"));
-        let weird = message_id_for("a b<c>@d", "example.com");
-        assert!(!weird[..weird.len() - "@example.com".len()].contains(['<', '>', ' ', '@']), "{weird}");
+        let secret = &[7u8; 64];
+        let a = message_id_for("t1-answer", "example.com", secret);
+        assert_eq!(a, message_id_for("t1-answer", "example.com", secret), "a retry carries the same id");
+        assert_ne!(a, message_id_for("t1-handoff", "example.com", secret));
+        assert_ne!(message_id_for("a b", "example.com", secret), message_id_for("a-b", "example.com", secret));
+        assert!(is_our_message_id(&a, "example.com", secret));
+        assert!(is_our_message_id(&a.to_ascii_uppercase(), "EXAMPLE.com", secret), "case changed on the way");
+        assert!(!is_our_message_id("abc@example.com", "example.com", secret));
+        assert!(!is_our_message_id(&a, "example.org", secret));
+        let local = a.strip_suffix("@example.com").unwrap();
+        assert_eq!(local.len(), 3 + 16 + 1 + 16, "{a}");
+        assert!(local.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.'), "{a}");
+    }
+
+    #[test]
+    fn message_ids_cannot_be_made_without_the_installs_secret() {
+        let ours = &[7u8; 64];
+        let theirs = &[8u8; 64];
+        let a = message_id_for("t1-answer", "example.com", ours);
+        // The same delivery elsewhere (or the id recomputed without the secret) differs.
+        assert_ne!(a, message_id_for("t1-answer", "example.com", theirs));
+        assert!(!is_our_message_id(&message_id_for("t1-answer", "example.com", theirs), "example.com", ours));
+        // The id once carried only a hash of the outbound id: that form is no longer ours.
+        let unkeyed = format!("fd.t1-answer.{}@example.com", &crate::sha256_hex(b"t1-answer")[..12]);
+        assert!(!is_our_message_id(&unkeyed, "example.com", ours));
+        // Another id with a check copied from ours, or a made-up check, is not ours.
+        let (id, check) = a.strip_suffix("@example.com").unwrap().strip_prefix("fd.").unwrap().split_once('.').unwrap();
+        assert!(!is_our_message_id(&format!("fd.{}.{check}@example.com", "a".repeat(id.len())), "example.com", ours));
+        assert!(!is_our_message_id(&format!("fd.{id}.{}@example.com", "a".repeat(16)), "example.com", ours));
+    }
+
+    #[test]
+    fn base32_follows_rfc_4648() {
+        // RFC 4648, section 10, lowercased and without padding.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "my"),
+            ("fo", "mzxq"),
+            ("foo", "mzxw6"),
+            ("foob", "mzxw6yq"),
+            ("fooba", "mzxw6ytb"),
+            ("foobar", "mzxw6ytboi"),
+        ] {
+            assert_eq!(base32(plain.as_bytes()), encoded, "{plain:?}");
+        }
     }
 
     #[test]

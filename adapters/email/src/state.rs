@@ -10,6 +10,8 @@
 //!   rate limit, kept for a person with its raw MIME.
 //! - `rate/{sender}` → the times (Unix ms) of the sender's recent messages (JSON).
 //! - `agent/{address}` → empty: addresses conversations were forwarded to (they are agents).
+//! - `secret/message-ids` → 64 random bytes made at the first start: the key that signs our
+//!   Message-IDs, so nobody else can make one or guess one.
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +93,27 @@ impl State {
         self.flush()
     }
 
+    /// The install's key for our Message-IDs, made (from the system's randomness) and stored at
+    /// the first call; every later call, by this process or another on the same store, gets it.
+    pub fn message_id_secret(&self) -> Result<crate::outbound::IdSecret, sled::Error> {
+        const KEY: &str = "secret/message-ids";
+        if let Some(stored) = self.tree.get(KEY)? {
+            return crate::outbound::IdSecret::try_from(stored.as_ref())
+                .map_err(|_| sled::Error::Unsupported(format!("{KEY} holds {} bytes, not 64", stored.len())));
+        }
+        let mut fresh = [0u8; 64];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| sled::Error::Unsupported(format!("the system gave no randomness for {KEY}: {e}")))?;
+        match self.tree.compare_and_swap(KEY, None::<&[u8]>, Some(&fresh[..]))? {
+            Ok(()) => {
+                self.flush()?;
+                Ok(fresh)
+            }
+            // Another process made it first: use theirs.
+            Err(_) => self.message_id_secret(),
+        }
+    }
+
     pub fn conversation_of(&self, message_id: &str) -> Result<Option<String>, sled::Error> {
         Ok(self.tree.get(format!("mid/{message_id}"))?.and_then(|v| String::from_utf8(v.to_vec()).ok()))
     }
@@ -99,8 +122,9 @@ impl State {
         Ok(self.tree.get(format!("thread/{conversation}"))?.and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
-    /// Records a message of a conversation: its Message-ID maps to the conversation, and the
-    /// thread record gains the message (once, however often it is recorded).
+    /// Records a message of a conversation: its Message-ID maps to the conversation (unless it
+    /// already maps to another one: a Message-ID reused by someone else never moves a thread),
+    /// and the thread record gains the message (once, however often it is recorded).
     pub fn record_message(
         &self,
         conversation: &str,
@@ -137,7 +161,10 @@ impl State {
         }
         let json = serde_json::to_vec(&thread).map_err(|e| sled::Error::Unsupported(e.to_string()))?;
         let mut batch = sled::Batch::default();
-        batch.insert(format!("mid/{message_id}").as_bytes(), conversation.as_bytes());
+        let mid = format!("mid/{message_id}");
+        if self.tree.get(&mid)?.is_none_or(|mapped| mapped == conversation.as_bytes()) {
+            batch.insert(mid.as_bytes(), conversation.as_bytes());
+        }
         batch.insert(format!("thread/{conversation}").as_bytes(), json);
         self.tree.apply_batch(batch)?;
         self.flush()?;
@@ -222,6 +249,17 @@ mod tests {
         s.record_message("c1", "m2@x", "other", None, e("second")).unwrap();
         assert_eq!(s.conversation_of("m2@x").unwrap().as_deref(), Some("c1"));
         assert_eq!(s.thread("c1").unwrap().unwrap().message_ids, vec!["m1@x", "m2@x"]);
+
+        // A Message-ID of one conversation recorded in another stays mapped to the first.
+        s.record_message("c2", "m1@x", "Refund", Some(("eve@x.y".to_string(), None)), e("reused id")).unwrap();
+        assert_eq!(s.conversation_of("m1@x").unwrap().as_deref(), Some("c1"));
+        assert_eq!(s.thread("c2").unwrap().unwrap().entries.len(), 1);
+
+        let secret = s.message_id_secret().unwrap();
+        assert_eq!(s.message_id_secret().unwrap(), secret, "made once, kept");
+        assert_ne!(secret, [0u8; 64]);
+        let (_other_dir, other) = state();
+        assert_ne!(other.message_id_secret().unwrap(), secret, "each install has its own");
 
         assert!(s.within_rate("a@x.y", "1", 0, 2).unwrap());
         assert!(s.within_rate("a@x.y", "2", 1, 2).unwrap());

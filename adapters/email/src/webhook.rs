@@ -50,11 +50,6 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     answer(status, serde_json::json!({ "error": message.into() }))
 }
 
-/// Compares without leaking where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn authenticate(mode: WebhookMode, secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
     match mode {
         WebhookMode::Hmac => {
@@ -75,7 +70,7 @@ fn authenticate(mode: WebhookMode, secret: &str, headers: &HeaderMap, body: &[u8
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().strip_prefix("Bearer "))
                 .ok_or_else(|| "missing Authorization: Bearer header".to_string())?;
-            if same(given.trim().as_bytes(), secret.as_bytes()) {
+            if crate::same_bytes(given.trim().as_bytes(), secret.as_bytes()) {
                 Ok(())
             } else {
                 Err("the shared secret does not match".into())

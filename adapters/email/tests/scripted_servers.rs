@@ -337,3 +337,87 @@ async fn replies_go_to_the_sender_never_to_a_reply_to_address() {
     assert!(text.contains(&format!("asked for replies to go to {victim}")), "{text}");
     assert!(taken.iter().all(|m| !m.recipients.iter().any(|r| r == victim)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_replying_with_a_threads_ids_starts_a_conversation_of_their_own() {
+    let (smtp_port, taken) = smtp_recorder().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let adapter = EmailAdapter::new(recorded_config(smtp_port), db.open_tree("email").unwrap()).unwrap();
+    let inbox = RecordingInbox::default();
+    let mail = |from: &str, id: &str, refs: &[&str], body: &str| {
+        let mut raw =
+            format!("From: {from}\r\nTo: support@example.test\r\nSubject: Re: Order 1234\r\nMessage-ID: <{id}>\r\n");
+        if let Some(last) = refs.last() {
+            let all: Vec<String> = refs.iter().map(|r| format!("<{r}>")).collect();
+            raw.push_str(&format!("In-Reply-To: <{last}>\r\nReferences: {}\r\n", all.join(" ")));
+        }
+        raw + "\r\n" + body + "\r\n"
+    };
+
+    let first = mail("ann@example.org", "ann-1@example.org", &[], "My order 1234 went to 5 Elm Street, Springfield.");
+    adapter.ingest(first.as_bytes(), &inbox).await.unwrap();
+    let question = inbox.accepted()[0].clone();
+    let ours = adapter
+        .deliver(&answer(&question, "t1-answer", "Order 1234 ships on Monday to 5 Elm Street."))
+        .await
+        .unwrap()
+        .platform_message_id
+        .unwrap();
+
+    // A stranger who learnt the thread's ids answers with them.
+    let stranger = mail("eve@example.net", "eve-1@example.net", &["ann-1@example.org", &ours], "Where does it ship?");
+    adapter.ingest(stranger.as_bytes(), &inbox).await.unwrap();
+    let from_stranger = inbox.accepted()[1].clone();
+    assert_ne!(from_stranger.conversation, question.conversation, "a conversation of its own");
+    assert!(from_stranger.top_level);
+    // Reusing the customer's own Message-ID changes nothing either.
+    let reused = mail("eve@example.net", "ann-1@example.org", &[&ours], "And the address?");
+    adapter.ingest(reused.as_bytes(), &inbox).await.unwrap();
+    let reusing = inbox.accepted()[2].clone();
+    assert_ne!(reusing.conversation, question.conversation);
+    assert_ne!(reusing.id.as_str(), question.id.as_str(), "not dropped as the customer's mail");
+    // An id of our form that we did not make joins nothing.
+    let (head, _) = ours.strip_suffix("@example.test").unwrap().rsplit_once('.').unwrap();
+    let made_up = format!("{head}.{}@example.test", "0".repeat(32));
+    let guessed = mail("ann@example.org", "ann-guess@example.org", &[&made_up], "Guessed.");
+    adapter.ingest(guessed.as_bytes(), &inbox).await.unwrap();
+    assert_ne!(inbox.accepted()[3].conversation, question.conversation);
+    // The customer's own reply to our answer continues the thread.
+    let follow_up = mail("ann@example.org", "ann-2@example.org", &["ann-1@example.org", &ours], "Thanks!");
+    adapter.ingest(follow_up.as_bytes(), &inbox).await.unwrap();
+    assert_eq!(inbox.accepted()[4].conversation, question.conversation);
+
+    // Handed over, the stranger's conversation shows the agents nothing of the customer's.
+    let summary = frontdesk_channel::HandoffSummary {
+        question: from_stranger.text.clone(),
+        condensed_question: from_stranger.text.clone(),
+        reason: "weak_retrieval".into(),
+        confidence: 0.1,
+        sources: Vec::new(),
+        draft: None,
+        conversation: from_stranger.conversation.clone(),
+        customer_channel: from_stranger.channel.clone(),
+    };
+    let forward = Outbound::reply_to(
+        &from_stranger,
+        "t2-summary",
+        "summary",
+        OutboundKind::AgentSummary {
+            agents_channel: Some(frontdesk_channel::ChannelId::new("agents@example.test").unwrap()),
+            summary,
+        },
+    );
+    adapter.deliver(&forward).await.unwrap();
+    let reply = adapter.deliver(&answer(&from_stranger, "t2-answer", "Please ask the sender.")).await.unwrap();
+    let taken = taken.lock().unwrap().clone();
+    let to_agents = taken.iter().find(|m| m.recipients == ["agents@example.test"]).unwrap();
+    let text = body(&to_agents.data);
+    assert!(text.contains("Where does it ship?"), "{text}");
+    for secret in ["Elm Street", "ships on Monday", "ann@example.org"] {
+        assert!(!text.contains(secret), "{secret:?} leaked into the stranger's thread: {text}");
+    }
+    let to_stranger = taken.iter().find(|m| m.recipients == ["eve@example.net"]).unwrap();
+    assert!(!body(&to_stranger.data).contains("Elm Street"));
+    assert_ne!(reply.platform_message_id.unwrap(), ours);
+}
