@@ -1,18 +1,54 @@
 //! Per-workspace and per-user rate limits (governor's keyed GCRA limiters).
 //!
-//! Every customer message takes one cell from its workspace's bucket and one from its author's
-//! (per workspace). Quotas come from `[rate_limits]`, with per-workspace overrides. The clock
-//! is tokio's, so tests run with paused time.
+//! Every customer message the bot works on takes one cell from its workspace's bucket and one
+//! from its author's (per workspace). Quotas come from `[rate_limits]`, with per-workspace
+//! overrides. The clock is tokio's, so tests run with paused time.
+//!
+//! The cells are taken when the inbox accepts a message (see [`Admission`]), so the limits
+//! count messages as customers send them, not as turns happen to come round. Senders and
+//! workspaces that have been idle long enough to be back to a full bucket are forgotten every
+//! few minutes, so memory does not grow with everyone who ever wrote.
 
 use crate::channel::{AuthorId, WorkspaceId};
 use governor::clock::{Clock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// How often idle keys are dropped from the limiters (in the limiters' own time).
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// The rate limits' verdict on a message, taken when the inbox accepted it and kept with it, so
+/// the message's turn (however long it waited, and after a restart) follows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Admission {
+    /// Not taken on arrival (the message did not look like one the bot would work on, or no
+    /// engine was attached to the inbox yet): the turn takes it, if it comes to that.
+    #[default]
+    Unchecked,
+    /// Within the workspace's and the sender's limits.
+    Admitted,
+    /// Over a limit: the customer gets the rate-limit notice instead of an answer.
+    Limited { retry_after_ms: u64 },
+}
+
+impl Admission {
+    /// The verdict of one [`RateLimits::check`].
+    pub fn of(checked: Result<(), Limited>) -> Admission {
+        match checked {
+            Ok(()) => Admission::Admitted,
+            Err(limited) => Admission::Limited {
+                retry_after_ms: u64::try_from(limited.retry_after().as_millis()).unwrap_or(u64::MAX),
+            },
+        }
+    }
+}
 
 /// `[rate_limits]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -111,6 +147,8 @@ pub struct RateLimits {
     workspaces: Keyed<String>,
     overridden: HashMap<String, Keyed<()>>,
     users: Keyed<(String, String)>,
+    /// When idle keys were last dropped, in milliseconds of `clock`.
+    forgotten_at_ms: AtomicU64,
 }
 
 fn quota(per_minute: u32, burst: u32) -> Quota {
@@ -137,6 +175,7 @@ impl RateLimits {
             users: RateLimiter::dashmap_with_clock(quota(config.user_per_minute, config.user_burst), clock.clone()),
             overridden,
             clock,
+            forgotten_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -144,6 +183,7 @@ impl RateLimits {
     /// the user's bucket does not use up the workspace's.
     pub fn check(&self, workspace: &WorkspaceId, author: &AuthorId) -> Result<(), Limited> {
         let now = self.clock.now();
+        self.forget_idle_now_and_then(now);
         let wait = |earliest: Duration| earliest.duration_since(now).into();
         let user_key = (workspace.to_string(), author.to_string());
         if let Err(not_until) = self.users.check_key(&user_key) {
@@ -157,10 +197,28 @@ impl RateLimits {
         result.map_err(|not_until| Limited::Workspace { retry_after: wait(not_until.earliest_possible()) })
     }
 
-    /// Forgets idle keys (call now and then so memory does not grow with every user ever seen).
+    /// Forgets idle keys: those whose bucket is full again, indistinguishable from a sender never
+    /// seen. `check` does it every [`FORGET_IDLE_EVERY`].
     pub fn shrink(&self) {
         self.users.retain_recent();
+        self.users.shrink_to_fit();
         self.workspaces.retain_recent();
+        self.workspaces.shrink_to_fit();
+    }
+
+    /// How many senders and workspaces the limiters remember.
+    pub fn remembered(&self) -> (usize, usize) {
+        (self.users.len(), self.workspaces.len())
+    }
+
+    fn forget_idle_now_and_then(&self, now: Duration) {
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let last = self.forgotten_at_ms.load(Ordering::Relaxed);
+        let due = now_ms.saturating_sub(last) >= FORGET_IDLE_EVERY.as_millis() as u64;
+        // One caller does it; the others go on at once.
+        if due && self.forgotten_at_ms.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.shrink();
+        }
     }
 }
 
@@ -186,6 +244,30 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         assert!(limits.check(&w, &u).is_ok());
         assert!(limits.check(&w, &u).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn senders_idle_for_a_while_are_forgotten() {
+        let config = RateLimitConfig { user_per_minute: 1, user_burst: 5, ..RateLimitConfig::default() };
+        let limits = RateLimits::new(&config);
+        for i in 0..100 {
+            let (w, u) = ids(&format!("T{}", i % 10), &format!("U{i}"));
+            limits.check(&w, &u).unwrap();
+        }
+        assert_eq!(limits.remembered(), (100, 10));
+        // Long enough for every bucket to be full again.
+        tokio::time::advance(Duration::from_secs(15 * 60)).await;
+        let (w, u) = ids("T1", "U1");
+        limits.check(&w, &u).unwrap();
+        assert_eq!(limits.remembered(), (1, 1));
+        // A sender whose bucket is not full again by the next round is remembered.
+        for _ in 0..4 {
+            limits.check(&w, &u).unwrap();
+        }
+        assert!(limits.check(&w, &u).is_err());
+        tokio::time::advance(FORGET_IDLE_EVERY).await;
+        limits.check(&ids("T2", "U2").0, &ids("T2", "U2").1).unwrap();
+        assert_eq!(limits.remembered(), (2, 1));
     }
 
     #[tokio::test(start_paused = true)]

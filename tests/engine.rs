@@ -9,11 +9,13 @@ mod support;
 use frontdesk::channel::{ChannelId, ConversationKey, OutboundKind, Source, UserAction};
 use frontdesk::conversation::ConvState;
 use frontdesk::engine::TurnReason;
+use frontdesk::inbox::InboxOptions;
 use frontdesk::policy::Scope;
 use frontdesk::ratelimit::RateLimitConfig;
 use frontdesk::trace::Decision;
 use std::sync::Arc;
-use support::engine_harness::{action, agent, harness, message, through_the_inbox, Harness};
+use std::time::Duration;
+use support::engine_harness::{action, agent, harness, message, through_the_inbox, Harness, InboxRun};
 
 async fn state(h: &Harness, conv: &str) -> ConvState {
     h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new(conv).unwrap()).unwrap().unwrap().state
@@ -305,4 +307,39 @@ async fn the_working_sign_shows_only_on_messages_the_bot_will_answer() {
     let conv = engine.conversations.get(Source::Slack, &ws, &ConversationKey::new("w1").unwrap()).unwrap().unwrap();
     assert!(conv.messages.iter().any(|m| m.text == in_owned_thread.text));
     assert_eq!(conv.state, ConvState::Agent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_workspace_limit_counts_messages_as_they_arrive_not_as_their_turns_come() {
+    let limits = RateLimitConfig { workspace_per_minute: 1, workspace_burst: 2, ..RateLimitConfig::default() };
+    let Harness { engine, ws, _dir } = harness(limits).await;
+    let engine = Arc::new(engine);
+    let question = |i: usize| message(&ws, &format!("q{i}"), &format!("U{i}"), "How long is the free trial?");
+    let kinds = |run: &[frontdesk::channel::Outbound]| {
+        let answers = run.iter().filter(|m| matches!(m.kind, OutboundKind::Answer { .. })).count();
+        let handoffs = run.iter().filter(|m| matches!(m.kind, OutboundKind::Handoff { .. })).count();
+        (answers, handoffs)
+    };
+
+    // Two questions, and two more ten minutes later: within the workspace's limit as sent...
+    let mut run = InboxRun::new(&engine, InboxOptions::default());
+    run.accept(&[question(0), question(1)]).await;
+    tokio::time::advance(Duration::from_secs(600)).await;
+    run.accept(&[question(2), question(3)]).await;
+    // ...though all four turns come at once (the worker was busy).
+    run.start();
+    run.until_idle().await;
+    assert_eq!(kinds(&run.stop().await.delivered()), (4, 0));
+
+    // Four at once is over it, however late their turns come; the two over it are told so.
+    tokio::time::advance(Duration::from_secs(600)).await;
+    let mut run = InboxRun::new(&engine, InboxOptions::default());
+    run.accept(&(4..8).map(question).collect::<Vec<_>>()).await;
+    tokio::time::advance(Duration::from_secs(600)).await;
+    run.start();
+    run.until_idle().await;
+    let delivered = run.stop().await.delivered();
+    assert_eq!(kinds(&delivered), (2, 2));
+    let limited = delivered.iter().filter(|m| matches!(m.kind, OutboundKind::Handoff { .. }));
+    assert!(limited.into_iter().all(|m| m.text.contains("faster than I can answer")), "{delivered:?}");
 }

@@ -23,7 +23,7 @@ use frontdesk::channel::{
     AdapterError, Author, AuthorId, ChannelId, ConversationKey, Delivered, EventId, Inbound, InboxSink, Outbound,
     OutboundKind, Source, WorkspaceId,
 };
-use frontdesk::inbox::{Deliverer, Inbox, InboxOptions, TurnHandler, Worker};
+use frontdesk::inbox::{Admission, Deliverer, Inbox, InboxOptions, TurnHandler, Worker};
 use frontdesk::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -249,7 +249,7 @@ struct Engine {
 
 #[async_trait]
 impl TurnHandler for Engine {
-    async fn handle(&self, message: &Inbound) -> Vec<Outbound> {
+    async fn handle(&self, message: &Inbound, _admission: Admission) -> Vec<Outbound> {
         let i = message_index(message.id.as_str());
         tokio::time::sleep(Duration::from_millis(2 + (i as u64 * 7) % 6)).await;
         let n = self.replies.fetch_add(1, Ordering::SeqCst);

@@ -1,6 +1,6 @@
 //! The conversation engine: one pipeline for every channel.
 //!
-//! Each inbound message goes through: policy → rate limit → conversation state → understand
+//! Each inbound message goes through: policy → conversation state → rate limit → understand
 //! (explicit request for a person, attempts to steer the bot, condensing a follow-up) →
 //! retrieve → retrieval-confidence gate → generate → verify → decide → outbound messages.
 //! The outcome is a decision (`answer`, `escalate`, `ignore`), a reason code, a confidence in
@@ -167,8 +167,16 @@ impl Engine {
 /// included, becomes the messages to deliver (a failure is a handoff, never silence).
 #[async_trait::async_trait]
 impl crate::inbox::TurnHandler for Engine {
-    async fn handle(&self, message: &crate::channel::Inbound) -> Vec<crate::channel::Outbound> {
-        Engine::handle(self, message).await.outbound
+    async fn handle(
+        &self,
+        message: &crate::channel::Inbound,
+        admission: crate::ratelimit::Admission,
+    ) -> Vec<crate::channel::Outbound> {
+        Engine::handle_admitted(self, message, admission).await.outbound
+    }
+
+    async fn admit(&self, message: &crate::channel::Inbound) -> crate::ratelimit::Admission {
+        Engine::admit(self, message)
     }
 
     async fn works_on(&self, message: &crate::channel::Inbound) -> bool {

@@ -10,6 +10,7 @@ use crate::channel::{Citation, HandoffSummary, Inbound, Outbound, UserAction};
 use crate::conversation::{ConvState, Conversation, Speaker};
 use crate::generate::{GenerateError, GenerationInput};
 use crate::policy::{Policy, PolicyMode};
+use crate::ratelimit::Admission;
 use crate::retrieval::{Filters, Hit};
 use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
 use serde::Serialize;
@@ -119,6 +120,7 @@ fn history_of(conv: &Conversation) -> Vec<PriorTurn> {
 struct Turn<'a> {
     engine: &'a Engine,
     inbound: &'a Inbound,
+    admission: Admission,
     policy: Policy,
     conv: Conversation,
     trace: Trace,
@@ -126,8 +128,22 @@ struct Turn<'a> {
 }
 
 impl Engine {
-    /// Handles one inbound message.
+    /// Handles one inbound message, taking its rate limits now if it comes to that.
     pub async fn handle(&self, inbound: &Inbound) -> TurnOutcome {
+        self.handle_admitted(inbound, Admission::Unchecked).await
+    }
+
+    /// Takes `inbound`'s share of the rate limits as it arrives, if the bot is going to work
+    /// on it ([`works_on`](Engine::works_on)); others take nothing.
+    pub fn admit(&self, inbound: &Inbound) -> Admission {
+        if !self.works_on(inbound) {
+            return Admission::Unchecked;
+        }
+        Admission::of(self.limits.check(&inbound.workspace, &inbound.author.id))
+    }
+
+    /// Handles one inbound message whose rate limits were taken on arrival (`admission`).
+    pub async fn handle_admitted(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {
         if inbound.author.is_bot {
             return outcome(Decision::Ignore, TurnReason::BotAuthor, None);
         }
@@ -155,7 +171,7 @@ impl Engine {
             threshold: policy.confidence_threshold,
             ..Trace::default()
         };
-        let mut turn = Turn { engine: self, inbound, policy, conv, trace, now };
+        let mut turn = Turn { engine: self, inbound, admission, policy, conv, trace, now };
         let result = turn.run().await;
         turn.finish(result)
     }
@@ -297,9 +313,15 @@ impl Turn<'_> {
             };
         }
 
-        // Rate limits.
-        if let Err(limited) = self.engine.limits.check(&self.inbound.workspace, &self.inbound.author.id) {
-            tracing::info!(retry_after_ms = limited.retry_after().as_millis() as u64, "rate limited");
+        // Rate limits: taken when the message arrived, or now.
+        let admission = match self.admission {
+            Admission::Unchecked => {
+                Admission::of(self.engine.limits.check(&self.inbound.workspace, &self.inbound.author.id))
+            }
+            taken => taken,
+        };
+        if let Admission::Limited { retry_after_ms } = admission {
+            tracing::info!(retry_after_ms, "rate limited");
             return self.escalate(TurnReason::RateLimited, 0.0, &[], None);
         }
         if self.conv.state == ConvState::Resolved {

@@ -81,6 +81,16 @@ pub(super) fn first_lane() -> Vec<u8> {
     SCHEMA.to_vec()
 }
 
+/// The workspace a lane belongs to: its prefix `v1/{source}\0{workspace}\0`, shared by every
+/// conversation of that workspace (the whole lane for a key this module did not write).
+pub(super) fn workspace_of(lane: &[u8]) -> &[u8] {
+    let body = lane.strip_prefix(SCHEMA).unwrap_or(lane);
+    match body.iter().enumerate().filter(|(_, b)| **b == 0).nth(1) {
+        Some((at, _)) => &lane[..lane.len() - body.len() + at + 1],
+        None => lane,
+    }
+}
+
 /// A lane as people read it in logs: `slack/T123/C456:1699999999.123`.
 pub(super) fn lane_label(lane: &[u8]) -> String {
     let body = lane.strip_prefix(SCHEMA).unwrap_or(lane);
@@ -173,6 +183,19 @@ mod tests {
         assert!(in_lane(&l, 255) < in_lane(&l, 256));
         assert_eq!(lane_label(&l), "discord/T1/thread");
         assert_eq!(lane_of(b"v1/short"), None);
+    }
+
+    #[test]
+    fn conversations_of_a_workspace_share_its_prefix_and_no_other() {
+        let ws = WorkspaceId::new("T1").unwrap();
+        let a = lane(Source::Slack, &ws, &conv("c1"));
+        let b = lane(Source::Slack, &ws, &conv("c2"));
+        assert_eq!(workspace_of(&a), b"v1/slack\0T1\0");
+        assert_eq!(workspace_of(&a), workspace_of(&b));
+        // The same id in another channel, or a workspace whose id starts the same, is another.
+        assert_ne!(workspace_of(&a), workspace_of(&lane(Source::Discord, &ws, &conv("c1"))));
+        let longer = WorkspaceId::new("T10").unwrap();
+        assert_ne!(workspace_of(&a), workspace_of(&lane(Source::Slack, &longer, &conv("c1"))));
     }
 
     #[test]

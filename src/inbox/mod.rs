@@ -7,10 +7,17 @@
 //!    workspace and platform event id), stores the message in its conversation's lane with a
 //!    global sequence number, and flushes to disk **before** it returns, so the adapter may
 //!    acknowledge the platform afterwards without risking the message.
+//!    When an engine is attached (a [`Worker`] attaches its [`TurnHandler`]), the message's
+//!    share of the workspace's and the sender's rate limits is taken there and then
+//!    ([`TurnHandler::admit`]) and stored with it: limits count messages as customers send
+//!    them, not as turns come round, and a limited message still gets its turn (the limit
+//!    notice), never silence.
 //! 2. The [`Worker`] takes the oldest pending message of each conversation, up to
-//!    [`InboxOptions::max_parallel`] conversations at once, and asks the [`TurnHandler`] (the
+//!    [`InboxOptions::max_parallel`] turns at once, and asks the [`TurnHandler`] (the
 //!    engine) for the replies. Messages of one conversation are handled one after another, in
-//!    the order they arrived.
+//!    the order they arrived. Turn slots are shared fairly: a freed slot goes to the next
+//!    waiting workspace in turn, then to that workspace's longest-waiting conversation (see
+//!    `fair.rs`), so a workspace with a flood of conversations cannot hold up another.
 //! 3. One sled transaction removes the message from the pending queue and puts its replies in the
 //!    outbox. A crash before that transaction leaves the message pending: it is handled again
 //!    after the restart, and since the first attempt's replies never became visible, the
@@ -53,6 +60,7 @@
 //!
 //! Run one [`Worker`] per store: a second one on the same [`Inbox`] refuses to start.
 
+mod fair;
 mod keys;
 mod lanes;
 mod outbox;
@@ -63,6 +71,8 @@ mod worker;
 pub use outbox::{DeadItem, DeadLetter, DeliveredRecord, OutboxEntry};
 pub use queue::Inbox;
 pub use worker::Worker;
+
+pub use crate::ratelimit::Admission;
 
 use crate::channel::{AdapterError, Delivered, Inbound, Outbound};
 use async_trait::async_trait;
@@ -77,7 +87,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// [`works_on`](TurnHandler::works_on)): an answer goes out whole, once it has been checked.
 #[async_trait]
 pub trait TurnHandler: Send + Sync {
-    async fn handle(&self, message: &Inbound) -> Vec<Outbound>;
+    /// The replies to `message`. `admission` is the rate limits' verdict taken when the message
+    /// was accepted ([`admit`](TurnHandler::admit)); `Unchecked` leaves them to the turn.
+    async fn handle(&self, message: &Inbound, admission: Admission) -> Vec<Outbound>;
+
+    /// Takes `message`'s share of the rate limits as the inbox accepts it (before it waits for
+    /// a turn), so limits count messages as customers send them. Called once per message that
+    /// is not a duplicate, when the handler is attached to the inbox (a [`Worker`] attaches
+    /// its handler when it is built). Default: `Unchecked`.
+    async fn admit(&self, message: &Inbound) -> Admission {
+        let _ = message;
+        Admission::Unchecked
+    }
 
     /// Whether the turn on `message` will work on an answer, asked before the turn so that the
     /// customer is shown the working sign only then: never on a message the bot stays silent
@@ -120,7 +141,8 @@ impl Clock for SystemClock {
 /// How the inbox and its worker behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxOptions {
-    /// Conversations whose messages are handled at the same time.
+    /// Turns handled at the same time (each of a different conversation), shared fairly
+    /// between workspaces.
     pub max_parallel: usize,
     /// Conversations whose replies are being delivered at the same time. Each delivery in flight
     /// is one reply that a crash may send twice (see the module docs).

@@ -7,7 +7,7 @@
 
 use super::keys;
 use super::outbox::{from_json, to_json, OutboxEntry};
-use super::{Clock, InboxOptions, QueueStats, SystemClock};
+use super::{Admission, Clock, InboxOptions, QueueStats, SystemClock, TurnHandler};
 use crate::channel::{AdapterError, Inbound, InboxSink, Outbound};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{abort, TransactionError, TransactionResult, Transactional};
 use sled::IVec;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Notify;
 
 /// Expired records removed per transaction while purging.
@@ -26,6 +26,10 @@ const PURGE_CHUNK: usize = 256;
 pub(super) struct PendingRecord {
     pub accepted_at_ms: i64,
     pub message: Inbound,
+    /// The rate limits' verdict taken on arrival (records written before verdicts existed
+    /// read as `Unchecked`).
+    #[serde(default)]
+    pub admission: Admission,
 }
 
 /// The queues of a store and what wakes the worker. Cheap to clone; clones share everything.
@@ -55,6 +59,8 @@ pub(super) struct Shared {
     /// Flushes started and completed, numbered from 1 in order.
     pub flushes_started: AtomicU64,
     pub flushes_done: AtomicU64,
+    /// The engine that takes each accepted message's rate limits ([`Inbox::admit_with`]).
+    pub admitter: RwLock<Option<Arc<dyn TurnHandler>>>,
 }
 
 impl Inbox {
@@ -82,12 +88,26 @@ impl Inbox {
             flush_gate: tokio::sync::Mutex::new(()),
             flushes_started: AtomicU64::new(0),
             flushes_done: AtomicU64::new(0),
+            admitter: RwLock::new(None),
         };
         Ok(Inbox { shared: Arc::new(shared) })
     }
 
     pub fn options(&self) -> &InboxOptions {
         &self.shared.options
+    }
+
+    /// Has `handler` take the rate limits of every message accepted from now on
+    /// ([`TurnHandler::admit`]). The first handler attached stays: one inbox, one engine.
+    pub fn admit_with(&self, handler: Arc<dyn TurnHandler>) {
+        let mut admitter = self.shared.admitter.write().unwrap_or_else(PoisonError::into_inner);
+        if admitter.is_none() {
+            *admitter = Some(handler);
+        }
+    }
+
+    fn admitter(&self) -> Option<Arc<dyn TurnHandler>> {
+        self.shared.admitter.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Stores a message unless it is a duplicate, and returns only once it is on disk.
@@ -97,7 +117,14 @@ impl Inbox {
         let dedup_key = keys::dedup(message.source, &message.workspace, &message.id);
         let expiry_key = keys::expiry(now, keys::EXPIRES_DEDUP, &dedup_key);
         let lane = keys::lane(message.source, &message.workspace, &message.conversation);
-        let value = to_json(&PendingRecord { accepted_at_ms: now, message }, "pending message")?;
+        // The limits are taken on arrival; a copy of a message already accepted takes nothing.
+        // (Two copies racing each other may both take a share: the transaction below still
+        // keeps only one.)
+        let admission = match self.admitter() {
+            Some(handler) if !s.dedup.contains_key(&dedup_key)? => handler.admit(&message).await,
+            _ => Admission::Unchecked,
+        };
+        let value = to_json(&PendingRecord { accepted_at_ms: now, message, admission }, "pending message")?;
         let accepted = moved((&s.dedup, &s.pending, &s.expiry).transaction(|(dedup, pending, expiry)| {
             if dedup.get(&dedup_key)?.is_some() {
                 return abort(());

@@ -1,5 +1,6 @@
 //! Tests of the inbox, the worker and the outbox: dedup, per-conversation order under parallel
-//! handling, the turn transaction, retries, dead letters and retention.
+//! handling, fair turns across workspaces, rate limits taken on arrival, the turn transaction,
+//! retries, dead letters and retention.
 //!
 //! The crash-and-restart test with a real SIGKILL is `tests/inbox_crash.rs`.
 
@@ -55,7 +56,7 @@ struct Engine {
 
 #[async_trait]
 impl TurnHandler for Engine {
-    async fn handle(&self, message: &Inbound) -> Vec<Outbound> {
+    async fn handle(&self, message: &Inbound, _admission: Admission) -> Vec<Outbound> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
         if self.max_pause_ms > 0 {
@@ -232,6 +233,87 @@ async fn conversations_keep_their_order_while_handled_in_parallel() {
 }
 
 #[tokio::test]
+async fn a_workspace_flooding_with_conversations_does_not_hold_up_another() {
+    let store = Store::temporary().unwrap();
+    let inbox = open(&store, InboxOptions { max_parallel: 2, ..InboxOptions::default() });
+    // Workspace TA has forty conversations waiting before TB's one message arrives.
+    for i in 0..40 {
+        inbox.accept(inbound(Source::Slack, "TA", &format!("a{i:02}"), &format!("A{i:02}"), "q")).await.unwrap();
+    }
+    inbox.accept(inbound(Source::Slack, "TB", "b1", "B1", "q")).await.unwrap();
+    let engine = Arc::new(Engine::default());
+    let (shutdown, handle) = start(&inbox, engine.clone(), Arc::new(Platform::default()));
+    until_idle(&inbox, Duration::from_secs(30)).await;
+    stop(shutdown, handle).await;
+
+    let handled = engine.handled.lock().unwrap().clone();
+    assert_eq!(handled.len(), 41);
+    // Counted in turns: the two that took the free slots, the few handed out while TB's lane
+    // was still starting, then TB's, not after TA's forty (it came 41st before slots were fair).
+    let turn = handled.iter().position(|e| e == "B1").unwrap();
+    assert!(turn <= 5, "TB's message had turn {turn}: {handled:?}");
+}
+
+/// Takes each message's rate limits as the engine does: the first `allowed` messages are
+/// admitted, the rest limited; records every verdict asked for and every one a turn received.
+struct Limiter {
+    allowed: usize,
+    admitted: Mutex<Vec<String>>,
+    turns: Mutex<Vec<(String, Admission)>>,
+}
+
+#[async_trait]
+impl TurnHandler for Limiter {
+    async fn handle(&self, message: &Inbound, admission: Admission) -> Vec<Outbound> {
+        self.turns.lock().unwrap().push((message.id.to_string(), admission));
+        vec![reply(message, &format!("{}-r", message.id))]
+    }
+
+    async fn admit(&self, message: &Inbound) -> Admission {
+        let mut admitted = self.admitted.lock().unwrap();
+        admitted.push(message.id.to_string());
+        if admitted.len() <= self.allowed {
+            Admission::Admitted
+        } else {
+            Admission::Limited { retry_after_ms: 500 }
+        }
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_are_taken_on_arrival_and_the_turn_follows_that_verdict() {
+    let store = Store::temporary().unwrap();
+    let inbox = open(&store, InboxOptions::default());
+    let limiter = Arc::new(Limiter { allowed: 2, admitted: Mutex::default(), turns: Mutex::default() });
+    // Accepted before any engine is attached: the turn takes the limits itself.
+    inbox.accept(slack("c0", "E0")).await.unwrap();
+    // Building the worker attaches its engine; the worker runs only later.
+    let worker = Worker::new(inbox.clone(), limiter.clone(), Arc::new(Platform::default()));
+    for (conversation, event) in [("c1", "E1"), ("c2", "E2"), ("c3", "E3")] {
+        assert!(inbox.accept(slack(conversation, event)).await.unwrap());
+    }
+    // A platform retry of a message already accepted takes nothing.
+    assert!(!inbox.accept(slack("c1", "E1")).await.unwrap());
+    assert_eq!(*limiter.admitted.lock().unwrap(), vec!["E1", "E2", "E3"]);
+
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(shutdown.clone()));
+    until_idle(&inbox, Duration::from_secs(10)).await;
+    stop(shutdown, handle).await;
+    let mut turns = limiter.turns.lock().unwrap().clone();
+    turns.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        turns,
+        vec![
+            ("E0".to_string(), Admission::Unchecked),
+            ("E1".to_string(), Admission::Admitted),
+            ("E2".to_string(), Admission::Admitted),
+            ("E3".to_string(), Admission::Limited { retry_after_ms: 500 }),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_turn_moves_the_message_and_its_replies_in_one_transaction() {
     let store = Store::temporary().unwrap();
     let inbox = open(&store, InboxOptions::default());
@@ -267,7 +349,7 @@ struct Stuck {
 
 #[async_trait]
 impl TurnHandler for Stuck {
-    async fn handle(&self, _message: &Inbound) -> Vec<Outbound> {
+    async fn handle(&self, _message: &Inbound, _admission: Admission) -> Vec<Outbound> {
         self.started.notify_one();
         std::future::pending().await
     }

@@ -5,6 +5,7 @@
 //! delivered records). Everything they need to resume is in the store, so a restarted worker
 //! simply picks up every pending message and every undelivered reply.
 
+use super::fair::FairSlots;
 use super::keys;
 use super::lanes::{self, LaneEnd};
 use super::outbox::{from_json, OutboxEntry};
@@ -29,7 +30,10 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker for `inbox`. `handler` is attached to the inbox at once
+    /// ([`Inbox::admit_with`]): from now on it takes each accepted message's rate limits.
     pub fn new(inbox: Inbox, handler: Arc<dyn TurnHandler>, deliverer: Arc<dyn Deliverer>) -> Worker {
+        inbox.admit_with(Arc::clone(&handler));
         Worker { inbox, handler, deliverer }
     }
 
@@ -51,14 +55,14 @@ impl Worker {
             "inbox worker started"
         );
 
-        let turn_permits = Arc::new(Semaphore::new(options.max_parallel.max(1)));
+        let turn_slots = FairSlots::new(options.max_parallel);
         let turns =
             lanes::drive("pending", &shared.pending, &shared.pending_ready, options.rescan_every, &shutdown, |lane| {
                 let turn = Turns {
                     inbox: self.inbox.clone(),
                     handler: Arc::clone(&self.handler),
                     deliverer: Arc::clone(&self.deliverer),
-                    permits: Arc::clone(&turn_permits),
+                    slots: Arc::clone(&turn_slots),
                     shutdown: shutdown.clone(),
                 };
                 turn.run_lane(lane)
@@ -111,7 +115,7 @@ struct Turns {
     inbox: Inbox,
     handler: Arc<dyn TurnHandler>,
     deliverer: Arc<dyn Deliverer>,
-    permits: Arc<Semaphore>,
+    slots: Arc<FairSlots>,
     shutdown: CancellationToken,
 }
 
@@ -127,11 +131,13 @@ enum Step {
 
 impl Turns {
     async fn run_lane(self, lane: Vec<u8>) -> LaneEnd {
+        let workspace = keys::workspace_of(&lane).to_vec();
         loop {
-            // One permit per turn, not per lane, so a busy conversation takes its turn with the
-            // others instead of holding a slot.
-            let Some(_permit) = permit(&self.permits, &self.shutdown).await else {
-                return LaneEnd::Stopped;
+            // One slot per turn, not per lane, so a busy conversation takes its turn with the
+            // others (and a busy workspace with the other workspaces) instead of holding a slot.
+            let _slot = tokio::select! {
+                slot = self.slots.acquire(&workspace) => slot,
+                _ = self.shutdown.cancelled() => return LaneEnd::Stopped,
             };
             match self.next_turn(&lane).await {
                 Step::Next => {}
@@ -169,7 +175,7 @@ impl Turns {
             self.deliverer.working(message, true).await;
         }
         let replies = tokio::select! {
-            replies = self.handler.handle(message) => replies,
+            replies = self.handler.handle(message, record.admission) => replies,
             _ = self.shutdown.cancelled() => return Step::Stopped,
         };
         let completed = self.inbox.complete_turn(&key, message, &replies).await;
