@@ -6,6 +6,7 @@
 //! replays after an outage) must not make the customer get two answers.
 
 use super::keys;
+use super::lanes::Wakeups;
 use super::outbox::{from_json, to_json, OutboxEntry};
 use super::{Admission, Clock, InboxOptions, QueueStats, SystemClock, TurnHandler};
 use crate::channel::{AdapterError, Inbound, InboxSink, Outbound};
@@ -16,7 +17,6 @@ use sled::transaction::{abort, TransactionError, TransactionResult, Transactiona
 use sled::IVec;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use tokio::sync::Notify;
 
 /// Expired records removed per transaction while purging.
 const PURGE_CHUNK: usize = 256;
@@ -48,10 +48,10 @@ pub(super) struct Shared {
     pub expiry: sled::Tree,
     pub options: InboxOptions,
     pub clock: Arc<dyn Clock>,
-    /// Signalled when a message was accepted.
-    pub pending_ready: Notify,
-    /// Signalled when replies were queued.
-    pub outbox_ready: Notify,
+    /// The conversations that got a message since the worker last looked.
+    pub pending_ready: Wakeups,
+    /// The conversations that got replies to deliver.
+    pub outbox_ready: Wakeups,
     /// Set while a worker runs on this inbox.
     pub worker_running: AtomicBool,
     /// One flush at a time (see [`Inbox::flush`]).
@@ -82,8 +82,8 @@ impl Inbox {
             db,
             options,
             clock,
-            pending_ready: Notify::new(),
-            outbox_ready: Notify::new(),
+            pending_ready: Wakeups::default(),
+            outbox_ready: Wakeups::default(),
             worker_running: AtomicBool::new(false),
             flush_gate: tokio::sync::Mutex::new(()),
             flushes_started: AtomicU64::new(0),
@@ -141,7 +141,7 @@ impl Inbox {
         // concurrent call, and the adapter is about to acknowledge this one.
         self.flush().await?;
         if accepted {
-            s.pending_ready.notify_one();
+            s.pending_ready.wake([lane]);
         }
         Ok(accepted)
     }
@@ -238,7 +238,7 @@ impl Inbox {
         // lost in a crash would be answered a second time, differently.
         self.flush().await?;
         if done && !entries.is_empty() {
-            s.outbox_ready.notify_one();
+            s.outbox_ready.wake(entries.into_iter().map(|(lane, _)| lane));
         }
         Ok(done)
     }
