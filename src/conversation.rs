@@ -94,7 +94,30 @@ pub struct Conversation {
     /// The customer who started it.
     pub customer: Option<String>,
     pub transitions: Vec<Transition>,
+    /// The latest messages (see [`Conversation::record`]).
     pub messages: Vec<RecordedMessage>,
+    /// Older messages no longer kept.
+    #[serde(default)]
+    pub messages_dropped: u64,
+    /// The bot has written in the thread (kept when its messages are no longer).
+    #[serde(default)]
+    pub bot_joined: bool,
+}
+
+/// Messages kept per conversation.
+pub const MAX_RECORDED_MESSAGES: usize = 100;
+/// Characters kept of each message.
+pub const MAX_RECORDED_CHARS: usize = 4000;
+
+/// `text` cut to at most `max` characters, saying how much was left out.
+pub fn clipped(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => {
+            let left = text[end..].chars().count();
+            format!("{} … [{left} more characters not kept]", &text[..end])
+        }
+    }
 }
 
 impl Conversation {
@@ -109,6 +132,8 @@ impl Conversation {
             customer: None,
             transitions: Vec::new(),
             messages: Vec::new(),
+            messages_dropped: 0,
+            bot_joined: false,
         }
     }
 
@@ -158,17 +183,28 @@ impl Conversation {
     /// True once the bot has written in the thread: a customer's follow-up there is addressed
     /// to it without a mention.
     pub fn bot_in_thread(&self) -> bool {
-        self.messages.iter().any(|m| m.speaker == Speaker::Bot)
+        self.bot_joined || self.messages.iter().any(|m| m.speaker == Speaker::Bot)
     }
 
+    /// Keeps a message of the thread: at most [`MAX_RECORDED_CHARS`] of its text, and only the
+    /// latest [`MAX_RECORDED_MESSAGES`] messages (the thread itself, on the platform, keeps them
+    /// all), so a long or flooded thread costs bounded storage, prompt and summary space.
     pub fn record(&mut self, speaker: Speaker, author: &str, text: &str, at_ms: i64, reference: &str) {
+        if speaker == Speaker::Bot {
+            self.bot_joined = true;
+        }
         self.messages.push(RecordedMessage {
             speaker,
             author: author.to_string(),
-            text: text.to_string(),
+            text: clipped(text, MAX_RECORDED_CHARS),
             at_ms,
             reference: reference.to_string(),
         });
+        if self.messages.len() > MAX_RECORDED_MESSAGES {
+            let over = self.messages.len() - MAX_RECORDED_MESSAGES;
+            self.messages.drain(..over);
+            self.messages_dropped = self.messages_dropped.saturating_add(over as u64);
+        }
     }
 
     /// Earlier turns as `(is_customer, text)`, oldest first, excluding the latest message.
@@ -322,6 +358,25 @@ mod tests {
         assert!(c.transition(ConvState::Escalated, "bot", "x", 2).is_err());
         assert_eq!(c.state, ConvState::Escalated);
         assert_eq!(c.transitions.len(), 1);
+    }
+
+    #[test]
+    fn a_long_thread_keeps_bounded_text_and_still_knows_the_bot_joined() {
+        let mut c = conv();
+        let long = "é".repeat(MAX_RECORDED_CHARS + 10);
+        c.record(Speaker::Customer, "U1", &long, 1, "ev0");
+        assert!(c.messages[0].text.starts_with(&"é".repeat(MAX_RECORDED_CHARS)));
+        assert!(c.messages[0].text.ends_with("[10 more characters not kept]"), "{}", &c.messages[0].text[8000..]);
+        c.record(Speaker::Bot, "bot", "An answer [1].", 2, "t1");
+        for i in 0..MAX_RECORDED_MESSAGES + 5 {
+            c.record(Speaker::Customer, "U1", &format!("message {i}"), 3, &format!("ev{}", i + 1));
+        }
+        assert_eq!(c.messages.len(), MAX_RECORDED_MESSAGES);
+        assert_eq!(c.messages_dropped, 7);
+        assert_eq!(c.messages.last().unwrap().text, format!("message {}", MAX_RECORDED_MESSAGES + 4));
+        assert!(c.messages.iter().all(|m| m.speaker == Speaker::Customer));
+        assert!(c.bot_in_thread(), "the bot's message scrolled out, but it did join the thread");
+        assert_eq!(clipped("short", 10), "short");
     }
 
     #[test]

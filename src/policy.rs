@@ -57,6 +57,9 @@ pub struct Policy {
     pub max_answer_chars: usize,
     /// After an agent resolves a conversation, a new customer message goes back to the bot.
     pub bot_resumes_after_resolve: bool,
+    /// Domains (and their subdomains) that links in answers may point to besides the addresses
+    /// the retrieved help docs themselves contain. Empty: only those.
+    pub link_domains: Vec<String>,
 }
 
 impl Default for Policy {
@@ -74,6 +77,7 @@ impl Default for Policy {
             model_tier: TierPolicy::Standard,
             max_answer_chars: 1200,
             bot_resumes_after_resolve: true,
+            link_domains: Vec::new(),
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct PolicyLayer {
     pub max_answer_chars: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bot_resumes_after_resolve: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_domains: Option<Vec<String>>,
 }
 
 /// The keys `frontdesk policy set` accepts, with what each takes.
@@ -139,6 +145,7 @@ pub const POLICY_KEYS: &[(&str, &str)] = &[
     ("model_tier", "standard|cheap|auto"),
     ("max_answer_chars", "100 to 4000"),
     ("bot_resumes_after_resolve", "true|false"),
+    ("link_domains", "comma-separated domains answers may link to besides the help docs' own links"),
 ];
 
 /// A `key=value` could not be applied.
@@ -159,6 +166,20 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, PolicyValueError> {
 
 fn parse_list(v: &str) -> Vec<String> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// A domain name with at least two labels: letters, digits and hyphens.
+fn is_domain(d: &str) -> bool {
+    let labels: Vec<&str> = d.split('.').collect();
+    labels.len() >= 2
+        && d.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 fn optional(v: &str) -> Option<String> {
@@ -218,6 +239,16 @@ impl PolicyLayer {
                 self.max_answer_chars = Some(n);
             }
             "bot_resumes_after_resolve" => self.bot_resumes_after_resolve = Some(parse_bool(key, value)?),
+            "link_domains" => {
+                let domains: Vec<String> =
+                    parse_list(value).into_iter().map(|d| d.trim_start_matches("*.").to_ascii_lowercase()).collect();
+                if let Some(bad) = domains.iter().find(|d| !is_domain(d)) {
+                    return Err(err(format!(
+                        "{bad:?} is not a domain name (write domains like help.example.com, without https:// or paths)"
+                    )));
+                }
+                self.link_domains = Some(domains);
+            }
             _ => {
                 let known: Vec<&str> = POLICY_KEYS.iter().map(|(k, _)| *k).collect();
                 return Err(err(format!("unknown policy key (known: {})", known.join(", "))));
@@ -243,7 +274,8 @@ impl PolicyLayer {
             allowed_actions,
             model_tier,
             max_answer_chars,
-            bot_resumes_after_resolve
+            bot_resumes_after_resolve,
+            link_domains
         );
     }
 
@@ -399,6 +431,21 @@ mod tests {
         let errors = policies.set(&ws, &Scope::Channel(c1.clone()), &pairs).unwrap().unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(policies.effective(&ws, &c1).unwrap().enabled);
+    }
+
+    #[test]
+    fn link_domains_take_domain_names_only() {
+        let mut layer = PolicyLayer::default();
+        layer.set("link_domains", "Help.Example.com, *.status.example.org").unwrap();
+        assert_eq!(layer.link_domains, Some(vec!["help.example.com".to_string(), "status.example.org".to_string()]));
+        for bad in ["https://example.com", "example.com/docs", "localhost", "exa mple.com", "-x.com"] {
+            let e = layer.clone().set("link_domains", bad).unwrap_err();
+            assert_eq!(e.key, "link_domains", "{bad}");
+            assert!(e.message.contains("is not a domain name"), "{bad}: {e}");
+        }
+        let mut policy = Policy::default();
+        layer.apply(&mut policy);
+        assert_eq!(policy.link_domains.len(), 2);
     }
 
     #[test]

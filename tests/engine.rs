@@ -343,3 +343,69 @@ async fn the_workspace_limit_counts_messages_as_they_arrive_not_as_their_turns_c
     let limited = delivered.iter().filter(|m| matches!(m.kind, OutboundKind::Handoff { .. }));
     assert!(limited.into_iter().all(|m| m.text.contains("faster than I can answer")), "{delivered:?}");
 }
+
+#[tokio::test]
+async fn only_the_customer_or_an_agent_may_rate_an_answer_or_hand_the_thread_off() {
+    let h = harness(RateLimitConfig::default()).await;
+    let o = h.engine.handle(&message(&h.ws, "p1", "U1", "How long is the free trial?")).await;
+    let turn = o.trace.unwrap().trace_id;
+    let rate = |who: &str, conv: &str, turn_id: &str| {
+        action(message(&h.ws, conv, who, ""), UserAction::Feedback { turn_id: turn_id.into(), helpful: false })
+    };
+
+    // Another member of the channel can neither rate the customer's answer nor hand it off.
+    assert_eq!(h.engine.handle(&rate("U2", "p1", &turn)).await.reason, TurnReason::NotAllowed);
+    assert_eq!(h.engine.traces.get(&turn).unwrap().unwrap().feedback, None);
+    let handoff = h.engine.handle(&action(message(&h.ws, "p1", "U2", ""), UserAction::RequestHuman)).await;
+    assert_eq!(handoff.reason, TurnReason::NotAllowed);
+    assert!(handoff.outbound.is_empty());
+    assert_eq!(state(&h, "p1").await, ConvState::Bot);
+
+    // Nor can the customer rate an answer of another conversation from this one.
+    let other = h.engine.handle(&message(&h.ws, "p2", "U3", "How long is the free trial?")).await;
+    let other_turn = other.trace.unwrap().trace_id;
+    assert_eq!(h.engine.handle(&rate("U1", "p1", &other_turn)).await.reason, TurnReason::NotAllowed);
+    assert_eq!(h.engine.traces.get(&other_turn).unwrap().unwrap().feedback, None);
+
+    // A press the platform could not vouch for changes nothing, whoever it names.
+    let mut forged = rate("U1", "p1", &turn);
+    forged.unverified_sender = true;
+    assert_eq!(h.engine.handle(&forged).await.reason, TurnReason::NotAllowed);
+
+    // The customer and an agent may.
+    assert_eq!(h.engine.handle(&rate("U1", "p1", &turn)).await.reason, TurnReason::FeedbackRecorded);
+    assert_eq!(h.engine.traces.get(&turn).unwrap().unwrap().feedback, Some(false));
+    let by_agent = h.engine.handle(&agent(action(message(&h.ws, "p1", "A1", ""), UserAction::RequestHuman))).await;
+    assert_eq!(by_agent.reason, TurnReason::AskedForHuman);
+    assert_eq!(state(&h, "p1").await, ConvState::Escalated);
+}
+
+#[tokio::test]
+async fn an_agent_the_platform_could_not_vouch_for_is_a_customer() {
+    let h = harness(RateLimitConfig::default()).await;
+    h.engine.handle(&message(&h.ws, "v1", "U1", "How long is the free trial?")).await;
+    let mut forged = agent(message(&h.ws, "v1", "A1", "I'll take it from here."));
+    forged.unverified_sender = true;
+    let o = h.engine.handle(&forged).await;
+    assert_ne!(o.reason, TurnReason::AgentReplied);
+    assert_ne!(state(&h, "v1").await, ConvState::Agent, "no person took the thread over");
+}
+
+#[tokio::test]
+async fn a_message_longer_than_the_bot_reads_goes_to_a_person() {
+    let h = harness(RateLimitConfig::default()).await;
+    let long = format!("How long is the free trial? {}", "Here is my whole log. ".repeat(400));
+    assert!(long.chars().count() > frontdesk::engine::MAX_QUESTION_CHARS);
+    let o = h.engine.handle(&message(&h.ws, "m1", "U1", &long)).await;
+    assert_eq!((o.decision, o.reason), (Decision::Escalate, TurnReason::MessageTooLong));
+    let conv = h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new("m1").unwrap()).unwrap().unwrap();
+    assert!(conv.messages[0].text.chars().count() < long.chars().count(), "what is kept is bounded");
+    let summary = o.outbound.iter().find_map(|m| match &m.kind {
+        OutboundKind::AgentSummary { summary, .. } => Some(summary.question.clone()),
+        _ => None,
+    });
+    if let Some(question) = summary {
+        assert!(question.starts_with("How long is the free trial?"));
+        assert!(question.chars().count() <= frontdesk::conversation::MAX_RECORDED_CHARS + 50);
+    }
+}

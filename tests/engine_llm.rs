@@ -167,3 +167,33 @@ async fn the_not_sure_marker_escalates() {
     let o = ask(&h, "u1").await;
     assert_eq!((o.decision, o.reason), (Decision::Escalate, TurnReason::ModelUnsure));
 }
+
+#[tokio::test]
+async fn an_answer_with_an_address_from_no_source_is_handed_to_a_person() {
+    // The answer is the good one with a link appended that no help doc contains.
+    let with_link = "Annual plans can be refunded in full within 30 days of the renewal date \
+                     (https://refunds-portal.example.net/claim) [1]."
+        .to_string();
+    let server = ScriptedServer::start(vec![Reply::answer(&with_link, 10, 10)]).await;
+    let h = engine_with(vec![provider("main", &server.base_url(), false, 5_000)]).await;
+    let o = ask(&h, "l1").await;
+    assert_eq!((o.decision, o.reason), (Decision::Escalate, TurnReason::UnsupportedLink), "{:?}", o.trace);
+    assert!(o.outbound.iter().all(|m| !m.text.contains("refunds-portal")), "{:?}", o.outbound);
+
+    // The same answer where the channel's policy allows that domain is checked as usual.
+    let server = ScriptedServer::start(vec![Reply::answer(&with_link, 10, 10)]).await;
+    let h = engine_with(vec![provider("main", &server.base_url(), false, 5_000)]).await;
+    let channel = frontdesk::channel::ChannelId::new("C1").unwrap();
+    h.engine
+        .policies
+        .set(
+            &h.ws,
+            &frontdesk::policy::Scope::Channel(channel),
+            &[("link_domains".to_string(), "example.net".to_string())],
+        )
+        .unwrap()
+        .unwrap();
+    let o = ask(&h, "l2").await;
+    assert_eq!(o.reason, TurnReason::Answered, "{:?}", o.trace);
+    assert!(o.answer.unwrap().contains("refunds-portal.example.net"));
+}

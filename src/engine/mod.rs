@@ -37,7 +37,7 @@ use crate::trace::TraceStore;
 use confidence::ConfidenceModel;
 use std::sync::Arc;
 
-pub use turn::{TurnOutcome, TurnReason};
+pub use turn::{TurnOutcome, TurnReason, MAX_QUESTION_CHARS};
 
 /// The engine could not be built.
 #[derive(Debug, thiserror::Error)]

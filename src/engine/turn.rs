@@ -47,6 +47,15 @@ pub enum TurnReason {
     Claimed,
     Resolved,
     FeedbackRecorded,
+    /// A button pressed or a command given by someone who may not: rating or handing off
+    /// another person's conversation, or any action from a sender the platform could not vouch
+    /// for. Nothing changes.
+    NotAllowed,
+    /// The message is longer than the bot reads ([`MAX_QUESTION_CHARS`]): a person takes it.
+    MessageTooLong,
+    /// The answer carried a link or address that is neither in the help docs it used nor on a
+    /// domain the policy allows (`link_domains`).
+    UnsupportedLink,
 }
 
 impl TurnReason {
@@ -66,6 +75,10 @@ pub struct TurnOutcome {
     pub outbound: Vec<Outbound>,
     pub trace: Option<Trace>,
 }
+
+/// The longest message the bot answers, in characters; a longer one goes to a person (it is
+/// rarely a question the help docs answer, and it would swamp retrieval and the prompt).
+pub const MAX_QUESTION_CHARS: usize = 4000;
 
 /// Support below which a sentence of the answer is taken as unsupported by what it cites, and
 /// the answer is never sent, whatever its confidence: every sentence must stand on its sources.
@@ -166,7 +179,7 @@ impl Engine {
             conversation: inbound.conversation.to_string(),
             message_id: inbound.id.to_string(),
             started_at_ms: now,
-            question: inbound.text.clone(),
+            question: crate::conversation::clipped(&inbound.text, crate::conversation::MAX_RECORDED_CHARS),
             policy_mode: format!("{:?}", policy.mode).to_lowercase(),
             threshold: policy.confidence_threshold,
             ..Trace::default()
@@ -186,7 +199,7 @@ impl Engine {
     /// bot, a channel where the bot is off, a thread a person owns, and a message handled
     /// before (its recorded replies are sent again without any work).
     pub fn works_on(&self, inbound: &Inbound) -> bool {
-        if inbound.action.is_some() || inbound.author.is_bot || inbound.author.is_agent {
+        if inbound.action.is_some() || inbound.author.is_bot || is_agent(inbound) {
             return false;
         }
         if matches!(
@@ -234,6 +247,11 @@ impl Engine {
 /// message, the channel's policy and the conversation alone. `None`: the turn looks for an
 /// answer (after the rate limits). `AskedForHuman` stands for a resolved conversation that the
 /// policy does not hand back to the bot: it goes to a person again, without any work.
+/// An agent's message: only when the platform vouched for its sender.
+fn is_agent(inbound: &Inbound) -> bool {
+    inbound.author.is_agent && !inbound.unverified_sender
+}
+
 fn stays_out(inbound: &Inbound, policy: &Policy, conv: &Conversation) -> Option<TurnReason> {
     if !policy.enabled || policy.mode == PolicyMode::Off {
         return Some(TurnReason::PolicyOff);
@@ -284,12 +302,22 @@ impl Turn<'_> {
         self.inbound.author.id.to_string()
     }
 
+    /// The conversation's customer or a (vouched-for) agent: who may rate its answers or hand
+    /// it to a person. Nobody, while the conversation has no customer yet.
+    fn customer_or_agent(&self) -> bool {
+        is_agent(self.inbound) || self.conv.customer.as_deref() == Some(self.inbound.author.id.as_str())
+    }
+
     async fn run(&mut self) -> Decided {
         if let Some(action) = self.inbound.action.clone() {
+            if self.inbound.unverified_sender {
+                tracing::warn!(author = %self.author(), "an action from a sender the platform could not vouch for; ignored");
+                return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
+            }
             return self.action(action);
         }
         let author = self.author();
-        if self.inbound.author.is_agent {
+        if is_agent(self.inbound) {
             self.conv.record(Speaker::Agent, &author, &self.inbound.text, self.now, self.inbound.id.as_str());
             if matches!(self.conv.state, ConvState::Bot | ConvState::Escalated | ConvState::Resolved)
                 && self.conv.customer.is_some()
@@ -331,6 +359,10 @@ impl Turn<'_> {
         // Understand.
         let started = Instant::now();
         let question = self.inbound.text.trim().to_string();
+        if question.chars().nth(MAX_QUESTION_CHARS).is_some() {
+            self.trace.stage("understand", started);
+            return self.escalate(TurnReason::MessageTooLong, 0.0, &[], None);
+        }
         if asks_for_human(&question) {
             self.trace.stage("understand", started);
             return self.escalate(TurnReason::AskedForHuman, 0.0, &[], None);
@@ -524,6 +556,11 @@ impl Turn<'_> {
         if !verification.has_valid_citation() || !verification.invalid_citations.is_empty() {
             return self.escalate(TurnReason::UnsupportedAnswer, confidence, &hits, Some(generated.text));
         }
+        let stray = super::verify::unsupported_addresses(&generated.text, &hits, &self.policy.link_domains);
+        if !stray.is_empty() {
+            tracing::warn!(addresses = ?stray, "the answer carries addresses found in no source; handed to a person");
+            return self.escalate(TurnReason::UnsupportedLink, confidence, &hits, Some(generated.text));
+        }
         if verification.min_support < MIN_SENTENCE_SUPPORT {
             return self.escalate(TurnReason::UnsupportedAnswer, confidence, &hits, Some(generated.text));
         }
@@ -567,7 +604,7 @@ impl Turn<'_> {
                 .map(|m| m.text.clone())
                 .unwrap_or_else(|| self.inbound.text.clone())
         } else {
-            self.inbound.text.clone()
+            crate::conversation::clipped(&self.inbound.text, crate::conversation::MAX_RECORDED_CHARS)
         };
         let summary = HandoffSummary {
             question: question.clone(),
@@ -604,7 +641,7 @@ impl Turn<'_> {
         let author = self.author();
         match action {
             UserAction::Claim => {
-                if !self.inbound.author.is_agent {
+                if !is_agent(self.inbound) {
                     return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
                 }
                 if self.conv.state == ConvState::Agent && self.conv.owner.as_deref() == Some(author.as_str()) {
@@ -623,7 +660,7 @@ impl Turn<'_> {
                 }
             }
             UserAction::Resolve => {
-                if !self.inbound.author.is_agent {
+                if !is_agent(self.inbound) {
                     return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
                 }
                 if let Err(e) = self.conv.transition(ConvState::Resolved, &author, "resolved", self.now) {
@@ -640,6 +677,20 @@ impl Turn<'_> {
                 Decided { outbound: vec![n], ..Decided::quiet(Decision::Ignore, TurnReason::Resolved) }
             }
             UserAction::Feedback { turn_id, helpful } => {
+                if !self.customer_or_agent() {
+                    tracing::info!(%author, "feedback from someone other than the customer or an agent; ignored");
+                    return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
+                }
+                // Only an answer given in this conversation can be rated here.
+                let of_this_conversation = matches!(
+                    self.engine.traces.get(&turn_id),
+                    Ok(Some(t)) if t.workspace == self.inbound.workspace.as_str()
+                        && t.conversation == self.inbound.conversation.as_str()
+                );
+                if !of_this_conversation {
+                    tracing::warn!(turn_id = %turn_id, "feedback for a turn of another conversation, or an unknown one; ignored");
+                    return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
+                }
                 match self.engine.traces.set_feedback(&turn_id, helpful) {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(turn_id = %turn_id, "feedback for an unknown turn"),
@@ -654,6 +705,10 @@ impl Turn<'_> {
                 }
             }
             UserAction::RequestHuman => {
+                if !self.customer_or_agent() {
+                    tracing::info!(%author, "a handoff asked for by someone other than the customer or an agent; ignored");
+                    return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
+                }
                 if self.conv.bot_silenced() {
                     return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
                 }

@@ -7,8 +7,13 @@
 //!   to the closest sentence of those chunks (semantic support). A sentence without a
 //!   citation is measured against all the context, at a discount.
 //!
+//! - Every link, web address or email address in the answer must appear in a retrieved chunk
+//!   (its text or its page address) or be on one of the domains the policy allows
+//!   (`link_domains`): a model that invents or is steered into writing an address must not get
+//!   it in front of a customer, where it reads as the company's own advice.
+//!
 //! The result feeds the confidence score; `unsupported_answer` is the reason code when it is
-//! too weak.
+//! too weak, `unsupported_link` when it carries an address from nowhere.
 
 use crate::embed::Embedder;
 use crate::retrieval::vectors::dot;
@@ -64,6 +69,76 @@ pub fn citations_in(text: &str) -> Vec<usize> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// Web addresses (`https://…`, `http://…`, `www.…`), `mailto:` links and email addresses,
+/// compiled once.
+fn address_regex() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)\b(?:(?:https?|ftp)://[^\s<>()\[\]{}]+|www\.[^\s<>()\[\]{}]+|mailto:[^\s<>()\[\]{}]+|[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+)",
+        )
+        .ok()
+    })
+    .as_ref()
+}
+
+/// An address as compared: no trailing punctuation, no scheme, `www.` or trailing slash, lowercase.
+fn comparable(address: &str) -> String {
+    let trimmed = address.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"', '*', '_']);
+    let lower = trimmed.to_lowercase();
+    let mut rest = lower.as_str();
+    for prefix in ["https://", "http://", "ftp://", "mailto:"] {
+        if let Some(r) = rest.strip_prefix(prefix) {
+            rest = r;
+            break;
+        }
+    }
+    rest.strip_prefix("www.").unwrap_or(rest).trim_end_matches('/').to_string()
+}
+
+/// The host an address points at (the domain of an email address).
+fn host_of(comparable: &str) -> &str {
+    let host = comparable.split(['/', '?', '#']).next().unwrap_or(comparable);
+    let host = host.rsplit('@').next().unwrap_or(host);
+    host.split(':').next().unwrap_or(host)
+}
+
+/// Whether `host` is `domain` or one of its subdomains.
+fn within(host: &str, domain: &str) -> bool {
+    let domain = domain.trim().trim_start_matches("*.").trim_matches('.').to_lowercase();
+    !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}")))
+}
+
+/// The addresses in `answer` that neither appear in a retrieved chunk (text or page address)
+/// nor point into one of `allowed_domains`, as written in the answer.
+pub fn unsupported_addresses(answer: &str, hits: &[Hit], allowed_domains: &[String]) -> Vec<String> {
+    let Some(re) = address_regex() else { return Vec::new() };
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for h in hits {
+        for m in re.find_iter(&h.text).chain(h.url.iter().flat_map(|u| re.find_iter(u))) {
+            known.insert(comparable(m.as_str()));
+        }
+        if let Some(url) = &h.url {
+            known.insert(comparable(url));
+        }
+    }
+    let mut out = Vec::new();
+    for m in re.find_iter(answer) {
+        let address = comparable(m.as_str());
+        if address.is_empty() || known.contains(&address) {
+            continue;
+        }
+        if allowed_domains.iter().any(|d| within(host_of(&address), d)) {
+            continue;
+        }
+        let written = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']).to_string();
+        if !out.contains(&written) {
+            out.push(written);
+        }
+    }
+    out
 }
 
 /// The text without citation markers.
@@ -158,6 +233,49 @@ mod tests {
 
     fn hit(text: &str) -> Hit {
         crate::testing::hit("d", "Refunds", text)
+    }
+
+    #[test]
+    fn addresses_must_come_from_the_sources_or_an_allowed_domain() {
+        let mut source = hit("Reset it from the account page at https://app.acmebooks.test/settings/security. Write to billing@acmebooks.test for invoices.");
+        source.url = Some("https://help.acmebooks.test/articles/reset".into());
+        let hits = vec![source];
+        let none: Vec<String> = Vec::new();
+        // Written as the sources write them, or with small differences of form.
+        for answer in [
+            "Open https://app.acmebooks.test/settings/security [1].",
+            "Open HTTPS://APP.acmebooks.test/settings/security/ [1].",
+            "Write to billing@acmebooks.test [1].",
+            "See the article (https://help.acmebooks.test/articles/reset) [1].",
+            "Plain answer with no address [1].",
+        ] {
+            assert_eq!(unsupported_addresses(answer, &hits, &none), none, "{answer}");
+        }
+        // Addresses from nowhere, however they are written.
+        let cases = [
+            ("Go to https://acmebooks-support.example/login [1].", "https://acmebooks-support.example/login"),
+            ("Go to www.evil.example/reset [1].", "www.evil.example/reset"),
+            ("Mail refunds@evil.example and we will help [1].", "refunds@evil.example"),
+            (
+                "Click [here](http://app.acmebooks.test.evil.example/settings) [1].",
+                "http://app.acmebooks.test.evil.example/settings",
+            ),
+            (
+                "A deeper page https://app.acmebooks.test/settings/security/delete-all [1].",
+                "https://app.acmebooks.test/settings/security/delete-all",
+            ),
+            ("Write to mailto:ceo@acmebooks.test [1].", "mailto:ceo@acmebooks.test"),
+        ];
+        for (answer, expected) in cases {
+            assert_eq!(unsupported_addresses(answer, &hits, &none), vec![expected.to_string()], "{answer}");
+        }
+        // An allowed domain covers its subdomains, and nothing that merely ends with its name.
+        let allowed = vec!["acmebooks.test".to_string()];
+        assert!(unsupported_addresses(cases[4].0, &hits, &allowed).is_empty());
+        assert!(unsupported_addresses(cases[5].0, &hits, &allowed).is_empty());
+        assert_eq!(unsupported_addresses(cases[3].0, &hits, &allowed).len(), 1);
+        let lookalike = "See https://notacmebooks.test/x [1].";
+        assert_eq!(unsupported_addresses(lookalike, &hits, &allowed).len(), 1);
     }
 
     #[test]
