@@ -16,7 +16,10 @@ use tokio_util::sync::CancellationToken;
 pub fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime for the fuzz targets")
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the fuzz targets")
     })
 }
 
@@ -42,7 +45,13 @@ impl PolicyConsole for Policies {
         Ok("answer_top_level = false\nagents_channel = (none)".into())
     }
 
-    async fn set(&self, _workspace: &WorkspaceId, _channel: &ChannelId, key: &str, value: &str) -> Result<String, String> {
+    async fn set(
+        &self,
+        _workspace: &WorkspaceId,
+        _channel: &ChannelId,
+        key: &str,
+        value: &str,
+    ) -> Result<String, String> {
         match key {
             "answer_top_level" => Ok(format!("answer_top_level = {value}")),
             other => Err(format!("unknown policy key {other:?}")),
