@@ -16,15 +16,15 @@ eval "$peers"
 echo "== peers ready:"
 echo "$peers" | sed 's/PASSWORD=.*/PASSWORD=(hidden)/; s/^export /   /'
 
-export FRONTDESK_SKIPPED_LOG="$CARGO_TARGET_DIR/skipped-tests.tsv"
-: >"$FRONTDESK_SKIPPED_LOG"
+export SKIPPED_TESTS_LOG="$CARGO_TARGET_DIR/skipped-tests.tsv"
+: >"$SKIPPED_TESTS_LOG"
 status=0
 cargo test --release "$@" || status=$?
 
-skips=$(wc -l <"$FRONTDESK_SKIPPED_LOG")
-peer_skips=$(grep -c '^peer' "$FRONTDESK_SKIPPED_LOG" || true)
+skips=$(wc -l <"$SKIPPED_TESTS_LOG")
+peer_skips=$(grep -c '^peer' "$SKIPPED_TESTS_LOG" || true)
 echo "== skipped tests: $skips (missing peer: $peer_skips, missing service: $((skips - peer_skips)))"
-sort "$FRONTDESK_SKIPPED_LOG" | awk -F'\t' '{ printf "   %-8s %s: %s\n", $1, $2, $3 }'
+sort "$SKIPPED_TESTS_LOG" | awk -F'\t' '{ printf "   %-8s %s: %s\n", $1, $2, $3 }'
 if [ "$status" -ne 0 ]; then
     exit "$status"
 fi

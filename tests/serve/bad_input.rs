@@ -75,7 +75,9 @@ mode = "events"
 signing_secret = "{SECRET}"
 bot_token = "{BOT_TOKEN}"
 api_url = {slack_api}
-agent_user_ids = ["UAGENT"]
+
+[slack.agents.T1]
+user_ids = ["UAGENT"]
 
 [discord]
 bot_token = {discord_token}

@@ -101,7 +101,9 @@ client_id = "1234.5678"
 client_secret = {slack_client}
 redirect_url = "{base}/slack/oauth/callback"
 token_encryption_key = {slack_key}
-agent_user_ids = ["UAGENT"]
+
+[slack.agents.{TEAM_ID}]
+user_ids = ["UAGENT"]
 
 [discord]
 bot_token = {discord_token}

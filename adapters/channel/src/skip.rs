@@ -3,7 +3,7 @@
 //! A test that needs something outside the process (the Python peers, the local mail stack, a
 //! Meilisearch server) returns early when it is missing. Printing that on stderr alone hides it:
 //! cargo reports such a test as passed. [`skipped`] also appends a line to the file named by
-//! `FRONTDESK_SKIPPED_LOG`; `deploy/test.sh` sets it, prints the count and names after the run,
+//! `SKIPPED_TESTS_LOG`; `deploy/test.sh` sets it, prints the count and names after the run,
 //! and in CI fails the run when a peer the project's scripts start was missing.
 
 use std::io::Write;
@@ -29,7 +29,7 @@ impl Missing {
 }
 
 /// The environment variable naming the file skips are appended to.
-pub const LOG_VAR: &str = "FRONTDESK_SKIPPED_LOG";
+pub const LOG_VAR: &str = "SKIPPED_TESTS_LOG";
 
 /// Records that `test` did not run (or ran only in part) because `missing` was absent, and why.
 pub fn skipped(test: &str, missing: Missing, why: &str) {
