@@ -131,11 +131,13 @@ fn id_of(s: &str) -> u64 {
     s.parse().unwrap_or(0)
 }
 
-/// What the adapter knows about a channel: whether it is a thread, and its parent.
+/// What the adapter knows about a channel: whether it is a thread, its parent, and the server
+/// it belongs to (none for a DM). A channel never moves to another server, so this is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChannelInfo {
     pub is_thread: bool,
     pub parent: Option<u64>,
+    pub guild: Option<u64>,
 }
 
 fn is_thread_kind(kind: ChannelType) -> bool {
@@ -253,17 +255,19 @@ impl DiscordAdapter {
         }
     }
 
-    /// Whether a channel is a thread, and its parent: from what the gateway told us, else asked
-    /// of Discord once.
+    /// Whether a channel is a thread, its parent and its server: from what the gateway told us,
+    /// else asked of Discord once.
     pub(crate) async fn channel_info(&self, channel: u64) -> Result<ChannelInfo, serenity::Error> {
         if let Some(info) = self.channels.lock().ok().and_then(|c| c.get(&channel).copied()) {
             return Ok(info);
         }
         let info = match self.http.get_channel(ChannelId::new(channel)).await? {
-            serenity::all::Channel::Guild(g) => {
-                ChannelInfo { is_thread: is_thread_kind(g.kind), parent: g.parent_id.map(|p| p.get()) }
-            }
-            _ => ChannelInfo { is_thread: false, parent: None },
+            serenity::all::Channel::Guild(g) => ChannelInfo {
+                is_thread: is_thread_kind(g.kind),
+                parent: g.parent_id.map(|p| p.get()),
+                guild: Some(g.guild_id.get()),
+            },
+            _ => ChannelInfo { is_thread: false, parent: None, guild: None },
         };
         self.remember_channel(channel, info);
         Ok(info)
@@ -312,7 +316,7 @@ impl DiscordAdapter {
                         // Without knowing, treat it as a plain channel: delivery posts in the
                         // channel itself if Discord refuses a thread there.
                         tracing::warn!(channel = channel_id, error = %e, "could not look the channel up; treating it as a text channel");
-                        ChannelInfo { is_thread: false, parent: None }
+                        ChannelInfo { is_thread: false, parent: None, guild: Some(g) }
                     }
                 };
                 if info.is_thread {
@@ -410,7 +414,10 @@ impl DiscordAdapter {
             .await;
         match created {
             Ok(thread) => {
-                self.remember_channel(thread.id.get(), ChannelInfo { is_thread: true, parent: Some(channel) });
+                self.remember_channel(
+                    thread.id.get(),
+                    ChannelInfo { is_thread: true, parent: Some(channel), guild: Some(thread.guild_id.get()) },
+                );
                 Ok(thread.id.get())
             }
             Err(e) => match discord_code(&e) {
@@ -505,6 +512,49 @@ impl DiscordAdapter {
         }
     }
 
+    /// The agents' card shows the customer's question and conversation, so it goes only to a
+    /// channel of the conversation's own server (workspace). A workspace that is not a server —
+    /// the operator's `dm_workspace` for direct messages — has its policy set by the operator
+    /// alone (server admins set their own server's), so any server channel is taken for it.
+    async fn check_agents_channel(&self, m: &Outbound, channel: u64) -> Result<(), AdapterError> {
+        let info = self.channel_info(channel).await.map_err(|e| {
+            map_error(e, &format!("find the agents' channel {channel} named by the policy's agents_channel"))
+        })?;
+        let workspace = m.workspace.as_str();
+        let fix = |server: &str| {
+            format!(
+                "set agents_channel to a channel of {server} (`/frontdesk policy set key:agents_channel value:<channel id>` \
+                 in that server, or `frontdesk policy set --workspace {workspace} … agents_channel=<channel id>`)"
+            )
+        };
+        let server = Some(workspace).filter(|w| is_snowflake(w)).map(id_of);
+        match (info.guild, server) {
+            (Some(g), Some(s)) if g == s => Ok(()),
+            (Some(_), None) => Ok(()),
+            (None, _) => Err(AdapterError::Rejected {
+                platform: PLATFORM,
+                code: "agents_channel_not_in_server".into(),
+                message: format!(
+                    "the policy's agents_channel {channel} (workspace {workspace}, channel {}) is not a server channel; \
+                     the summary for the agents was not posted: {}",
+                    m.channel,
+                    fix(&server.map_or_else(|| "a Discord server".to_string(), |s| format!("server {s}")))
+                ),
+            }),
+            (Some(_), Some(s)) => Err(AdapterError::Rejected {
+                platform: PLATFORM,
+                code: "agents_channel_other_server".into(),
+                message: format!(
+                    "the policy's agents_channel {channel} (workspace {workspace}, channel {}) is not a channel of \
+                     this conversation's Discord server {s}; the summary for the agents, which shows the customer's \
+                     question and conversation, was not posted: {}",
+                    m.channel,
+                    fix(&format!("server {s}"))
+                ),
+            }),
+        }
+    }
+
     async fn deliver_summary(
         &self,
         m: &Outbound,
@@ -528,6 +578,7 @@ impl DiscordAdapter {
                 message: format!("the policy's agents_channel {:?} is not a Discord channel id", agents.as_str()),
             });
         }
+        self.check_agents_channel(m, id_of(agents.as_str())).await?;
         // The customer's thread: the last part of the conversation key.
         let thread = summary.conversation.as_str().rsplit(':').next().map(id_of).filter(|t| *t > 0);
         let customer_channel = id_of(summary.customer_channel.as_str());
@@ -855,7 +906,11 @@ impl EventHandler for Gateway {
     async fn thread_create(&self, _ctx: Context, thread: GuildChannel) {
         self.adapter.remember_channel(
             thread.id.get(),
-            ChannelInfo { is_thread: is_thread_kind(thread.kind), parent: thread.parent_id.map(|p| p.get()) },
+            ChannelInfo {
+                is_thread: is_thread_kind(thread.kind),
+                parent: thread.parent_id.map(|p| p.get()),
+                guild: Some(thread.guild_id.get()),
+            },
         );
     }
 

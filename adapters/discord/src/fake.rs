@@ -51,6 +51,10 @@ pub const FORUM_CHANNEL: u64 = 1_150_000_000_000_000_040;
 pub const SUPPORT_ROLE: u64 = 1_150_000_000_000_000_050;
 /// A direct-message channel between the customer and the bot.
 pub const DM_CHANNEL: u64 = 1_150_000_000_000_000_060;
+/// Another server the bot is in: another tenant, with knowledge and customers of its own.
+pub const OTHER_GUILD_ID: u64 = 1_150_000_000_000_000_210;
+/// A text channel of the other server, which the bot can see.
+pub const OTHER_GUILD_CHANNEL: u64 = 1_150_000_000_000_000_220;
 /// The public key the fake reports for the application (RFC 8032 test 1).
 pub const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
@@ -278,6 +282,10 @@ impl FakeDiscord {
         ] {
             channels.insert(id, FakeChannel { kind, guild: Some(GUILD_ID), parent: None, name: name.into() });
         }
+        channels.insert(
+            OTHER_GUILD_CHANNEL,
+            FakeChannel { kind: 0, guild: Some(OTHER_GUILD_ID), parent: None, name: "globex-agents".into() },
+        );
         channels.insert(DM_CHANNEL, FakeChannel { kind: 1, guild: None, parent: None, name: String::new() });
         let shared = Arc::new(Shared {
             gateway_url: Mutex::new(String::new()),
@@ -903,7 +911,10 @@ async fn gateway_connection(s: Arc<Shared>, stream: tokio::net::TcpStream, conn_
                             json!({"op": 0, "s": 1, "t": "READY", "d": {
                                 "v": 10,
                                 "user": FakeUser::bot_self().json(),
-                                "guilds": [{"id": GUILD_ID.to_string(), "unavailable": true}],
+                                "guilds": [
+                                    {"id": GUILD_ID.to_string(), "unavailable": true},
+                                    {"id": OTHER_GUILD_ID.to_string(), "unavailable": true},
+                                ],
                                 "session_id": session.id,
                                 "resume_gateway_url": lock(&s.gateway_url).clone(),
                                 "shard": [0, 1],

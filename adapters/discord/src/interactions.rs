@@ -3,6 +3,7 @@
 //! answered with the interaction response Discord expects.
 
 use crate::adapter::{now_ms, CardRef, DiscordAdapter, ReplyContext};
+use crate::config::is_snowflake;
 use crate::render::{self, parse_custom_id, ButtonAction};
 use frontdesk_channel::{
     Author, AuthorId, ChannelId as FdChannelId, EventId, Inbound, InboxSink, Source, UserAction, WorkspaceId,
@@ -323,6 +324,38 @@ impl DiscordAdapter {
         }
     }
 
+    /// An `agents_channel` set from a server must be one of that server's channels: the agents'
+    /// cards show customers' questions and conversations. Returns the value to store (a channel
+    /// id; a `#channel` mention is taken as its id, `none` clears it), or why it is refused.
+    async fn agents_channel_in_server(&self, guild: u64, value: &str) -> Result<String, String> {
+        let value = value.trim();
+        if value.is_empty() || value == "none" {
+            return Ok(value.to_string());
+        }
+        let id = value.strip_prefix("<#").and_then(|v| v.strip_suffix('>')).unwrap_or(value);
+        let Some(channel) = id.parse::<u64>().ok().filter(|_| is_snowflake(id)) else {
+            return Err(format!(
+                "agents_channel must be a channel of this server: #mention it or give its id (right-click the channel → Copy Channel ID), not {value:?}."
+            ));
+        };
+        match self.channel_info(channel).await {
+            Ok(info) if info.guild == Some(guild) => Ok(channel.to_string()),
+            Ok(_) => Err(format!(
+                "<#{channel}> is not a channel of this server. The agents' summary cards show customers' questions and conversations, so agents_channel must be one of this server's own channels."
+            )),
+            Err(e) => {
+                let e = crate::errors::map_error(e, &format!("look channel {channel} up"));
+                if e.retryable() {
+                    Err(format!("I could not check channel {channel} just now ({e}); please try again in a moment."))
+                } else {
+                    Err(format!(
+                        "I cannot see channel {channel}: check the id, and that it is a channel of this server my role can view."
+                    ))
+                }
+            }
+        }
+    }
+
     /// `/frontdesk policy show|set`: only for members with Manage Server (or Administrator).
     async fn on_policy_command(&self, c: &CommandInteraction) -> CreateInteractionResponse {
         let Some(guild) = c.guild_id.map(|g| g.get()) else {
@@ -366,6 +399,14 @@ impl DiscordAdapter {
                 "show" => self.policies.show(&ws, &ch).await,
                 "set" => match (text_arg("key"), text_arg("value")) {
                     (Some(k), Some(v)) if !k.is_empty() => {
+                        let v = if k == "agents_channel" {
+                            match self.agents_channel_in_server(guild, &v).await {
+                                Ok(v) => v,
+                                Err(why) => return ephemeral(format!("The policy was not changed: {why}")),
+                            }
+                        } else {
+                            v
+                        };
                         let r = self.policies.set(&ws, &ch, &k, &v).await;
                         if r.is_ok() {
                             tracing::info!(guild, channel, key = %k, by = %c.user.id, "policy changed from Discord");

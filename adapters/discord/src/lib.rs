@@ -13,6 +13,12 @@
 //! - Answers carry "Helpful", "Not helpful" and "Talk to a person" buttons; handoffs mention
 //!   the policy's escalation target; the agents' channel gets a summary card with "Claim" and
 //!   "Resolve". `/ask` and `/frontdesk policy show|set` are registered as global commands.
+//! - The summary card shows the customer's question and conversation, so it is posted only in a
+//!   channel of the conversation's own server: a policy `agents_channel` in another server, or a
+//!   DM channel, is refused when an admin sets it with `/frontdesk policy set` and when a card is
+//!   delivered (`agents_channel_other_server`, `agents_channel_not_in_server`; final errors). A
+//!   workspace that is no server (a `dm_workspace` name, whose policy only the operator sets)
+//!   may name any server channel.
 //! - Button presses and commands arrive over the gateway, or over HTTP at
 //!   `POST /discord/interactions` when the application has an Interactions Endpoint URL.
 
