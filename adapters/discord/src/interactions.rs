@@ -124,6 +124,10 @@ impl DiscordAdapter {
         if matches!(action, UserAction::Claim | UserAction::Resolve) && !is_agent {
             return ephemeral("Only members of the support team can claim or resolve a conversation.");
         }
+        let workspace = match self.workspace_for(guild, user.id).await {
+            Ok(ws) => ws,
+            Err(why) => return ephemeral(why),
+        };
         let text = match &action {
             UserAction::Claim => "(claimed the conversation)",
             UserAction::Resolve => "(resolved the conversation)",
@@ -154,6 +158,7 @@ impl DiscordAdapter {
         };
         let inbound = match self.interaction_inbound(
             c.id.get(),
+            workspace,
             guild,
             channel,
             thread,
@@ -195,6 +200,7 @@ impl DiscordAdapter {
     fn interaction_inbound(
         &self,
         id: u64,
+        workspace: WorkspaceId,
         guild: Option<u64>,
         channel: u64,
         thread: u64,
@@ -208,7 +214,7 @@ impl DiscordAdapter {
         Ok(Inbound {
             id: EventId::new(id.to_string()).map_err(|e| e.to_string())?,
             source: Source::Discord,
-            workspace: self.workspace_for(guild)?,
+            workspace,
             channel: FdChannelId::new(channel.to_string()).map_err(|e| e.to_string())?,
             conversation: Self::conversation_key(guild, thread)?,
             author: Author {
@@ -252,6 +258,11 @@ impl DiscordAdapter {
             return ephemeral("Please write your question after /ask.");
         };
         let guild = c.guild_id.map(|g| g.get());
+        // Before anything is posted: a DM that no workspace answers gets a note instead.
+        let workspace = match self.workspace_for(guild, c.user.id).await {
+            Ok(ws) => ws,
+            Err(why) => return ephemeral(why),
+        };
         let channel_id = c.channel_id.get();
         let (policy_channel, in_thread) = match guild {
             Some(_) => self.interaction_channel(channel_id, c.channel.as_ref()).await,
@@ -295,6 +306,7 @@ impl DiscordAdapter {
             && self.is_agent(c.user.id.get(), &c.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default());
         let inbound = match self.interaction_inbound(
             c.id.get(),
+            workspace,
             guild,
             policy_channel,
             thread,

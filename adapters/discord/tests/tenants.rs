@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::{accepted, start, until, Running};
+use common::{accepted, start, start_with, until, Running, WAIT};
 use frontdesk_channel::{AdapterError, ChannelAdapter, ChannelId, HandoffSummary, Inbound, Outbound, OutboundKind};
-use frontdesk_discord::fake::{FakeUser, AGENTS_CHANNEL, DM_CHANNEL, GUILD_ID, OTHER_GUILD_CHANNEL, SUPPORT_CHANNEL};
+use frontdesk_discord::fake::{
+    FakeUser, AGENTS_CHANNEL, DM_CHANNEL, GUILD_ID, OTHER_GUILD_CHANNEL, OTHER_GUILD_ID, SUPPORT_CHANNEL,
+};
 use serde_json::json;
 
 fn summary_to(m: &Inbound, channel: u64) -> Outbound {
@@ -127,5 +129,135 @@ async fn a_server_admin_can_set_agents_channel_only_to_a_channel_of_that_server(
     let key =
         |v: &str| (GUILD_ID.to_string(), SUPPORT_CHANNEL.to_string(), "agents_channel".to_string(), v.to_string());
     assert_eq!(*r.policies.sets.lock().unwrap(), vec![key(&AGENTS_CHANNEL.to_string()), key("none")]);
+    r.stop().await;
+}
+
+fn ask(question: &str) -> serde_json::Value {
+    json!([{"name": "question", "type": 3, "value": question}])
+}
+
+fn member_lookups(r: &Running, user: u64) -> usize {
+    r.fake.calls().iter().filter(|c| c.method == "GET" && c.path.ends_with(&format!("/members/{user}"))).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_is_answered_from_the_one_server_its_sender_shares_with_the_bot() {
+    let r = start().await;
+    // The bot is in two servers; the customer is a member of one of them.
+    let customer = FakeUser::customer();
+    r.fake.send_message(DM_CHANNEL, &customer, "how do refunds work?", false).unwrap();
+    let m = accepted(&r.inbox, 1).await.remove(0);
+    assert_eq!(m.workspace.as_str(), GUILD_ID.to_string(), "answered from the customer's own server");
+    assert_eq!(m.conversation.as_str(), format!("dm:{DM_CHANNEL}"));
+    assert!(m.addressed_to_bot);
+
+    // A rating of the answer in the DM, and /ask in the DM, belong to the same workspace.
+    let kind = OutboundKind::Answer { turn_id: "t1".into(), citations: vec![], confidence: 0.9 };
+    r.adapter.deliver(&Outbound::reply_to(&m, "dm-answer", "Within 30 days.", kind)).await.unwrap();
+    let answer_msg = r.fake.posted_in(DM_CHANNEL).remove(0);
+    let helpful = answer_msg.button_ids()[0].clone();
+    r.fake.dispatch("INTERACTION_CREATE", r.fake.button_interaction(&customer, &answer_msg, &helpful)).unwrap();
+    let rated = accepted(&r.inbox, 2).await.remove(1);
+    assert!(rated.action.is_some());
+    assert_eq!(rated.workspace.as_str(), GUILD_ID.to_string());
+    let command = r.fake.command_interaction(&customer, DM_CHANNEL, "ask", ask("and for monthly plans?"));
+    r.fake.dispatch("INTERACTION_CREATE", command).unwrap();
+    let asked = accepted(&r.inbox, 3).await.remove(2);
+    assert_eq!(asked.text, "and for monthly plans?");
+    assert_eq!(asked.workspace.as_str(), GUILD_ID.to_string());
+    // The customer's servers were looked up once for all three.
+    assert_eq!(member_lookups(&r, customer.id), 2, "one lookup per server the bot is in");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_that_matches_no_single_server_is_not_guessed_and_the_sender_is_told_where_to_ask() {
+    let r = start().await;
+    // The customer is in both servers the bot serves: which one's knowledge applies is unknown.
+    r.fake.join(OTHER_GUILD_ID, &FakeUser::customer());
+    r.fake.send_message(DM_CHANNEL, &FakeUser::customer(), "what does my plan include?", false).unwrap();
+    let notes = r.fake.wait_posted_in(DM_CHANNEL, 1, WAIT).await.unwrap();
+    assert!(notes[0].content.contains("several") && notes[0].content.contains("support channel"), "{notes:?}");
+    assert_eq!(notes[0].request["allowed_mentions"]["parse"], json!([]));
+    // Someone who shares no server with the bot.
+    r.fake.send_message(DM_CHANNEL, &FakeUser::stranger(), "hello?", false).unwrap();
+    let notes = r.fake.wait_posted_in(DM_CHANNEL, 2, WAIT).await.unwrap();
+    assert!(!notes[1].content.contains("several") && notes[1].content.contains("support channel"), "{notes:?}");
+    // Both messages sent again after a gateway resume: no second note.
+    r.fake.reconnect(2).unwrap();
+    r.fake.wait_resumed(1, WAIT).await.unwrap();
+    let note_posts = || {
+        r.fake
+            .calls()
+            .iter()
+            .filter(|c| c.method == "POST" && c.path.ends_with(&format!("/channels/{DM_CHANNEL}/messages")))
+            .count()
+    };
+    until("the replayed messages to be answered", || note_posts() >= 4).await;
+    assert_eq!(r.fake.posted_in(DM_CHANNEL).len(), 2);
+    // /ask in the DM: told the same, only the asker sees it, and the question is not posted.
+    let command = r.fake.command_interaction(&FakeUser::customer(), DM_CHANNEL, "ask", ask("my invoices?"));
+    r.fake.dispatch("INTERACTION_CREATE", command).unwrap();
+    let said = answer(&r, 1).await;
+    assert!(said.contains("support channel"), "{said}");
+    assert_eq!(r.fake.posted_in(DM_CHANNEL).len(), 2);
+    // A button press in the DM (e.g. on an answer from before) is not taken either.
+    let old = notes[0].clone();
+    let press = r.fake.button_interaction(&FakeUser::customer(), &old, &format!("fd1:up:{DM_CHANNEL}:{DM_CHANNEL}:t1"));
+    r.fake.dispatch("INTERACTION_CREATE", press).unwrap();
+    let said = answer(&r, 2).await;
+    assert!(said.contains("support channel"), "{said}");
+    assert_eq!(r.inbox.offered(), 0, "nothing was handed to any workspace: {:?}", r.inbox.accepted());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_dm_workspace_answers_only_the_dms_that_match_no_single_server() {
+    let r = start_with(|c| c.dm_workspace = Some("dm-help".to_string())).await;
+    r.fake.send_message(DM_CHANNEL, &FakeUser::customer(), "one server", false).unwrap();
+    r.fake.send_message(DM_CHANNEL, &FakeUser::stranger(), "no server", false).unwrap();
+    r.fake.join(OTHER_GUILD_ID, &FakeUser::agent());
+    r.fake.send_message(DM_CHANNEL, &FakeUser::agent(), "two servers", false).unwrap();
+    let got = accepted(&r.inbox, 3).await;
+    let workspace_of = |text: &str| got.iter().find(|m| m.text == text).unwrap().workspace.as_str().to_string();
+    assert_eq!(workspace_of("one server"), GUILD_ID.to_string());
+    assert_eq!(workspace_of("no server"), "dm-help");
+    assert_eq!(workspace_of("two servers"), "dm-help");
+    assert!(r.fake.posted_in(DM_CHANNEL).is_empty());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_servers_cannot_be_looked_up_the_sender_is_asked_to_try_again() {
+    // Even with a dm_workspace to fall back on: the customer may well be in one server.
+    let r = start_with(|c| c.dm_workspace = Some("dm-help".to_string())).await;
+    r.fake.fail_next("GET", "/members/", 502, 0, "Bad Gateway");
+    r.fake.send_message(DM_CHANNEL, &FakeUser::customer(), "how do refunds work?", false).unwrap();
+    let notes = r.fake.wait_posted_in(DM_CHANNEL, 1, WAIT).await.unwrap();
+    assert!(notes[0].content.contains("try again"), "{notes:?}");
+    assert_eq!(r.inbox.offered(), 0);
+    // The failure is not remembered: the next message is looked up afresh and answered.
+    r.fake.send_message(DM_CHANNEL, &FakeUser::customer(), "how do refunds work?", false).unwrap();
+    let m = accepted(&r.inbox, 1).await.remove(0);
+    assert_eq!(m.workspace.as_str(), GUILD_ID.to_string());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_are_looked_up_page_by_page() {
+    let r = start().await;
+    // 250 more servers: Discord lists at most 200 per page. The customer is only in the last.
+    let last = 1_150_000_000_000_100_250;
+    for guild in 1_150_000_000_000_100_001..=last {
+        r.fake.add_guild(guild, "another server");
+    }
+    r.fake.leave(GUILD_ID, FakeUser::customer().id);
+    r.fake.join(last, &FakeUser::customer());
+    r.fake.send_message(DM_CHANNEL, &FakeUser::customer(), "where is my order?", false).unwrap();
+    let m = accepted(&r.inbox, 1).await.remove(0);
+    assert_eq!(m.workspace.as_str(), last.to_string());
+    let pages = r.fake.calls().iter().filter(|c| c.method == "GET" && c.path.ends_with("/users/@me/guilds")).count();
+    assert_eq!(pages, 2);
+    assert_eq!(member_lookups(&r, FakeUser::customer().id), 252);
     r.stop().await;
 }
