@@ -17,12 +17,33 @@ use serenity::all::{
     GatewayIntents, GuildChannel, Http, HttpBuilder, Interaction, Message, MessageId, MessageType, Nonce, Permissions,
     Ready, RoleId, UserId,
 };
+use serenity::http::GuildPagination;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) const PLATFORM: &str = "discord";
+
+/// How long the servers a user shares with the bot, looked up for their direct messages, are
+/// trusted: joining or leaving a server shows within this time.
+const MEMBERSHIP_TTL: Duration = Duration::from_secs(300);
+/// Servers per page of `GET /users/@me/guilds` (Discord's maximum).
+const GUILDS_PAGE: u64 = 200;
+/// Membership lookups made at once for one direct message.
+const MEMBER_LOOKUPS_AT_ONCE: usize = 8;
+
+/// Told to the sender of a direct message who shares no server with the bot.
+const DM_NO_SERVER: &str = "Hi! I answer questions for the Discord servers I help with, and I could not find one \
+    that you and I are both in. Please ask in the support channel of the server you need help with (mention me \
+    there, or use /ask), and I will answer you there.";
+/// Told to the sender of a direct message who shares several servers with the bot.
+const DM_SEVERAL_SERVERS: &str = "Hi! You and I are both in several servers, and each has its own help docs, so I \
+    cannot tell which one your question is about. Please ask in the support channel of the server you need help \
+    with (mention me there, or use /ask), and I will answer you there.";
+/// Told to the sender of a direct message when their servers could not be looked up.
+const DM_LOOKUP_FAILED: &str = "Sorry, I could not check just now which server you are asking about. Please try \
+    again in a moment, or ask in your server's support channel.";
 
 /// The gateway intents the bot asks for. MESSAGE_CONTENT is privileged: it must be switched on
 /// in the Developer Portal (Bot → Privileged Gateway Intents), or Discord refuses to connect.
@@ -131,11 +152,13 @@ fn id_of(s: &str) -> u64 {
     s.parse().unwrap_or(0)
 }
 
-/// What the adapter knows about a channel: whether it is a thread, and its parent.
+/// What the adapter knows about a channel: whether it is a thread, its parent, and the server
+/// it belongs to (none for a DM). A channel never moves to another server, so this is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChannelInfo {
     pub is_thread: bool,
     pub parent: Option<u64>,
+    pub guild: Option<u64>,
 }
 
 fn is_thread_kind(kind: ChannelType) -> bool {
@@ -156,6 +179,10 @@ pub struct DiscordAdapter {
     pub(crate) support_role: Option<u64>,
     pub(crate) agents: HashSet<u64>,
     channels: Mutex<HashMap<u64, ChannelInfo>>,
+    /// The configured `dm_workspace`: answers the DMs that match no single server.
+    dm_fallback: Option<WorkspaceId>,
+    /// The servers each user shares with the bot, as last looked up for their DMs.
+    memberships: Mutex<HashMap<u64, (Instant, Vec<u64>)>>,
 }
 
 impl std::fmt::Debug for DiscordAdapter {
@@ -199,6 +226,13 @@ impl DiscordAdapter {
         let http = Arc::new(build_http(&config));
         let support_role = config.support_role_id.trim().parse::<u64>().ok();
         let agents = config.agent_user_ids.iter().filter_map(|id| id.trim().parse::<u64>().ok()).collect();
+        let dm_fallback = match &config.dm_workspace {
+            Some(ws) => Some(
+                WorkspaceId::new(ws.as_str())
+                    .map_err(|e| DiscordError::Config(vec![("dm_workspace".into(), e.to_string())]))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new_cyclic(|me| DiscordAdapter {
             me: me.clone(),
             config,
@@ -210,6 +244,8 @@ impl DiscordAdapter {
             support_role,
             agents,
             channels: Mutex::new(HashMap::new()),
+            dm_fallback,
+            memberships: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -226,12 +262,110 @@ impl DiscordAdapter {
         self.agents.contains(&user) || self.support_role.is_some_and(|r| roles.iter().any(|x| x.get() == r))
     }
 
-    pub(crate) fn workspace_for(&self, guild: Option<u64>) -> Result<WorkspaceId, String> {
+    /// The workspace of a message or interaction: its server's, or for a direct message the
+    /// one [`Self::dm_workspace`] finds for its sender. `Err` holds what to tell the sender.
+    pub(crate) async fn workspace_for(&self, guild: Option<u64>, user: UserId) -> Result<WorkspaceId, String> {
         match guild {
-            Some(g) => WorkspaceId::new(g.to_string()),
-            None => WorkspaceId::new(self.config.dm_workspace.clone()),
+            Some(g) => WorkspaceId::new(g.to_string()).map_err(|e| e.to_string()),
+            None => self.dm_workspace(user).await.map_err(str::to_string),
         }
-        .map_err(|e| e.to_string())
+    }
+
+    /// The workspace a direct message is answered from. DMs belong to no server, and each
+    /// server's help docs are for its own members: a DM is answered from the workspace of the
+    /// one server its sender shares with the bot. Sharing none or several, it is answered from
+    /// the configured `dm_workspace`, if any; otherwise (and whenever the servers could not be
+    /// looked up) `Err` holds a note for the sender saying where to ask instead.
+    pub(crate) async fn dm_workspace(&self, user: UserId) -> Result<WorkspaceId, &'static str> {
+        let servers = match self.shared_servers(user).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e, "a direct message was not answered: the servers its sender is in could not be looked up; they were asked to try again");
+                return Err(DM_LOOKUP_FAILED);
+            }
+        };
+        if let [only] = servers.as_slice() {
+            return WorkspaceId::new(only.to_string()).map_err(|_| DM_LOOKUP_FAILED);
+        }
+        if let Some(ws) = &self.dm_fallback {
+            return Ok(ws.clone());
+        }
+        tracing::info!(
+            user = %user,
+            shared_servers = servers.len(),
+            "a direct message was not answered: its sender shares no single server with the bot and no dm_workspace is set; they were asked to ask in their server"
+        );
+        Err(if servers.is_empty() { DM_NO_SERVER } else { DM_SEVERAL_SERVERS })
+    }
+
+    /// The servers `user` shares with the bot, in id order: each server the bot is in where the
+    /// user is a member. Kept for `MEMBERSHIP_TTL`; a failed lookup is not kept.
+    async fn shared_servers(&self, user: UserId) -> Result<Vec<u64>, AdapterError> {
+        let known =
+            self.memberships.lock().ok().and_then(|m| {
+                m.get(&user.get()).filter(|(at, _)| at.elapsed() < MEMBERSHIP_TTL).map(|(_, s)| s.clone())
+            });
+        if let Some(servers) = known {
+            return Ok(servers);
+        }
+        let doing = "look up the servers the bot is in";
+        let mut servers = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .http
+                .get_guilds(after.map(GuildPagination::After), Some(GUILDS_PAGE))
+                .await
+                .map_err(|e| map_error(e, doing))?;
+            let full = page.len() as u64 >= GUILDS_PAGE;
+            after = page.last().map(|g| g.id);
+            servers.extend(page.into_iter().map(|g| g.id));
+            if !full || after.is_none() {
+                break;
+            }
+        }
+        let mut shared = Vec::new();
+        for batch in servers.chunks(MEMBER_LOOKUPS_AT_ONCE) {
+            let mut lookups = tokio::task::JoinSet::new();
+            for guild in batch.iter().copied() {
+                let http = self.http.clone();
+                lookups.spawn(async move { (guild, http.get_member(guild, user).await) });
+            }
+            while let Some(done) = lookups.join_next().await {
+                match done {
+                    Ok((guild, Ok(_))) => shared.push(guild.get()),
+                    // Not a member (10007), or the bot left that server meanwhile.
+                    Ok((_, Err(e))) if matches!(http_status(&e), Some(403 | 404)) => {}
+                    Ok((_, Err(e))) => return Err(map_error(e, "look up whether the sender is a member of a server")),
+                    Err(e) => {
+                        return Err(AdapterError::Unavailable {
+                            platform: PLATFORM,
+                            message: format!("a membership lookup stopped: {e}"),
+                        })
+                    }
+                }
+            }
+        }
+        shared.sort_unstable();
+        if let Ok(mut m) = self.memberships.lock() {
+            if m.len() > 10_000 {
+                m.retain(|_, (at, _)| at.elapsed() < MEMBERSHIP_TTL);
+                if m.len() > 10_000 {
+                    m.clear();
+                }
+            }
+            m.insert(user.get(), (Instant::now(), shared.clone()));
+        }
+        Ok(shared)
+    }
+
+    /// Tells the sender of a direct message that is not answered where to ask (best effort;
+    /// the same message sent again by Discord gets no second note).
+    async fn note_in_dm(&self, channel: u64, message: u64, note: &str) {
+        let no_pings = CreateAllowedMentions::new().empty_roles().empty_users().everyone(false);
+        if let Err(e) = self.post(channel, &format!("dm-note-{message}"), note, Vec::new(), None, no_pings).await {
+            tracing::warn!(channel, message, error = %e, "could not tell the sender of a direct message where to ask");
+        }
     }
 
     /// The conversation key: `<guild>:<thread>` in a server (for a top-level message, the
@@ -253,24 +387,27 @@ impl DiscordAdapter {
         }
     }
 
-    /// Whether a channel is a thread, and its parent: from what the gateway told us, else asked
-    /// of Discord once.
+    /// Whether a channel is a thread, its parent and its server: from what the gateway told us,
+    /// else asked of Discord once.
     pub(crate) async fn channel_info(&self, channel: u64) -> Result<ChannelInfo, serenity::Error> {
         if let Some(info) = self.channels.lock().ok().and_then(|c| c.get(&channel).copied()) {
             return Ok(info);
         }
         let info = match self.http.get_channel(ChannelId::new(channel)).await? {
-            serenity::all::Channel::Guild(g) => {
-                ChannelInfo { is_thread: is_thread_kind(g.kind), parent: g.parent_id.map(|p| p.get()) }
-            }
-            _ => ChannelInfo { is_thread: false, parent: None },
+            serenity::all::Channel::Guild(g) => ChannelInfo {
+                is_thread: is_thread_kind(g.kind),
+                parent: g.parent_id.map(|p| p.get()),
+                guild: Some(g.guild_id.get()),
+            },
+            _ => ChannelInfo { is_thread: false, parent: None, guild: None },
         };
         self.remember_channel(channel, info);
         Ok(info)
     }
 
     /// Turns a gateway message into an inbound message, or `None` when it is not for frontdesk
-    /// (the bot's own, another bot's, a system notice).
+    /// (the bot's own, another bot's, a system notice) or is a direct message that no workspace
+    /// answers (its sender is told, in the DM, where to ask).
     pub async fn inbound_from_message(&self, msg: &Message) -> Result<Option<Inbound>, String> {
         let bot = match self.bot_id() {
             Some(b) => Some(b),
@@ -290,8 +427,15 @@ impl DiscordAdapter {
             return Ok(None);
         }
         let guild = msg.guild_id.map(|g| g.get());
-        let workspace = self.workspace_for(guild)?;
         let channel_id = msg.channel_id.get();
+        let workspace = match (guild, self.workspace_for(guild, msg.author.id).await) {
+            (_, Ok(ws)) => ws,
+            (Some(_), Err(e)) => return Err(e),
+            (None, Err(note)) => {
+                self.note_in_dm(channel_id, msg.id.get(), &note).await;
+                return Ok(None);
+            }
+        };
         let mentioned = bot.is_some_and(|b| msg.mentions.iter().any(|u| u.id.get() == b));
         let replied_to_bot =
             bot.is_some_and(|b| msg.referenced_message.as_ref().is_some_and(|r| r.author.id.get() == b));
@@ -312,7 +456,7 @@ impl DiscordAdapter {
                         // Without knowing, treat it as a plain channel: delivery posts in the
                         // channel itself if Discord refuses a thread there.
                         tracing::warn!(channel = channel_id, error = %e, "could not look the channel up; treating it as a text channel");
-                        ChannelInfo { is_thread: false, parent: None }
+                        ChannelInfo { is_thread: false, parent: None, guild: Some(g) }
                     }
                 };
                 if info.is_thread {
@@ -410,7 +554,10 @@ impl DiscordAdapter {
             .await;
         match created {
             Ok(thread) => {
-                self.remember_channel(thread.id.get(), ChannelInfo { is_thread: true, parent: Some(channel) });
+                self.remember_channel(
+                    thread.id.get(),
+                    ChannelInfo { is_thread: true, parent: Some(channel), guild: Some(thread.guild_id.get()) },
+                );
                 Ok(thread.id.get())
             }
             Err(e) => match discord_code(&e) {
@@ -505,6 +652,49 @@ impl DiscordAdapter {
         }
     }
 
+    /// The agents' card shows the customer's question and conversation, so it goes only to a
+    /// channel of the conversation's own server (workspace). A workspace that is not a server —
+    /// the operator's `dm_workspace` for direct messages — has its policy set by the operator
+    /// alone (server admins set their own server's), so any server channel is taken for it.
+    async fn check_agents_channel(&self, m: &Outbound, channel: u64) -> Result<(), AdapterError> {
+        let info = self.channel_info(channel).await.map_err(|e| {
+            map_error(e, &format!("find the agents' channel {channel} named by the policy's agents_channel"))
+        })?;
+        let workspace = m.workspace.as_str();
+        let fix = |server: &str| {
+            format!(
+                "set agents_channel to a channel of {server} (`/frontdesk policy set key:agents_channel value:<channel id>` \
+                 in that server, or `frontdesk policy set --workspace {workspace} … agents_channel=<channel id>`)"
+            )
+        };
+        let server = Some(workspace).filter(|w| is_snowflake(w)).map(id_of);
+        match (info.guild, server) {
+            (Some(g), Some(s)) if g == s => Ok(()),
+            (Some(_), None) => Ok(()),
+            (None, _) => Err(AdapterError::Rejected {
+                platform: PLATFORM,
+                code: "agents_channel_not_in_server".into(),
+                message: format!(
+                    "the policy's agents_channel {channel} (workspace {workspace}, channel {}) is not a server channel; \
+                     the summary for the agents was not posted: {}",
+                    m.channel,
+                    fix(&server.map_or_else(|| "a Discord server".to_string(), |s| format!("server {s}")))
+                ),
+            }),
+            (Some(_), Some(s)) => Err(AdapterError::Rejected {
+                platform: PLATFORM,
+                code: "agents_channel_other_server".into(),
+                message: format!(
+                    "the policy's agents_channel {channel} (workspace {workspace}, channel {}) is not a channel of \
+                     this conversation's Discord server {s}; the summary for the agents, which shows the customer's \
+                     question and conversation, was not posted: {}",
+                    m.channel,
+                    fix(&format!("server {s}"))
+                ),
+            }),
+        }
+    }
+
     async fn deliver_summary(
         &self,
         m: &Outbound,
@@ -528,6 +718,7 @@ impl DiscordAdapter {
                 message: format!("the policy's agents_channel {:?} is not a Discord channel id", agents.as_str()),
             });
         }
+        self.check_agents_channel(m, id_of(agents.as_str())).await?;
         // The customer's thread: the last part of the conversation key.
         let thread = summary.conversation.as_str().rsplit(':').next().map(id_of).filter(|t| *t > 0);
         let customer_channel = id_of(summary.customer_channel.as_str());
@@ -631,6 +822,14 @@ impl DiscordAdapter {
             ));
         }
         out
+    }
+}
+
+/// The HTTP status of a request Discord refused, if it was one.
+fn http_status(e: &serenity::Error) -> Option<u16> {
+    match e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => Some(r.status_code.as_u16()),
+        _ => None,
     }
 }
 
@@ -855,7 +1054,11 @@ impl EventHandler for Gateway {
     async fn thread_create(&self, _ctx: Context, thread: GuildChannel) {
         self.adapter.remember_channel(
             thread.id.get(),
-            ChannelInfo { is_thread: is_thread_kind(thread.kind), parent: thread.parent_id.map(|p| p.get()) },
+            ChannelInfo {
+                is_thread: is_thread_kind(thread.kind),
+                parent: thread.parent_id.map(|p| p.get()),
+                guild: Some(thread.guild_id.get()),
+            },
         );
     }
 

@@ -1,5 +1,6 @@
 //! The `[discord]` section of frontdesk's configuration.
 
+use frontdesk_channel::WorkspaceId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -28,9 +29,12 @@ pub struct DiscordConfig {
     pub support_role_id: String,
     /// Users who are agents without having the support role (user ids).
     pub agent_user_ids: Vec<String>,
-    /// The workspace whose help docs and policies answer direct messages (DMs belong to no
-    /// server). Defaults to `dm`; set it to a server id to answer DMs from that server's docs.
-    pub dm_workspace: String,
+    /// Direct messages belong to no server. A DM is answered from the workspace of the one
+    /// server its sender shares with the bot. When they share none, or several, the DM is
+    /// answered from this workspace if it is set, and otherwise the sender is asked (in the DM)
+    /// to ask in their server's support channel. Unset by default; set it only to a workspace
+    /// whose help docs anyone on Discord may read.
+    pub dm_workspace: Option<String>,
     /// Tests only: the base URL of a loopback fake of Discord's API (e.g.
     /// `http://127.0.0.1:4000`). Requires `rate_limiter = false`, because Discord's rate
     /// limiter always talks to discord.com.
@@ -53,7 +57,7 @@ impl Default for DiscordConfig {
             interactions_endpoint: false,
             support_role_id: String::new(),
             agent_user_ids: Vec::new(),
-            dm_workspace: "dm".into(),
+            dm_workspace: None,
             api_base: None,
             rate_limiter: true,
             max_signature_age_secs: 300,
@@ -138,8 +142,16 @@ impl DiscordConfig {
                 "no agents: set the support team's role (or agent_user_ids), or nobody can claim a conversation".into(),
             );
         }
-        if self.dm_workspace.trim().is_empty() || self.dm_workspace.chars().any(char::is_control) {
-            problem("dm_workspace", "must be a non-empty workspace name without control characters".into());
+        if let Some(ws) = &self.dm_workspace {
+            if let Err(e) = WorkspaceId::new(ws.as_str()) {
+                problem(
+                    "dm_workspace",
+                    format!(
+                        "{ws:?} is not a usable workspace name ({e}); leave dm_workspace out to answer direct \
+                         messages only from the one server their sender shares with the bot"
+                    ),
+                );
+            }
         }
         if let Some(base) = &self.api_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -198,6 +210,10 @@ mod tests {
         );
         assert_eq!(keys(DiscordConfig { support_role_id: String::new(), ..good() }), ["support_role_id"]);
         assert_eq!(keys(DiscordConfig { agent_user_ids: vec!["bob".into()], ..good() }), ["agent_user_ids"]);
+        for ws in ["", "  ", "dm\n"] {
+            assert_eq!(keys(DiscordConfig { dm_workspace: Some(ws.into()), ..good() }), ["dm_workspace"]);
+        }
+        assert!(keys(DiscordConfig { dm_workspace: Some("dm".into()), ..good() }).is_empty());
         assert_eq!(keys(DiscordConfig { api_base: Some("http://127.0.0.1:1".into()), ..good() }), ["api_base"]);
         for secs in [0, 301, 3600] {
             assert_eq!(keys(DiscordConfig { max_signature_age_secs: secs, ..good() }), ["max_signature_age_secs"]);
@@ -221,6 +237,9 @@ mod tests {
         let parsed: DiscordConfig = serde_json::from_str(r#"{"bot_token": "x", "application_id": "1"}"#).unwrap();
         assert_eq!(parsed.bot_token.expose_secret(), "x");
         assert!(parsed.rate_limiter);
+        assert_eq!(parsed.dm_workspace, None, "direct messages have no workspace of their own unless one is set");
+        let parsed: DiscordConfig = serde_json::from_str(r#"{"dm_workspace": "dm"}"#).unwrap();
+        assert_eq!(parsed.dm_workspace.as_deref(), Some("dm"));
         assert_eq!(parsed.max_signature_age_secs, 300);
     }
 }

@@ -2,7 +2,9 @@
 //! websocket, answering with Discord's documented object shapes.
 //!
 //! REST (`api_base()`, for serenity's proxy setting): `GET /api/v10/gateway(/bot)`,
-//! `GET /users/@me`, `GET /oauth2/applications/@me`, `GET /channels/{id}`,
+//! `GET /users/@me`, `GET /users/@me/guilds` (the bot's servers, with `after` and `limit`),
+//! `GET /guilds/{id}/members/{user}` (404 "Unknown Member" for someone not in it),
+//! `GET /oauth2/applications/@me`, `GET /channels/{id}`,
 //! `POST /channels/{id}/messages` (honouring `nonce` + `enforce_nonce`),
 //! `PATCH /channels/{id}/messages/{id}`, `DELETE /channels/{id}/messages/{id}`, `POST /channels/{id}/messages/{id}/threads`,
 //! `POST /channels/{id}/typing`, `POST /interactions/{id}/{token}/callback`,
@@ -51,6 +53,10 @@ pub const FORUM_CHANNEL: u64 = 1_150_000_000_000_000_040;
 pub const SUPPORT_ROLE: u64 = 1_150_000_000_000_000_050;
 /// A direct-message channel between the customer and the bot.
 pub const DM_CHANNEL: u64 = 1_150_000_000_000_000_060;
+/// Another server the bot is in: another tenant, with knowledge and customers of its own.
+pub const OTHER_GUILD_ID: u64 = 1_150_000_000_000_000_210;
+/// A text channel of the other server, which the bot can see.
+pub const OTHER_GUILD_CHANNEL: u64 = 1_150_000_000_000_000_220;
 /// The public key the fake reports for the application (RFC 8032 test 1).
 pub const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
@@ -90,6 +96,10 @@ impl FakeUser {
             roles: vec![],
             permissions: 1 << 5,
         }
+    }
+    /// Someone on Discord who shares no server with the bot.
+    pub fn stranger() -> FakeUser {
+        FakeUser { id: 1_150_000_000_000_000_105, name: "sam".into(), bot: false, roles: vec![], permissions: 0 }
     }
     /// The bot itself.
     pub fn bot_self() -> FakeUser {
@@ -216,6 +226,10 @@ struct Session {
 
 struct Shared {
     gateway_url: Mutex<String>,
+    /// The servers the bot is in: (id, name), in id order.
+    guilds: Mutex<Vec<(u64, String)>>,
+    /// Who is a member of which server: (server, user id) → user.
+    members: Mutex<HashMap<(u64, u64), FakeUser>>,
     counter: AtomicU64,
     channels: Mutex<HashMap<u64, FakeChannel>>,
     posted: Mutex<Vec<Posted>>,
@@ -278,9 +292,22 @@ impl FakeDiscord {
         ] {
             channels.insert(id, FakeChannel { kind, guild: Some(GUILD_ID), parent: None, name: name.into() });
         }
+        channels.insert(
+            OTHER_GUILD_CHANNEL,
+            FakeChannel { kind: 0, guild: Some(OTHER_GUILD_ID), parent: None, name: "globex-agents".into() },
+        );
         channels.insert(DM_CHANNEL, FakeChannel { kind: 1, guild: None, parent: None, name: String::new() });
+        let mut members = HashMap::new();
+        for user in
+            [FakeUser::customer(), FakeUser::agent(), FakeUser::admin(), FakeUser::bot_self(), FakeUser::other_bot()]
+        {
+            members.insert((GUILD_ID, user.id), user);
+        }
+        members.insert((OTHER_GUILD_ID, BOT_ID), FakeUser::bot_self());
         let shared = Arc::new(Shared {
             gateway_url: Mutex::new(String::new()),
+            guilds: Mutex::new(vec![(GUILD_ID, "Acme".into()), (OTHER_GUILD_ID, "Globex".into())]),
+            members: Mutex::new(members),
             counter: AtomicU64::new(1),
             channels: Mutex::new(channels),
             posted: Mutex::new(Vec::new()),
@@ -419,6 +446,28 @@ impl FakeDiscord {
         tx.send(WsMessage::Text(json!({"op": 7, "d": null}).to_string())).map_err(|e| e.to_string())
     }
 
+    /// Makes `user` a member of the server `guild` (the customer, the agent and the admin are
+    /// members of `GUILD_ID` from the start; nobody but the bot is in `OTHER_GUILD_ID`).
+    pub fn join(&self, guild: u64, user: &FakeUser) {
+        lock(&self.shared.members).insert((guild, user.id), user.clone());
+    }
+
+    /// Removes the user `user` from the server `guild`.
+    pub fn leave(&self, guild: u64, user: u64) {
+        lock(&self.shared.members).remove(&(guild, user));
+    }
+
+    /// Adds a server the bot is in (it has the bot as its only member).
+    pub fn add_guild(&self, guild: u64, name: &str) {
+        let mut guilds = lock(&self.shared.guilds);
+        if !guilds.iter().any(|(g, _)| *g == guild) {
+            guilds.push((guild, name.into()));
+            guilds.sort();
+        }
+        drop(guilds);
+        self.join(guild, &FakeUser::bot_self());
+    }
+
     /// A new message id (a snowflake).
     pub fn new_id(&self) -> u64 {
         self.shared.snowflake()
@@ -516,7 +565,7 @@ impl FakeDiscord {
         let mut v = self.interaction_base(3, user, message.channel_id);
         v["data"] = json!({"custom_id": custom_id, "component_type": 2});
         let mut m = self.message_json(message.id, message.channel_id, &FakeUser::bot_self(), &message.content, false);
-        m["components"] = message.request["components"].clone();
+        m["components"] = message.request.get("components").cloned().unwrap_or_else(|| json!([]));
         if let Some(obj) = m.as_object_mut() {
             obj.remove("member");
         }
@@ -677,6 +726,47 @@ async fn rest(State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: H
             me["mfa_enabled"] = json!(false);
             me["flags"] = json!(0);
             Json(me).into_response()
+        }
+        ("GET", ["users", "@me", "guilds"]) => {
+            // Partial guild objects, in id order, after `after`, at most `limit` (1-200, default 200).
+            let query = |name: &str| {
+                uri.query()
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            let limit = query("limit").unwrap_or(200);
+            if !(1..=200).contains(&limit) {
+                return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+            }
+            let after = query("after").unwrap_or(0);
+            let page: Vec<Value> = lock(&s.guilds)
+                .iter()
+                .filter(|(id, _)| *id > after)
+                .take(limit as usize)
+                .map(|(id, name)| {
+                    json!({
+                        "id": id.to_string(),
+                        "name": name,
+                        "icon": null,
+                        "owner": false,
+                        "permissions": "2248473465835073",
+                        "features": [],
+                    })
+                })
+                .collect();
+            Json(Value::Array(page)).into_response()
+        }
+        ("GET", ["guilds", guild, "members", user]) => {
+            let (guild, user) = (guild.parse::<u64>().unwrap_or(0), user.parse::<u64>().unwrap_or(0));
+            if !lock(&s.guilds).iter().any(|(g, _)| *g == guild) {
+                return discord_error(StatusCode::NOT_FOUND, 10004, "Unknown Guild");
+            }
+            match lock(&s.members).get(&(guild, user)) {
+                Some(u) => Json(u.member_json(true)).into_response(),
+                None => discord_error(StatusCode::NOT_FOUND, 10007, "Unknown Member"),
+            }
         }
         ("GET", ["oauth2", "applications", "@me"]) => Json(json!({
             "id": APP_ID.to_string(),
@@ -903,7 +993,10 @@ async fn gateway_connection(s: Arc<Shared>, stream: tokio::net::TcpStream, conn_
                             json!({"op": 0, "s": 1, "t": "READY", "d": {
                                 "v": 10,
                                 "user": FakeUser::bot_self().json(),
-                                "guilds": [{"id": GUILD_ID.to_string(), "unavailable": true}],
+                                "guilds": [
+                                    {"id": GUILD_ID.to_string(), "unavailable": true},
+                                    {"id": OTHER_GUILD_ID.to_string(), "unavailable": true},
+                                ],
                                 "session_id": session.id,
                                 "resume_gateway_url": lock(&s.gateway_url).clone(),
                                 "shard": [0, 1],

@@ -3,6 +3,7 @@
 //! answered with the interaction response Discord expects.
 
 use crate::adapter::{now_ms, CardRef, DiscordAdapter, ReplyContext};
+use crate::config::is_snowflake;
 use crate::render::{self, parse_custom_id, ButtonAction};
 use frontdesk_channel::{
     Author, AuthorId, ChannelId as FdChannelId, EventId, Inbound, InboxSink, Source, UserAction, WorkspaceId,
@@ -123,6 +124,10 @@ impl DiscordAdapter {
         if matches!(action, UserAction::Claim | UserAction::Resolve) && !is_agent {
             return ephemeral("Only members of the support team can claim or resolve a conversation.");
         }
+        let workspace = match self.workspace_for(guild, user.id).await {
+            Ok(ws) => ws,
+            Err(why) => return ephemeral(why),
+        };
         let text = match &action {
             UserAction::Claim => "(claimed the conversation)",
             UserAction::Resolve => "(resolved the conversation)",
@@ -153,6 +158,7 @@ impl DiscordAdapter {
         };
         let inbound = match self.interaction_inbound(
             c.id.get(),
+            workspace,
             guild,
             channel,
             thread,
@@ -194,6 +200,7 @@ impl DiscordAdapter {
     fn interaction_inbound(
         &self,
         id: u64,
+        workspace: WorkspaceId,
         guild: Option<u64>,
         channel: u64,
         thread: u64,
@@ -207,7 +214,7 @@ impl DiscordAdapter {
         Ok(Inbound {
             id: EventId::new(id.to_string()).map_err(|e| e.to_string())?,
             source: Source::Discord,
-            workspace: self.workspace_for(guild)?,
+            workspace,
             channel: FdChannelId::new(channel.to_string()).map_err(|e| e.to_string())?,
             conversation: Self::conversation_key(guild, thread)?,
             author: Author {
@@ -251,6 +258,11 @@ impl DiscordAdapter {
             return ephemeral("Please write your question after /ask.");
         };
         let guild = c.guild_id.map(|g| g.get());
+        // Before anything is posted: a DM that no workspace answers gets a note instead.
+        let workspace = match self.workspace_for(guild, c.user.id).await {
+            Ok(ws) => ws,
+            Err(why) => return ephemeral(why),
+        };
         let channel_id = c.channel_id.get();
         let (policy_channel, in_thread) = match guild {
             Some(_) => self.interaction_channel(channel_id, c.channel.as_ref()).await,
@@ -294,6 +306,7 @@ impl DiscordAdapter {
             && self.is_agent(c.user.id.get(), &c.member.as_ref().map(|m| m.roles.clone()).unwrap_or_default());
         let inbound = match self.interaction_inbound(
             c.id.get(),
+            workspace,
             guild,
             policy_channel,
             thread,
@@ -319,6 +332,38 @@ impl DiscordAdapter {
             Err(e) => {
                 tracing::error!(interaction = %c.id, error = %e, "an /ask question was NOT accepted");
                 ephemeral(INBOX_FAILED)
+            }
+        }
+    }
+
+    /// An `agents_channel` set from a server must be one of that server's channels: the agents'
+    /// cards show customers' questions and conversations. Returns the value to store (a channel
+    /// id; a `#channel` mention is taken as its id, `none` clears it), or why it is refused.
+    async fn agents_channel_in_server(&self, guild: u64, value: &str) -> Result<String, String> {
+        let value = value.trim();
+        if value.is_empty() || value == "none" {
+            return Ok(value.to_string());
+        }
+        let id = value.strip_prefix("<#").and_then(|v| v.strip_suffix('>')).unwrap_or(value);
+        let Some(channel) = id.parse::<u64>().ok().filter(|_| is_snowflake(id)) else {
+            return Err(format!(
+                "agents_channel must be a channel of this server: #mention it or give its id (right-click the channel → Copy Channel ID), not {value:?}."
+            ));
+        };
+        match self.channel_info(channel).await {
+            Ok(info) if info.guild == Some(guild) => Ok(channel.to_string()),
+            Ok(_) => Err(format!(
+                "<#{channel}> is not a channel of this server. The agents' summary cards show customers' questions and conversations, so agents_channel must be one of this server's own channels."
+            )),
+            Err(e) => {
+                let e = crate::errors::map_error(e, &format!("look channel {channel} up"));
+                if e.retryable() {
+                    Err(format!("I could not check channel {channel} just now ({e}); please try again in a moment."))
+                } else {
+                    Err(format!(
+                        "I cannot see channel {channel}: check the id, and that it is a channel of this server my role can view."
+                    ))
+                }
             }
         }
     }
@@ -366,6 +411,14 @@ impl DiscordAdapter {
                 "show" => self.policies.show(&ws, &ch).await,
                 "set" => match (text_arg("key"), text_arg("value")) {
                     (Some(k), Some(v)) if !k.is_empty() => {
+                        let v = if k == "agents_channel" {
+                            match self.agents_channel_in_server(guild, &v).await {
+                                Ok(v) => v,
+                                Err(why) => return ephemeral(format!("The policy was not changed: {why}")),
+                            }
+                        } else {
+                            v
+                        };
                         let r = self.policies.set(&ws, &ch, &k, &v).await;
                         if r.is_ok() {
                             tracing::info!(guild, channel, key = %k, by = %c.user.id, "policy changed from Discord");

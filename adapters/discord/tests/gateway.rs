@@ -102,7 +102,7 @@ async fn forum_posts_are_top_level_and_dms_are_addressed_to_the_bot() {
     assert_eq!(forum.conversation.as_str(), format!("{GUILD_ID}:{post}"));
     let dm = got.iter().find(|m| m.text.contains("quick question")).unwrap();
     assert!(dm.addressed_to_bot);
-    assert_eq!(dm.workspace.as_str(), "dm");
+    assert_eq!(dm.workspace.as_str(), GUILD_ID.to_string(), "the one server the customer shares with the bot");
     assert_eq!(dm.conversation.as_str(), format!("dm:{DM_CHANNEL}"));
     // A reply to the DM goes to the DM channel.
     r.adapter.deliver(&reply(dm, "dm-reply", "Hi! Ask away.", OutboundKind::Notice)).await.unwrap();
