@@ -25,6 +25,8 @@ const MALFORMED_KEYWORD: &str = "$FrontdeskMalformed";
 /// IDLE is renewed this often (servers drop it after 30 minutes); a renewal also checks for mail.
 const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How often held mail past its keeping limits is purged (also at each start).
+const HELD_PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Why the adapter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +151,7 @@ pub(crate) fn base_subject(subject: &str) -> String {
 }
 
 /// A storage-safe id from a Message-ID: itself when short, else its hash.
-fn id_key(message_id: &str) -> String {
+pub(crate) fn id_key(message_id: &str) -> String {
     if message_id.len() <= 200 && !message_id.chars().any(char::is_control) {
         message_id.to_string()
     } else {
@@ -178,6 +180,7 @@ impl EmailAdapter {
             None
         };
         let state = State::new(state);
+        state.migrate_held().map_err(|e| EmailError::Storage(format!("held mail could not be converted: {e}")))?;
         let id_secret = state.message_id_secret().map_err(|e| EmailError::Storage(e.to_string()))?;
         Ok(Arc::new(EmailAdapter {
             workspace: WorkspaceId::new(mailbox.clone())?,
@@ -199,9 +202,25 @@ impl EmailAdapter {
     }
 
     /// Mail over a sender's rate limit, oldest first: not answered, kept here (with its raw
-    /// MIME) and, for IMAP, left in the folder flagged `$FrontdeskHeld`.
+    /// MIME) and, for IMAP, left in the folder flagged `$FrontdeskHeld`. Kept for 30 days, at
+    /// most 1,000 messages and 256 MiB in all (the oldest goes first; the log names each one).
     pub fn held(&self) -> Vec<HeldMessage> {
         self.state.held()
+    }
+
+    /// Purges held mail past its keeping limits now and then, until shutdown.
+    async fn purge_held_until(&self, shutdown: &CancellationToken) {
+        loop {
+            match self.state.purge_held(crate::now_ms()) {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "held emails past their keeping limits purged"),
+                Err(e) => tracing::error!(error = %e, "held emails could not be purged; retried in an hour"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(HELD_PURGE_EVERY) => {}
+            }
+        }
     }
 
     /// True for the addresses of the support team: configured addresses and domains, and
@@ -645,11 +664,31 @@ impl EmailAdapter {
                 health(true, "checking is off: no sender is verified, and no mail counts as an agent's reply".into()),
             )),
         }
-        let held = self.state.held().len();
-        if held > 0 {
-            out.push((
+        match self.state.held_count() {
+            Ok(0) => {}
+            Ok(held) => out.push((
                 "held mail".into(),
-                health(false, format!("{held} message(s) over a sender's rate limit wait for a person")),
+                health(
+                    false,
+                    format!(
+                        "{held} message(s) over a sender's rate limit wait for a person (kept {} days at most)",
+                        self.state.held_limits().max_age_ms / (24 * 3_600_000)
+                    ),
+                ),
+            )),
+            Err(e) => out.push(("held mail".into(), health(false, format!("held mail could not be counted: {e}")))),
+        }
+        let unreadable = self.state.unreadable_held();
+        if unreadable > 0 {
+            out.push((
+                "held mail (earlier format)".into(),
+                health(
+                    false,
+                    format!(
+                        "{unreadable} held message(s) stored by an earlier version could not be read; they are left \
+                         in the store (keys starting with held/ in the email tree), and the log at start names each"
+                    ),
+                ),
             ));
         }
         out
@@ -715,11 +754,14 @@ impl ChannelAdapter for EmailAdapter {
         if let Ok(mut slot) = self.inbox.lock() {
             *slot = Some(inbox.clone());
         }
-        if self.imap_on() {
-            self.imap_loop(inbox, &shutdown).await;
-        } else {
-            shutdown.cancelled().await;
-        }
+        let reading = async {
+            if self.imap_on() {
+                self.imap_loop(inbox, &shutdown).await;
+            } else {
+                shutdown.cancelled().await;
+            }
+        };
+        tokio::join!(reading, self.purge_held_until(&shutdown));
         if let Ok(mut slot) = self.inbox.lock() {
             *slot = None;
         }
