@@ -106,6 +106,8 @@ pub struct EmailAdapter {
     pub(crate) inbox: Mutex<Option<Arc<dyn InboxSink>>>,
     /// One email at a time through threading, rate counting and the inbox.
     ingest_lock: tokio::sync::Mutex<()>,
+    /// The webhook's HMAC signatures taken recently (replays are refused).
+    pub(crate) replays: Mutex<crate::webhook::Replays>,
 }
 
 /// How far a mail's From address is vouched for.
@@ -193,6 +195,7 @@ impl EmailAdapter {
             dkim,
             inbox: Mutex::new(None),
             ingest_lock: tokio::sync::Mutex::new(()),
+            replays: Mutex::new(Default::default()),
         }))
     }
 
