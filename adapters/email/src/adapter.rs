@@ -25,6 +25,11 @@ const MALFORMED_KEYWORD: &str = "$FrontdeskMalformed";
 /// IDLE is renewed this often (servers drop it after 30 minutes); a renewal also checks for mail.
 const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// The most text of one email handed to the inbox (bytes of UTF-8). Longer text is cut, with a
+/// note first saying so; the mail is still taken in and answered or handed off. Webhook and IMAP
+/// mail alike: both come through [`EmailAdapter::ingest`]. (The webhook's body is also capped
+/// by the HTTP server; IMAP mail by the mail server's own message size limit.)
+const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// How often held mail past its keeping limits is purged (also at each start).
 const HELD_PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
 
@@ -361,7 +366,16 @@ impl EmailAdapter {
         let Threading { conversation, top_level, event_id } = self.thread_of(&mail, sender, is_agent)?;
         let subject = base_subject(&mail.subject);
         let customer = (!is_agent).then(|| (mail.from.clone(), mail.from_name.clone()));
-        let text = inbound_text(&mail, top_level);
+        let (text, full_bytes) = capped_text(inbound_text(&mail, top_level), MAX_TEXT_BYTES);
+        if let Some(full_bytes) = full_bytes {
+            tracing::warn!(
+                message_id = %mail.message_id,
+                from = %mail.from,
+                text_bytes = full_bytes,
+                kept_bytes = MAX_TEXT_BYTES,
+                "email text too long; its start is handed on, with a note that it was cut"
+            );
+        }
         if let Some(other) = &mail.reply_to {
             tracing::info!(message_id = %mail.message_id, from = %mail.from, reply_to = %other, "Reply-To names another address; answering the sender only, the agents are shown it");
         }
@@ -747,6 +761,33 @@ fn inbound_text(mail: &ParsedMail, top_level: bool) -> String {
     }
 }
 
+/// A size for people: "64 KB", "20.0 MB".
+fn size_text(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} KB", (bytes + 512) / 1024)
+    }
+}
+
+/// `text` when it fits in `max` bytes; otherwise its first `max` bytes (cut at a character
+/// boundary) after a note saying that it was cut, and the text's full length in bytes.
+fn capped_text(text: String, max: usize) -> (String, Option<usize>) {
+    if text.len() <= max {
+        return (text, None);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let note = format!(
+        "[This email was cut: its text is {}, and only the first {} follow.]",
+        size_text(text.len()),
+        size_text(max)
+    );
+    (format!("{note}\n\n{} […]", text[..end].trim_end()), Some(text.len()))
+}
+
 #[async_trait]
 impl ChannelAdapter for EmailAdapter {
     fn name(&self) -> &'static str {
@@ -836,6 +877,20 @@ mod tests {
         assert!(!Sender::Verified.is_agent(false));
         assert!(!Sender::Unsigned.is_agent(true), "an address nothing vouches for");
         assert!(!Sender::Failed.is_agent(true));
+    }
+
+    #[test]
+    fn long_text_is_cut_with_a_note() {
+        assert_eq!(capped_text("short".into(), 10), ("short".to_string(), None));
+        assert_eq!(capped_text("x".repeat(10), 10), ("x".repeat(10), None));
+        // Two-byte characters: the cut falls between two of them, never inside one.
+        let (cut, full) = capped_text("é".repeat(3_000), 4_097);
+        assert_eq!(full, Some(6_000));
+        let (note, kept) = cut.split_once("\n\n").unwrap();
+        assert_eq!(note, "[This email was cut: its text is 6 KB, and only the first 4 KB follow.]");
+        assert_eq!(kept, format!("{} […]", "é".repeat(2_048)));
+        assert_eq!(size_text(20 * 1024 * 1024 + 1), "20.0 MB");
+        assert_eq!(size_text(64 * 1024), "64 KB");
     }
 
     #[test]

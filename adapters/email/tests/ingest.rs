@@ -1,5 +1,6 @@
 //! What the adapter keeps and hands on of each received mail, without a mail server: held mail
-//! (kept compactly, found by its Message-ID, purged past its limits, earlier records kept).
+//! (kept compactly, found by its Message-ID, purged past its limits, earlier records kept), and
+//! the text of a very long mail (cut, with a note saying so).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -111,4 +112,37 @@ async fn held_mail_of_earlier_versions_is_kept_and_purged_once_past_its_age() {
     assert_eq!(held, vec!["flood-2@example.org"], "the mail held 40 days ago is purged, the other kept");
     shutdown.cancel();
     running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_20_mb_mail_is_taken_in_with_its_text_cut_and_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let adapter = EmailAdapter::new(config(), db.open_tree("email").unwrap()).unwrap();
+    let inbox = RecordingInbox::default();
+    let line = "My export keeps failing, here is the whole log it wrote, line after line.\r\n";
+    let body = format!("Hello,\r\n\r\n{}", line.repeat(20 * 1024 * 1024 / line.len()));
+    let raw = format!(
+        "From: Ann <ann@example.org>\r\nTo: support@example.test\r\nSubject: Export fails\r\nMessage-ID: <long-1@example.org>\r\n\r\n{body}"
+    );
+    assert!(raw.len() > 20 * 1024 * 1024);
+    assert_eq!(adapter.ingest(raw.as_bytes(), &inbox).await.unwrap(), Ingested::Accepted);
+    let taken = inbox.accepted();
+    let text = &taken[0].text;
+    assert!(text.len() <= 64 * 1024 + 200, "{} bytes of text handed on", text.len());
+    let (note, _) = text.split_once("\n\n").unwrap();
+    assert!(
+        note.starts_with("[This email was cut: its text is 19.")
+            || note.starts_with("[This email was cut: its text is 20."),
+        "{note}"
+    );
+    assert!(note.ends_with(" MB, and only the first 64 KB follow.]"), "{note}");
+    assert!(text.contains("Export fails\n\nHello,\n\nMy export keeps failing"), "the start is kept");
+    assert!(text.ends_with(" […]"));
+
+    // Within the limit, the text is handed on as it is.
+    let raw =
+        "From: ann@example.org\r\nSubject: Export\r\nMessage-ID: <long-2@example.org>\r\n\r\nHow do I export?\r\n";
+    assert_eq!(adapter.ingest(raw.as_bytes(), &inbox).await.unwrap(), Ingested::Accepted);
+    assert_eq!(inbox.accepted()[1].text, "How do I export?");
 }
