@@ -439,6 +439,37 @@ webhook = { secret = "a-webhook-secret-of-some-length" }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_email_webhook_when_off_answers_without_reading_the_body() {
+    let h = harness(RateLimitConfig::default()).await;
+    let text = r#"
+[server]
+listen = "127.0.0.1:0"
+
+[email]
+address = "support@example.com"
+smtp = { host = "127.0.0.1", port = 1, security = "none" }
+imap = { host = "127.0.0.1", port = 1, security = "none", password = "an imap password" }
+"#;
+    let config = Config::from_toml_with_env(text, &[], "test").unwrap();
+    let engine = Arc::new(h.engine);
+    let built = frontdesk::serve::channels::build(&config, &engine).unwrap();
+    let server = Server::bind(&config, engine, built.set.clone(), built.routes.clone()).await.unwrap();
+    let addr = server.local_addr();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+
+    // Only the head is sent: the answer comes without waiting for the body, and says why.
+    let head = "POST /email/inbound HTTP/1.1\r\nhost: test\r\ncontent-length: 500000000\r\n\r\n".to_string();
+    let answer = exchange(addr, head, vec![]).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("the email webhook is not configured: set email.webhook.secret"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops on shutdown").unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stalls_or_idles_is_disconnected() {
     let r = start_with(|server| {
         server.header_timeout_secs = 1;

@@ -95,15 +95,18 @@ pub fn build(config: &Config, engine: &Arc<Engine>) -> Result<Channels, ChannelS
     if let Some(email) = &config.channels.email {
         let setup = |message: String| ChannelSetupError { channel: "email", message };
         let tree = db.open_tree("email").map_err(|e| setup(e.to_string()))?;
-        let webhook = email.webhook.secret.is_some();
         let imap = !email.imap.host.is_empty();
         let mailbox = email.address.clone();
         let adapter = frontdesk_email::EmailAdapter::new(email.clone(), tree).map_err(|e| setup(e.to_string()))?;
-        // Mail carries attachments: the webhook takes larger bodies than the chat platforms send.
-        channels.routes = channels
-            .routes
-            .merge(adapter.router())
-            .body_limit(frontdesk_email::INBOUND_PATH, adapter.inbound_body_limit());
+        let webhook = adapter.webhook_on();
+        let routes = channels.routes.merge(adapter.router());
+        channels.routes = if webhook {
+            // Mail carries attachments: the webhook takes larger bodies than the chat platforms send.
+            routes.body_limit(frontdesk_email::INBOUND_PATH, adapter.inbound_body_limit())
+        } else {
+            // Off: answered 404 at once; nobody may make the server read a body it will never use.
+            routes.without_body(frontdesk_email::INBOUND_PATH)
+        };
         if imap {
             channels.endpoints.push(format!("Email: reading {mailbox} over IMAP"));
         }

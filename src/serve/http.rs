@@ -12,7 +12,9 @@
 //! route: `server.max_body_bytes` unless the route declared its own ([`Routes::body_limit`]). A
 //! declared `Content-Length` over the limit is refused with 413 without reading the body; a
 //! body without one is cut off at the limit, also with 413. So a platform's signature is never
-//! checked over more bytes than the platform can send. The body must arrive within
+//! checked over more bytes than the platform can send. A route declared without a body
+//! ([`Routes::without_body`]: a webhook that is not configured) gets none: its handler answers
+//! at once and the connection is closed, the body never read. The body must arrive within
 //! `server.body_timeout_secs` (408 otherwise), and the handler must answer within
 //! `server.request_timeout_secs` (503 otherwise).
 
@@ -30,7 +32,7 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -154,6 +156,7 @@ impl Readiness {
 pub struct Routes {
     router: Router,
     body_limits: BTreeMap<String, usize>,
+    without_body: BTreeSet<String>,
 }
 
 impl Routes {
@@ -173,11 +176,19 @@ impl Routes {
         self.body_limits.insert(path.to_string(), bytes);
         self
     }
+
+    /// Declares that the route registered as `path` answers without reading the request body
+    /// (a webhook that is off): its handler is given an empty body, and the connection is
+    /// closed after the answer, so that nothing the client sends is read.
+    pub fn without_body(mut self, path: &str) -> Routes {
+        self.without_body.insert(path.to_string());
+        self
+    }
 }
 
 impl From<Router> for Routes {
     fn from(router: Router) -> Routes {
-        Routes { router, body_limits: BTreeMap::new() }
+        Routes { router, ..Routes::default() }
     }
 }
 
@@ -186,6 +197,8 @@ impl From<Router> for Routes {
 struct BodyLimits {
     default: usize,
     routes: BTreeMap<String, usize>,
+    /// Routes whose bodies are never read.
+    without_body: BTreeSet<String>,
     timeout: Duration,
 }
 
@@ -201,6 +214,7 @@ pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig
     let limits = Arc::new(BodyLimits {
         default: server.max_body_bytes,
         routes: adapters.body_limits,
+        without_body: adapters.without_body,
         timeout: Duration::from_secs(server.body_timeout_secs),
     });
     let handler_timeout = Duration::from_secs(server.request_timeout_secs);
@@ -221,6 +235,12 @@ pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig
 /// Reads the request body, up to its route's limit, before the handler runs.
 async fn read_body(State(limits): State<Arc<BodyLimits>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    if route.as_ref().is_some_and(|r| limits.without_body.contains(r)) {
+        let (parts, _unread) = request.into_parts();
+        let mut response = next.run(Request::from_parts(parts, Body::empty())).await;
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return response;
+    }
     let limit = limits.of(route.as_deref());
     let route = route.unwrap_or_else(|| shorten(request.uri().path()));
     let (parts, body) = request.into_parts();

@@ -25,6 +25,13 @@ const MALFORMED_KEYWORD: &str = "$FrontdeskMalformed";
 /// IDLE is renewed this often (servers drop it after 30 minutes); a renewal also checks for mail.
 const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// The most text of one email handed to the inbox (bytes of UTF-8). Longer text is cut, with a
+/// note first saying so; the mail is still taken in and answered or handed off. Webhook and IMAP
+/// mail alike: both come through [`EmailAdapter::ingest`]. (The webhook's body is also capped
+/// by the HTTP server; IMAP mail by the mail server's own message size limit.)
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// How often held mail past its keeping limits is purged (also at each start).
+const HELD_PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Why the adapter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +111,8 @@ pub struct EmailAdapter {
     pub(crate) inbox: Mutex<Option<Arc<dyn InboxSink>>>,
     /// One email at a time through threading, rate counting and the inbox.
     ingest_lock: tokio::sync::Mutex<()>,
+    /// The webhook's HMAC signatures taken recently (replays are refused).
+    pub(crate) replays: Mutex<crate::webhook::Replays>,
 }
 
 /// How far a mail's From address is vouched for.
@@ -149,7 +158,7 @@ pub(crate) fn base_subject(subject: &str) -> String {
 }
 
 /// A storage-safe id from a Message-ID: itself when short, else its hash.
-fn id_key(message_id: &str) -> String {
+pub(crate) fn id_key(message_id: &str) -> String {
     if message_id.len() <= 200 && !message_id.chars().any(char::is_control) {
         message_id.to_string()
     } else {
@@ -178,6 +187,7 @@ impl EmailAdapter {
             None
         };
         let state = State::new(state);
+        state.migrate_held().map_err(|e| EmailError::Storage(format!("held mail could not be converted: {e}")))?;
         let id_secret = state.message_id_secret().map_err(|e| EmailError::Storage(e.to_string()))?;
         Ok(Arc::new(EmailAdapter {
             workspace: WorkspaceId::new(mailbox.clone())?,
@@ -190,6 +200,7 @@ impl EmailAdapter {
             dkim,
             inbox: Mutex::new(None),
             ingest_lock: tokio::sync::Mutex::new(()),
+            replays: Mutex::new(Default::default()),
         }))
     }
 
@@ -199,9 +210,25 @@ impl EmailAdapter {
     }
 
     /// Mail over a sender's rate limit, oldest first: not answered, kept here (with its raw
-    /// MIME) and, for IMAP, left in the folder flagged `$FrontdeskHeld`.
+    /// MIME) and, for IMAP, left in the folder flagged `$FrontdeskHeld`. Kept for 30 days, at
+    /// most 1,000 messages and 256 MiB in all (the oldest goes first; the log names each one).
     pub fn held(&self) -> Vec<HeldMessage> {
         self.state.held()
+    }
+
+    /// Purges held mail past its keeping limits now and then, until shutdown.
+    async fn purge_held_until(&self, shutdown: &CancellationToken) {
+        loop {
+            match self.state.purge_held(crate::now_ms()) {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "held emails past their keeping limits purged"),
+                Err(e) => tracing::error!(error = %e, "held emails could not be purged; retried in an hour"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(HELD_PURGE_EVERY) => {}
+            }
+        }
     }
 
     /// True for the addresses of the support team: configured addresses and domains, and
@@ -339,7 +366,16 @@ impl EmailAdapter {
         let Threading { conversation, top_level, event_id } = self.thread_of(&mail, sender, is_agent)?;
         let subject = base_subject(&mail.subject);
         let customer = (!is_agent).then(|| (mail.from.clone(), mail.from_name.clone()));
-        let text = inbound_text(&mail, top_level);
+        let (text, full_bytes) = capped_text(inbound_text(&mail, top_level), MAX_TEXT_BYTES);
+        if let Some(full_bytes) = full_bytes {
+            tracing::warn!(
+                message_id = %mail.message_id,
+                from = %mail.from,
+                text_bytes = full_bytes,
+                kept_bytes = MAX_TEXT_BYTES,
+                "email text too long; its start is handed on, with a note that it was cut"
+            );
+        }
         if let Some(other) = &mail.reply_to {
             tracing::info!(message_id = %mail.message_id, from = %mail.from, reply_to = %other, "Reply-To names another address; answering the sender only, the agents are shown it");
         }
@@ -645,11 +681,31 @@ impl EmailAdapter {
                 health(true, "checking is off: no sender is verified, and no mail counts as an agent's reply".into()),
             )),
         }
-        let held = self.state.held().len();
-        if held > 0 {
-            out.push((
+        match self.state.held_count() {
+            Ok(0) => {}
+            Ok(held) => out.push((
                 "held mail".into(),
-                health(false, format!("{held} message(s) over a sender's rate limit wait for a person")),
+                health(
+                    false,
+                    format!(
+                        "{held} message(s) over a sender's rate limit wait for a person (kept {} days at most)",
+                        self.state.held_limits().max_age_ms / (24 * 3_600_000)
+                    ),
+                ),
+            )),
+            Err(e) => out.push(("held mail".into(), health(false, format!("held mail could not be counted: {e}")))),
+        }
+        let unreadable = self.state.unreadable_held();
+        if unreadable > 0 {
+            out.push((
+                "held mail (earlier format)".into(),
+                health(
+                    false,
+                    format!(
+                        "{unreadable} held message(s) stored by an earlier version could not be read; they are left \
+                         in the store (keys starting with held/ in the email tree), and the log at start names each"
+                    ),
+                ),
             ));
         }
         out
@@ -705,6 +761,33 @@ fn inbound_text(mail: &ParsedMail, top_level: bool) -> String {
     }
 }
 
+/// A size for people: "64 KB", "20.0 MB".
+fn size_text(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{} KB", (bytes + 512) / 1024)
+    }
+}
+
+/// `text` when it fits in `max` bytes; otherwise its first `max` bytes (cut at a character
+/// boundary) after a note saying that it was cut, and the text's full length in bytes.
+fn capped_text(text: String, max: usize) -> (String, Option<usize>) {
+    if text.len() <= max {
+        return (text, None);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let note = format!(
+        "[This email was cut: its text is {}, and only the first {} follow.]",
+        size_text(text.len()),
+        size_text(max)
+    );
+    (format!("{note}\n\n{} […]", text[..end].trim_end()), Some(text.len()))
+}
+
 #[async_trait]
 impl ChannelAdapter for EmailAdapter {
     fn name(&self) -> &'static str {
@@ -715,11 +798,14 @@ impl ChannelAdapter for EmailAdapter {
         if let Ok(mut slot) = self.inbox.lock() {
             *slot = Some(inbox.clone());
         }
-        if self.imap_on() {
-            self.imap_loop(inbox, &shutdown).await;
-        } else {
-            shutdown.cancelled().await;
-        }
+        let reading = async {
+            if self.imap_on() {
+                self.imap_loop(inbox, &shutdown).await;
+            } else {
+                shutdown.cancelled().await;
+            }
+        };
+        tokio::join!(reading, self.purge_held_until(&shutdown));
         if let Ok(mut slot) = self.inbox.lock() {
             *slot = None;
         }
@@ -791,6 +877,20 @@ mod tests {
         assert!(!Sender::Verified.is_agent(false));
         assert!(!Sender::Unsigned.is_agent(true), "an address nothing vouches for");
         assert!(!Sender::Failed.is_agent(true));
+    }
+
+    #[test]
+    fn long_text_is_cut_with_a_note() {
+        assert_eq!(capped_text("short".into(), 10), ("short".to_string(), None));
+        assert_eq!(capped_text("x".repeat(10), 10), ("x".repeat(10), None));
+        // Two-byte characters: the cut falls between two of them, never inside one.
+        let (cut, full) = capped_text("é".repeat(3_000), 4_097);
+        assert_eq!(full, Some(6_000));
+        let (note, kept) = cut.split_once("\n\n").unwrap();
+        assert_eq!(note, "[This email was cut: its text is 6 KB, and only the first 4 KB follow.]");
+        assert_eq!(kept, format!("{} […]", "é".repeat(2_048)));
+        assert_eq!(size_text(20 * 1024 * 1024 + 1), "20.0 MB");
+        assert_eq!(size_text(64 * 1024), "64 KB");
     }
 
     #[test]

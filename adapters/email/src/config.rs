@@ -69,7 +69,10 @@ impl Default for ImapConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookMode {
-    /// `X-Frontdesk-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`.
+    /// `X-Frontdesk-Timestamp: <Unix seconds>` and
+    /// `X-Frontdesk-Signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>.<body>")>`;
+    /// refused when the timestamp is more than 300 s away from the server's clock, or when the
+    /// same signed request comes again.
     Hmac,
     /// `Authorization: Bearer <secret>` (for services that can only send a fixed header).
     Shared,

@@ -45,6 +45,14 @@ pub use webhook::INBOUND_PATH;
 /// The header carrying the webhook's HMAC: `sha256=<hex>`.
 pub const SIGNATURE_HEADER: &str = "x-frontdesk-signature";
 
+/// The header carrying the time the webhook request was signed: Unix seconds, in decimal. The
+/// HMAC covers it: the signed string is `{timestamp}.{body}`.
+pub const TIMESTAMP_HEADER: &str = "x-frontdesk-timestamp";
+
+/// How far (seconds) a signed webhook request's timestamp may be behind or ahead of the
+/// server's clock.
+pub const MAX_SIGNATURE_AGE_SECS: i64 = 300;
+
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
