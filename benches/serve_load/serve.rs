@@ -115,7 +115,7 @@ impl Serve {
             text.push_str(&format!("\n[answering]\nretrieval_gate = {gate}\n"));
         }
         text.push_str(&format!(
-            "\n[server]\nlisten = {listen:?}\nmax_parallel = {}\nhealth_cache_secs = 1\n\n[slack]\n\
+            "\n[server]\nlisten = {listen:?}\nmax_parallel = {}\nhealth_cache_secs = 1\nadmin_token = {ADMIN_TOKEN:?}\n\n[slack]\n\
              signing_secret = {SIGNING_SECRET:?}\nbot_token = {:?}\napi_url = {api_url:?}\n",
             settings.max_parallel,
             super::slack_stub::BOT_TOKEN,
@@ -224,6 +224,9 @@ impl Running {
     }
 }
 
+/// The server's admin token: `/readyz` shows the inbox's depth only to a caller that has it.
+pub const ADMIN_TOKEN: &str = "serve-load-admin-token-only-for-this-bench-0001";
+
 /// What `/readyz` says about the inbox.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Depth {
@@ -238,7 +241,13 @@ pub struct Depth {
 /// waiting to be delivered, D dead letters". `None` when the server is down or the wording
 /// changed (then the report says the depth was not exposed).
 pub async fn inbox_depth(client: &reqwest::Client, base: &str) -> Option<Depth> {
-    let r = client.get(format!("{base}/readyz")).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let r = client
+        .get(format!("{base}/readyz"))
+        .bearer_auth(ADMIN_TOKEN)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
     let body: Value = r.json().await.ok()?;
     let detail = body["checks"].as_array()?.iter().find(|c| c["name"] == "inbox")?["detail"].as_str()?.to_string();
     parse_depth(&detail)
