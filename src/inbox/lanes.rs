@@ -107,7 +107,13 @@ pub(super) async fn drive<F, Fut>(
                 Err(error) => tracing::error!(queue = what, %error, "could not read the queue; retrying"),
             }
         }
+        // A lane may be named more than once in a pass (woken and found by the rescan, several
+        // replies queued at once): one task, started now, sees all of it.
+        let mut started_now: HashSet<Vec<u8>> = HashSet::new();
         for lane in candidates {
+            if started_now.contains(&lane) {
+                continue;
+            }
             if lanes.busy.contains(&lane) {
                 // Its task may already have looked past the new item: look again when it ends.
                 lanes.named_while_busy.insert(lane);
@@ -118,7 +124,8 @@ pub(super) async fn drive<F, Fut>(
             }
             let handle = lanes.tasks.spawn(start(lane.clone()));
             lanes.by_task.insert(handle.id(), lane.clone());
-            lanes.busy.insert(lane);
+            lanes.busy.insert(lane.clone());
+            started_now.insert(lane);
         }
         let wake_at = lanes.resting.values().copied().chain([next_rescan]).min().unwrap_or(next_rescan);
         tokio::select! {
