@@ -149,9 +149,20 @@ impl TraceStore {
         Ok(out)
     }
 
-    /// Records the customer's rating on a trace. Returns false when the trace is unknown.
-    pub fn set_feedback(&self, trace_id: &str, helpful: bool) -> Result<bool, StoreError> {
+    /// Records the customer's rating on a trace of the conversation `conversation` of
+    /// `workspace`. Returns false, storing nothing, when no such trace is there (unknown, or a
+    /// turn of another conversation).
+    pub fn set_feedback(
+        &self,
+        trace_id: &str,
+        workspace: &str,
+        conversation: &str,
+        helpful: bool,
+    ) -> Result<bool, StoreError> {
         let Some(mut t) = self.get(trace_id)? else { return Ok(false) };
+        if t.workspace != workspace || t.conversation != conversation {
+            return Ok(false);
+        }
         t.feedback = Some(helpful);
         self.traces.insert(trace_id.as_bytes(), serde_json::to_vec(&t).map_err(corrupt)?)?;
         Ok(true)
@@ -177,10 +188,12 @@ mod tests {
                 .unwrap();
         }
         traces.put(&Trace { trace_id: "x".into(), conversation: "conv2".into(), ..Default::default() }).unwrap();
+        assert!(!traces.set_feedback("x", "", "conv1", true).unwrap(), "a turn of another conversation");
+        assert_eq!(traces.get("x").unwrap().unwrap().feedback, None);
         let ids: Vec<String> = traces.for_conversation("conv1").unwrap().into_iter().map(|t| t.trace_id).collect();
         assert_eq!(ids, vec!["a", "b", "c"]);
-        assert!(traces.set_feedback("b", false).unwrap());
+        assert!(traces.set_feedback("b", "", "conv1", false).unwrap());
         assert_eq!(traces.get("b").unwrap().unwrap().feedback, Some(false));
-        assert!(!traces.set_feedback("nope", true).unwrap());
+        assert!(!traces.set_feedback("nope", "", "conv1", true).unwrap());
     }
 }

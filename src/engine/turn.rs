@@ -682,18 +682,13 @@ impl Turn<'_> {
                     return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
                 }
                 // Only an answer given in this conversation can be rated here.
-                let of_this_conversation = matches!(
-                    self.engine.traces.get(&turn_id),
-                    Ok(Some(t)) if t.workspace == self.inbound.workspace.as_str()
-                        && t.conversation == self.inbound.conversation.as_str()
-                );
-                if !of_this_conversation {
-                    tracing::warn!(turn_id = %turn_id, "feedback for a turn of another conversation, or an unknown one; ignored");
-                    return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
-                }
-                match self.engine.traces.set_feedback(&turn_id, helpful) {
+                let (workspace, conversation) = (self.inbound.workspace.as_str(), self.inbound.conversation.as_str());
+                match self.engine.traces.set_feedback(&turn_id, workspace, conversation, helpful) {
                     Ok(true) => {}
-                    Ok(false) => tracing::warn!(turn_id = %turn_id, "feedback for an unknown turn"),
+                    Ok(false) => {
+                        tracing::warn!(turn_id = %turn_id, "feedback for a turn of another conversation, or an unknown one; ignored");
+                        return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
+                    }
                     Err(e) => tracing::error!(error = %e, "feedback could not be stored"),
                 }
                 if helpful {
