@@ -110,13 +110,30 @@ struct Running {
 
 impl Running {
     async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("serve stops on shutdown")
-            .unwrap()
-            .unwrap();
+        stop_serving(self.shutdown, self.task).await;
     }
+}
+
+type ServeTask = tokio::task::JoinHandle<Result<(), frontdesk::serve::ServeError>>;
+
+/// Stops a server and waits for it to end.
+async fn stop_serving(shutdown: CancellationToken, task: ServeTask) {
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops on shutdown").unwrap().unwrap();
+}
+
+/// Serves the channels a configuration file sets up, with their real routes. Keep the data
+/// directory until the server is stopped.
+async fn start_channels(text: &str) -> (std::net::SocketAddr, CancellationToken, ServeTask, tempfile::TempDir) {
+    let h = harness(RateLimitConfig::default()).await;
+    let config = Config::from_toml_with_env(text, &[], "test").unwrap();
+    let engine = Arc::new(h.engine);
+    let built = frontdesk::serve::channels::build(&config, &engine).unwrap();
+    let server = Server::bind(&config, engine, built.set.clone(), built.routes.clone()).await.unwrap();
+    let addr = server.local_addr();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+    (addr, shutdown, task, h._dir)
 }
 
 /// The admin token of the tests that set one.
@@ -405,7 +422,6 @@ async fn a_chunked_body_is_cut_off_at_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_email_webhook_takes_larger_bodies_than_the_chat_routes() {
-    let h = harness(RateLimitConfig::default()).await;
     let text = r#"
 [server]
 listen = "127.0.0.1:0"
@@ -415,13 +431,8 @@ address = "support@example.com"
 smtp = { host = "127.0.0.1", port = 1, security = "none" }
 webhook = { secret = "a-webhook-secret-of-some-length" }
 "#;
-    let config = Config::from_toml_with_env(text, &[], "test").unwrap();
-    let engine = Arc::new(h.engine);
-    let built = frontdesk::serve::channels::build(&config, &engine).unwrap();
-    let server = Server::bind(&config, engine, built.set.clone(), built.routes.clone()).await.unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(server.run(shutdown.clone()));
+    let (addr, shutdown, task, _dir) = start_channels(text).await;
+    let base = format!("http://{addr}");
 
     // Half a megabyte is read, and refused for its signature, not for its size.
     let client = reqwest::Client::new();
@@ -434,13 +445,11 @@ webhook = { secret = "a-webhook-secret-of-some-length" }
         .unwrap();
     assert_eq!(reply.status(), 401, "{:?}", reply.text().await);
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops on shutdown").unwrap().unwrap();
+    stop_serving(shutdown, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_email_webhook_when_off_answers_without_reading_the_body() {
-    let h = harness(RateLimitConfig::default()).await;
     let text = r#"
 [server]
 listen = "127.0.0.1:0"
@@ -450,13 +459,7 @@ address = "support@example.com"
 smtp = { host = "127.0.0.1", port = 1, security = "none" }
 imap = { host = "127.0.0.1", port = 1, security = "none", password = "an imap password" }
 "#;
-    let config = Config::from_toml_with_env(text, &[], "test").unwrap();
-    let engine = Arc::new(h.engine);
-    let built = frontdesk::serve::channels::build(&config, &engine).unwrap();
-    let server = Server::bind(&config, engine, built.set.clone(), built.routes.clone()).await.unwrap();
-    let addr = server.local_addr();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(server.run(shutdown.clone()));
+    let (addr, shutdown, task, _dir) = start_channels(text).await;
 
     // Only the head is sent: the answer comes without waiting for the body, and says why.
     let head = "POST /email/inbound HTTP/1.1\r\nhost: test\r\ncontent-length: 500000000\r\n\r\n".to_string();
@@ -465,8 +468,7 @@ imap = { host = "127.0.0.1", port = 1, security = "none", password = "an imap pa
     assert!(answer.contains("the email webhook is not configured: set email.webhook.secret"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(15), task).await.expect("serve stops on shutdown").unwrap().unwrap();
+    stop_serving(shutdown, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
