@@ -237,12 +237,19 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/gates.toml");
         let gates = load(&path).unwrap();
         let th = gates.for_dataset("tallyhawk-heldout").unwrap();
-        // The gate that matters most: wrong answers have an upper bound, and a strict one.
-        let wrong_bound = ["decisions.risk", "decisions.risk_ci.hi", "decisions.wrong_answer_rate"]
-            .iter()
-            .filter_map(|m| th.get(*m).and_then(|b| b.max))
-            .next();
-        assert!(wrong_bound.is_some_and(|m| m <= 0.10), "no strict upper bound on wrong answers");
+        // The gates that matter most: wrong answers are bounded both as a share of the answers
+        // (risk) and as a share of all questions, so neither answering less nor answering more
+        // can hide them.
+        let max = |m: &str| th.get(m).and_then(|b| b.max);
+        assert!(max("decisions.risk").is_some_and(|m| m <= 0.25), "no upper bound on risk");
+        assert!(
+            max("decisions.wrong_answer_rate").is_some_and(|m| m <= 0.05),
+            "no bound on wrong answers per question"
+        );
+        assert!(
+            th.get("decisions.coverage").and_then(|b| b.min).is_some_and(|m| m > 0.0),
+            "no lower bound on coverage"
+        );
         let report = real_report();
         for metric in gates.datasets.values().flat_map(|m| m.keys()) {
             assert!(lookup(&report, metric).is_some(), "{metric} names nothing in report.json");
