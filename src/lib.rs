@@ -21,9 +21,17 @@
 //!   generate, verify, decide — and the replies it produces.
 //! - `generate`: the `Generator` trait; extractive answers and model-written answers.
 //! - `conversation`, `policy`, `ratelimit`, `trace`, `prompts`: the engine's state and data.
-//! - `eval`: datasets and scoring (retrieval recall and MRR per mode).
+//! - `eval`: datasets, scoring (risk, coverage, confidence AUROC, retrieval recall), bootstrap
+//!   intervals, the quality gates and `calibrate`'s fitting.
+//! - `serve`: `frontdesk serve` — builds the channel adapters, mounts their routes beside the
+//!   health and admin endpoints, and runs the inbox worker until shutdown.
+//! - `text`: words, content words, a light normaliser and a sentence splitter.
 //! - `bench`: `frontdesk bench`, speed and memory measurements.
 //! - `cli`: the command line; all user-facing printing goes through `cli::out`.
+//! - `testing` (tests and the `test-util` feature): test doubles such as a model-free embedder.
+//!
+//! The message path with file names, the rules no change may break and where to add a channel,
+//! a backend or a model provider are in `ARCHITECTURE.md`.
 
 pub mod bench;
 pub mod cli;
