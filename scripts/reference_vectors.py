@@ -10,7 +10,7 @@ No torch or transformers is involved, so a bug in either implementation shows up
 disagreement. Each sentence is run on its own (no padding), which also makes the Rust
 side's batch padding and attention masking testable against it.
 
-The output, tests/fixtures/minilm_reference.json, is read by tests/embedder.rs.
+The output, tests/fixtures/minilm_reference.json, is read by tests/it/embedder.rs.
 
 To regenerate it:
 

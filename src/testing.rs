@@ -3,7 +3,7 @@
 //! `HashingEmbedder` gives deterministic vectors without a model: each word (lower-cased,
 //! with a crude plural strip) is hashed into a few of the dimensions, so texts sharing words
 //! are similar. It is not a language model: it exists so retrieval and ingest logic can be tested
-//! in milliseconds, while `tests/embedder.rs` holds the real model to reference vectors.
+//! in milliseconds, while `tests/it/embedder.rs` holds the real model to reference vectors.
 
 use crate::embed::{l2_normalize, EmbedError, Embedder};
 use async_trait::async_trait;

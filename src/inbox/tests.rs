@@ -2,7 +2,7 @@
 //! handling, fair turns across workspaces, rate limits taken on arrival, the turn transaction,
 //! retries, dead letters and retention.
 //!
-//! The crash-and-restart test with a real SIGKILL is `tests/inbox_crash.rs`.
+//! The crash-and-restart test with a real SIGKILL is `tests/it/inbox_crash.rs`.
 
 use super::*;
 use crate::channel::{

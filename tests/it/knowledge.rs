@@ -1,5 +1,5 @@
 //! Ingest and retrieval end to end on the embedded backend, with a deterministic test embedder
-//! (the real model is held to reference vectors in `tests/embedder.rs`).
+//! (the real model is held to reference vectors in `tests/it/embedder.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

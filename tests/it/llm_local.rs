@@ -203,7 +203,7 @@ fn missing_model_names_the_fetch_command() {
 }
 
 /// Prints how fast the model reads prompts and generates on this machine
-/// (`cargo test --release --test llm_local -- --nocapture speed`). Generations are serialised
+/// (`cargo test --release --test it -- --nocapture llm_local::speed`). Generations are serialised
 /// by the model's lock, so other tests running meanwhile do not share its CPU time.
 #[test]
 fn speed() {

@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use frontdesk::channel::skip::{skipped, Missing};
 use frontdesk::channel::WorkspaceId;

@@ -1,6 +1,7 @@
 //! Shared by the adapter's tests: the fake Discord with the adapter running against it, an
 //! inbox that records what it accepted, and a policy console that records what admins set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use async_trait::async_trait;

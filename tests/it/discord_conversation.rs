@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use frontdesk::channel::{ChannelId, ConversationKey, Source, WorkspaceId};
 use frontdesk::conversation::ConvState;

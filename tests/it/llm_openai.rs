@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,20 +131,42 @@ async fn sends_no_authorization_without_a_key() {
     assert_eq!(server.requests()[0].header("authorization"), None);
 }
 
-#[tokio::test]
-async fn reads_the_key_from_the_named_environment_variable() {
-    let server = ScriptedServer::start(vec![Reply::answer(ANSWER, 10, 10)]).await;
-    std::env::set_var("FRONTDESK_TEST_LLM_OPENAI_KEY", KEY);
-    let mut config = provider_config("env", &server.base_url());
-    config.api_key = None;
-    config.api_key_env = Some("FRONTDESK_TEST_LLM_OPENAI_KEY".into());
-    let (outcome, _, _) = run(&provider(&config), ModelTier::Standard, false).await;
-    assert!(outcome.is_ok());
-    assert_eq!(server.requests()[0].header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+/// The variable `reads_the_key_from_the_named_environment_variable` names as the key's source.
+const KEY_VAR: &str = "FRONTDESK_TEST_LLM_OPENAI_KEY";
 
-    config.api_key_env = Some("FRONTDESK_TEST_LLM_OPENAI_KEY_UNSET".into());
-    let err = OpenAiProvider::new(&config, build_client()).unwrap_err();
-    assert!(err.to_string().contains("FRONTDESK_TEST_LLM_OPENAI_KEY_UNSET"), "{err}");
+#[test]
+fn reads_the_key_from_the_named_environment_variable() {
+    if std::env::var_os(KEY_VAR).is_none() {
+        // The key must be in the environment, and this process is shared with the other tests:
+        // a FRONTDESK_ variable set here would be a configuration override for each of them that
+        // loads the configuration or starts frontdesk. So this test runs again, alone, in a child
+        // process of this binary that has the variable from its start.
+        let name = support::test_name(module_path!(), "reads_the_key_from_the_named_environment_variable");
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name.as_str(), "--exact", "--test-threads=1"])
+            .env(KEY_VAR, KEY)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let log = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the child run failed: {}\n{log}", out.status);
+        assert!(stdout.contains("1 passed"), "the child run did not run {name}:\n{log}");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let server = ScriptedServer::start(vec![Reply::answer(ANSWER, 10, 10)]).await;
+        let mut config = provider_config("env", &server.base_url());
+        config.api_key = None;
+        config.api_key_env = Some(KEY_VAR.into());
+        let (outcome, _, _) = run(&provider(&config), ModelTier::Standard, false).await;
+        assert!(outcome.is_ok());
+        assert_eq!(server.requests()[0].header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+
+        config.api_key_env = Some("FRONTDESK_TEST_LLM_OPENAI_KEY_UNSET".into());
+        let err = OpenAiProvider::new(&config, build_client()).unwrap_err();
+        assert!(err.to_string().contains("FRONTDESK_TEST_LLM_OPENAI_KEY_UNSET"), "{err}");
+    });
 }
 
 // 2.

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use frontdesk::channel::{ChannelId, ConversationKey, OutboundKind, Source, UserAction};
 use frontdesk::conversation::ConvState;

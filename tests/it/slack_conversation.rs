@@ -12,7 +12,7 @@
 //! And, with a scripted model: an answer verification rejects, one refused on confidence and one
 //! only suggested to the agents never reach the customer's thread, not even while being written.
 
-mod support;
+use crate::support;
 
 use frontdesk::channel::{ChannelId, ConversationKey, Source};
 use frontdesk::conversation::ConvState;

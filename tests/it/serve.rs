@@ -2,14 +2,11 @@
 //! `frontdesk serve` put together: HTTP endpoints, an adapter receiving over HTTP, the durable
 //! inbox, the engine and delivery back through the adapter.
 
-#[path = "serve/bad_input.rs"]
 mod bad_input;
-#[path = "serve/process.rs"]
 mod process;
-#[path = "serve/secrets.rs"]
 mod secrets;
-mod support;
 
+use crate::support::engine_harness::harness;
 use async_trait::async_trait;
 use axum::extract::State;
 use axum::routing::post;
@@ -25,7 +22,6 @@ use frontdesk::serve::{ChannelSet, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use support::engine_harness::harness;
 use tokio_util::sync::CancellationToken;
 
 /// An adapter whose "platform" is a JSON endpoint of the server itself.

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use frontdesk::channel::WorkspaceId;
 use frontdesk::engine::TurnReason;

@@ -16,7 +16,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use async_trait::async_trait;
 use frontdesk::channel::{
@@ -177,8 +177,10 @@ fn message_index(event: &str) -> usize {
 
 fn spawn_child(test_name: &str, dir: &Path, run: usize) -> Child {
     let log = std::fs::File::create(log_path(dir, run)).unwrap();
+    // The harness names the test by its module path in this binary.
+    let name = support::test_name(module_path!(), test_name);
     Command::new(std::env::current_exe().unwrap())
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, if test_name == ENGINE_TEST_NAME { "engine" } else { "scripted" })
         .env(DIR_ENV, dir)
         .stdin(Stdio::null())

@@ -18,7 +18,7 @@
 //! only suggested to the agents never reach the customer's mailbox; the suggestion reaches the
 //! agents' address.
 
-mod support;
+use crate::support;
 
 use frontdesk::channel::{ConversationKey, Source};
 use frontdesk::conversation::{ConvState, Speaker};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{accepted, start, start_with, until, Running, WAIT};
 use frontdesk_channel::{AdapterError, ChannelAdapter, ChannelId, HandoffSummary, Inbound, Outbound, OutboundKind};

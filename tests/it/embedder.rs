@@ -108,7 +108,7 @@ async fn paraphrases_are_closer_than_unrelated_texts() {
 
 /// Measures embedding speed for chunk-sized texts (~180 words) at a few batch sizes (32 is
 /// the default). Runs only when `FRONTDESK_EMBED_BENCH` is set, as it takes a while on small
-/// machines: `FRONTDESK_EMBED_BENCH=1 cargo test --release --test embedder -- --nocapture speed`.
+/// machines: `FRONTDESK_EMBED_BENCH=1 cargo test --release --test it -- --nocapture embedder::speed`.
 #[test]
 fn speed_on_chunk_sized_texts() {
     if std::env::var_os("FRONTDESK_EMBED_BENCH").is_none() {
