@@ -38,7 +38,7 @@ fn now_secs() -> i64 {
     i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
 
-/// The headers of `body` signed at `timestamp` (Unix seconds), as the README says to.
+/// The headers of `body` signed at `timestamp` (Unix seconds), as adapters/email/README.md says to.
 fn signed_at(timestamp: i64, body: &[u8]) -> Vec<(&'static str, String)> {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{timestamp}.").as_bytes());
