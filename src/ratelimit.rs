@@ -198,7 +198,7 @@ impl RateLimits {
     }
 
     /// Forgets idle keys: those whose bucket is full again, indistinguishable from a sender never
-    /// seen. `check` does it every [`FORGET_IDLE_EVERY`].
+    /// seen. `check` does it at most every five minutes (`FORGET_IDLE_EVERY`).
     pub fn shrink(&self) {
         self.users.retain_recent();
         self.users.shrink_to_fit();

@@ -265,7 +265,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub dataset: Option<PathBuf>,
     /// Where to write report.json, report.md, cases.jsonl and the plots
-    /// (default: eval-out/<dataset name>).
+    /// (default: `eval-out/<dataset name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Who writes the answers (default: `llm.generator` from the configuration).

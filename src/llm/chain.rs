@@ -11,7 +11,7 @@
 //! cheap provider first and fall back to the standard chain.
 //!
 //! Streaming across retries and fallbacks: the customer may already have seen part of an answer
-//! when a stream is cut and another attempt starts over. [`DeltaRelay`] forwards only text the
+//! when a stream is cut and another attempt starts over. `DeltaRelay` forwards only text the
 //! customer has not yet seen, as long as the new attempt repeats what was shown; the returned
 //! response is always the complete, authoritative text.
 
