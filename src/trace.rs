@@ -9,6 +9,36 @@
 use crate::store::{key2, prefix1, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+/// The name of a turn's tracing span ([`turn_span`]).
+const TURN_SPAN: &str = "turn";
+
+/// The tracing span of one inbound message's turn: every log line of the turn carries the
+/// message's workspace, channel, conversation and id, and the turn's trace id once the engine
+/// gives it one (the id `frontdesk trace` shows a turn by). The inbox worker enters it where
+/// it hands the message to the engine; a turn started elsewhere (`ask`, evals) gets its own.
+pub fn turn_span(inbound: &crate::channel::Inbound) -> tracing::Span {
+    tracing::info_span!(
+        "turn",
+        workspace = %inbound.workspace,
+        channel = %inbound.channel,
+        conversation = %inbound.conversation,
+        message_id = %inbound.id,
+        trace_id = tracing::field::Empty,
+    )
+}
+
+/// The span the turn of `inbound` runs in: the current span when it is a turn's (the inbox
+/// worker entered it for this message before handing it over), a new [`turn_span`] otherwise.
+pub fn current_turn_span(inbound: &crate::channel::Inbound) -> tracing::Span {
+    let current = tracing::Span::current();
+    let is_turn = current.metadata().is_some_and(|m| m.name() == TURN_SPAN && m.target() == module_path!());
+    if is_turn {
+        current
+    } else {
+        turn_span(inbound)
+    }
+}
+
 /// What the engine decided for a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

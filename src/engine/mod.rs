@@ -1,8 +1,11 @@
 //! The conversation engine: one pipeline for every channel.
 //!
-//! Each inbound message goes through: policy → conversation state → rate limit → understand
-//! (explicit request for a person, attempts to steer the bot, condensing a follow-up) →
-//! retrieve → retrieval-confidence gate → generate → verify → decide → outbound messages.
+//! Each inbound message goes through these stages (`turn`): sender (buttons, agents' messages)
+//! → policy (addressing, the conversation's owner) → rate limits → conversation state → intent
+//! (explicit request for a person, attempts to steer the bot) → condense (a follow-up made
+//! standalone) → retrieve → rerank → screen (chunks that address the assistant left out) →
+//! retrieval-confidence gate → generate → verify → confidence → decide → outbound messages.
+//! Each stage runs in its own tracing span inside the turn's (`crate::trace::turn_span`).
 //! The outcome is a decision (`answer`, `escalate`, `ignore`), a reason code, a confidence in
 //! [0, 1], the messages to deliver, and a trace.
 //!
@@ -37,7 +40,7 @@ use crate::trace::TraceStore;
 use confidence::ConfidenceModel;
 use std::sync::Arc;
 
-pub use turn::{TurnOutcome, TurnReason, MAX_QUESTION_CHARS};
+pub use turn::{TurnOutcome, TurnReason, TurnTuning, MAX_QUESTION_CHARS};
 
 /// The engine could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ pub struct Engine {
     pub answering: AnsweringConfig,
     /// How the engine searches (hybrid in production; the eval harness compares modes).
     pub search_mode: crate::retrieval::SearchMode,
+    /// The numbers every turn works with.
+    pub tuning: TurnTuning,
 }
 
 impl Engine {
@@ -150,6 +155,7 @@ impl Engine {
             rerank_candidates: config.rerank.candidates,
             answering: config.answering.clone(),
             search_mode: crate::retrieval::SearchMode::Hybrid,
+            tuning: TurnTuning::default(),
             kb,
         })
     }

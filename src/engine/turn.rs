@@ -4,18 +4,21 @@ use super::condense::{condense_deterministic, condense_with_llm, PriorTurn};
 use super::confidence::Features;
 use super::intent::{asks_for_human, looks_like_injection, steers_in_retrieved_text};
 use super::replies;
+use super::verify::Verification;
 use super::verify::{citations_in, verify};
 use super::Engine;
 use crate::channel::{Citation, HandoffSummary, Inbound, Outbound, UserAction};
 use crate::conversation::{ConvState, Conversation, Speaker};
-use crate::generate::{GenerateError, GenerationInput};
+use crate::generate::{GenerateError, Generated, GenerationInput};
 use crate::policy::{Policy, PolicyMode};
 use crate::ratelimit::Admission;
 use crate::retrieval::{Filters, Hit};
 use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
 use serde::Serialize;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Why a turn ended the way it did. Stable snake_case codes: traces, eval reports and the
 /// `ask --json` output use them.
@@ -51,7 +54,7 @@ pub enum TurnReason {
     /// another person's conversation, or any action from a sender the platform could not vouch
     /// for. Nothing changes.
     NotAllowed,
-    /// The message is longer than the bot reads ([`MAX_QUESTION_CHARS`]): a person takes it.
+    /// The message is longer than the bot reads ([`TurnTuning::max_question_chars`]): a person takes it.
     MessageTooLong,
     /// The answer carried a link or address that is neither in the help docs it used nor on a
     /// domain the policy allows (`link_domains`).
@@ -76,13 +79,80 @@ pub struct TurnOutcome {
     pub trace: Option<Trace>,
 }
 
-/// The longest message the bot answers, in characters; a longer one goes to a person (it is
-/// rarely a question the help docs answer, and it would swamp retrieval and the prompt).
-pub const MAX_QUESTION_CHARS: usize = 4000;
+/// The numbers a turn works with, each with what it is and why. One set for every turn
+/// ([`Engine::tuning`]); the policy's numbers (threshold, answer length) are per channel and
+/// live in [`Policy`], and the gate's in the confidence model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnTuning {
+    /// The longest message the bot answers, in characters; a longer one goes to a person (it
+    /// is rarely a question the help docs answer, and it would swamp retrieval and the prompt).
+    pub max_question_chars: usize,
+    /// Support below which a sentence of the answer is taken as unsupported by what it cites,
+    /// and the answer is never sent, whatever its confidence: every sentence must stand on its
+    /// sources.
+    pub min_sentence_support: f32,
+    /// How many of the best hits the gate's term statistics look at: a question's distinctive
+    /// terms should show in the few chunks an answer is written from, not just somewhere among
+    /// the candidates.
+    pub term_stats_hits: usize,
+    /// How many of the hits the agents' handoff summary lists as sources: enough to start
+    /// from, few enough to read at a glance.
+    pub handoff_sources: usize,
+    /// The confidence of a handoff decided before any evidence is weighed (a request for a
+    /// person, a rate limit, a failed search), and the retrieval confidence when nothing was
+    /// retrieved: the bottom of the scale, nothing supports an answer.
+    pub no_evidence_confidence: f32,
+}
 
-/// Support below which a sentence of the answer is taken as unsupported by what it cites, and
-/// the answer is never sent, whatever its confidence: every sentence must stand on its sources.
-pub const MIN_SENTENCE_SUPPORT: f32 = 0.35;
+impl TurnTuning {
+    /// The numbers every turn uses.
+    pub const DEFAULT: TurnTuning = TurnTuning {
+        max_question_chars: 4000,
+        min_sentence_support: 0.35,
+        term_stats_hits: 3,
+        handoff_sources: 3,
+        no_evidence_confidence: 0.0,
+    };
+}
+
+impl Default for TurnTuning {
+    fn default() -> Self {
+        TurnTuning::DEFAULT
+    }
+}
+
+/// The longest message the bot answers by default, in characters
+/// ([`TurnTuning::max_question_chars`]).
+pub const MAX_QUESTION_CHARS: usize = TurnTuning::DEFAULT.max_question_chars;
+
+/// The tracing span of one stage of a turn, a child of the turn's span ([`turn_span`]).
+fn stage(name: &'static str) -> tracing::Span {
+    tracing::info_span!("stage", stage = name)
+}
+
+/// The question a turn answers: the message made standalone, and how many earlier messages
+/// of the conversation it was read with.
+struct Question {
+    text: String,
+    history_turns: usize,
+}
+
+/// What retrieval found: the question's vector and the candidate hits, best first.
+struct Retrieved {
+    vector: Vec<f32>,
+    candidates: Vec<Hit>,
+}
+
+/// What the gate weighed: the retrieval features and the retrieval confidence.
+struct Gate {
+    features: Features,
+    retrieval: f32,
+}
+
+/// The oldest update time a search keeps, in seconds since the epoch: `days` before `now_ms`.
+fn updated_after(now_ms: i64, days: u32) -> i64 {
+    time::Duration::milliseconds(now_ms).whole_seconds() - time::Duration::days(i64::from(days)).whole_seconds()
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -138,6 +208,7 @@ struct Turn<'a> {
     conv: Conversation,
     trace: Trace,
     now: i64,
+    tuning: &'a TurnTuning,
 }
 
 impl Engine {
@@ -156,7 +227,14 @@ impl Engine {
     }
 
     /// Handles one inbound message whose rate limits were taken on arrival (`admission`).
+    /// The turn runs in the message's tracing span ([`crate::trace::turn_span`]), each stage in
+    /// a child span: every log line of the turn says which message and trace it belongs to.
     pub async fn handle_admitted(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {
+        let span = crate::trace::current_turn_span(inbound);
+        self.turn(inbound, admission).instrument(span).await
+    }
+
+    async fn turn(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {
         if inbound.author.is_bot {
             return outcome(Decision::Ignore, TurnReason::BotAuthor, None);
         }
@@ -172,8 +250,10 @@ impl Engine {
         let now = now_ms();
         let policy = self.policy_for(inbound);
         let conv = self.conversation_for(inbound);
+        let trace_id = new_trace_id();
+        tracing::Span::current().record("trace_id", trace_id.as_str());
         let trace = Trace {
-            trace_id: new_trace_id(),
+            trace_id,
             workspace: inbound.workspace.to_string(),
             channel: inbound.channel.to_string(),
             conversation: inbound.conversation.to_string(),
@@ -184,7 +264,7 @@ impl Engine {
             threshold: policy.confidence_threshold,
             ..Trace::default()
         };
-        let mut turn = Turn { engine: self, inbound, admission, policy, conv, trace, now };
+        let mut turn = Turn { engine: self, inbound, admission, policy, conv, trace, now, tuning: &self.tuning };
         let result = turn.run().await;
         turn.finish(result)
     }
@@ -308,13 +388,47 @@ impl Turn<'_> {
         is_agent(self.inbound) || self.conv.customer.as_deref() == Some(self.inbound.author.id.as_str())
     }
 
+    /// The turn, stage by stage: each stage either decides the turn (`Break`) or hands what it
+    /// found to the next. Every stage runs in its own tracing span (`stage`), inside the turn's.
+    /// The trace times `understand` (intent and condense together), `retrieve`, `rerank`,
+    /// `generate` and `verify`.
     async fn run(&mut self) -> Decided {
+        match self.stages().await {
+            ControlFlow::Break(decided) | ControlFlow::Continue(decided) => decided,
+        }
+    }
+
+    async fn stages(&mut self) -> ControlFlow<Decided, Decided> {
+        stage("sender").in_scope(|| self.sender())?;
+        stage("policy").in_scope(|| self.policy())?;
+        stage("limits").in_scope(|| self.limits())?;
+        stage("state").in_scope(|| self.state());
+        let understanding = Instant::now();
+        let question = stage("intent").in_scope(|| self.intent(understanding))?;
+        let question = self.condense(question, understanding).instrument(stage("condense")).await?;
+        let retrieved = self.retrieve(&question).instrument(stage("retrieve")).await?;
+        let hits = self.rerank(&question, retrieved.candidates).instrument(stage("rerank")).await;
+        let hits = stage("screen").in_scope(|| self.screen(hits));
+        let gate = self.gate(&question, &hits).instrument(stage("gate")).await?;
+        let generated = self.generate(&question, &retrieved.vector, &hits, &gate).instrument(stage("generate")).await?;
+        let verification = self.verify(&generated, &hits).instrument(stage("verify")).await;
+        let confidence = self
+            .confidence(&question, &retrieved.vector, &gate, &generated, &verification)
+            .instrument(stage("confidence"))
+            .await;
+        ControlFlow::Continue(stage("decide").in_scope(|| self.decide(&hits, generated, &verification, confidence)))
+    }
+
+    /// Who wrote: a button press or a command is dealt with here, and so is an agent's message
+    /// (the bot stays out of a thread a person answers); a customer's message is recorded in
+    /// the conversation and goes on.
+    fn sender(&mut self) -> ControlFlow<Decided> {
         if let Some(action) = self.inbound.action.clone() {
             if self.inbound.unverified_sender {
                 tracing::warn!(author = %self.author(), "an action from a sender the platform could not vouch for; ignored");
-                return Decided::quiet(Decision::Ignore, TurnReason::NotAllowed);
+                return ControlFlow::Break(Decided::quiet(Decision::Ignore, TurnReason::NotAllowed));
             }
-            return self.action(action);
+            return ControlFlow::Break(self.action(action));
         }
         let author = self.author();
         if is_agent(self.inbound) {
@@ -323,25 +437,31 @@ impl Turn<'_> {
                 && self.conv.customer.is_some()
             {
                 let _ = self.conv.transition(ConvState::Agent, &author, "agent_replied", self.now);
-                return Decided::quiet(Decision::Ignore, TurnReason::AgentReplied);
+                return ControlFlow::Break(Decided::quiet(Decision::Ignore, TurnReason::AgentReplied));
             }
-            return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
+            return ControlFlow::Break(Decided::quiet(Decision::Ignore, TurnReason::AgentOwned));
         }
         self.conv.record(Speaker::Customer, &author, &self.inbound.text, self.now, self.inbound.id.as_str());
         if self.conv.customer.is_none() {
-            self.conv.customer = Some(author.clone());
+            self.conv.customer = Some(author);
         }
+        ControlFlow::Continue(())
+    }
 
-        // Policy, addressing and state: all known before any work.
-        if let Some(reason) = stays_out(self.inbound, &self.policy, &self.conv) {
-            return match reason {
-                TurnReason::PolicyOff => Decided { traced: true, ..Decided::quiet(Decision::Escalate, reason) },
-                TurnReason::AskedForHuman => self.escalate(reason, 0.0, &[], None),
-                _ => Decided::quiet(Decision::Ignore, reason),
-            };
-        }
+    /// Policy, addressing and state: all known before any work.
+    fn policy(&mut self) -> ControlFlow<Decided> {
+        let Some(reason) = stays_out(self.inbound, &self.policy, &self.conv) else {
+            return ControlFlow::Continue(());
+        };
+        ControlFlow::Break(match reason {
+            TurnReason::PolicyOff => Decided { traced: true, ..Decided::quiet(Decision::Escalate, reason) },
+            TurnReason::AskedForHuman => self.hand_off(reason),
+            _ => Decided::quiet(Decision::Ignore, reason),
+        })
+    }
 
-        // Rate limits: taken when the message arrived, or now.
+    /// Rate limits: taken when the message arrived, or now.
+    fn limits(&mut self) -> ControlFlow<Decided> {
         let admission = match self.admission {
             Admission::Unchecked => {
                 Admission::of(self.engine.limits.check(&self.inbound.workspace, &self.inbound.author.id))
@@ -350,29 +470,46 @@ impl Turn<'_> {
         };
         if let Admission::Limited { retry_after_ms } = admission {
             tracing::info!(retry_after_ms, "rate limited");
-            return self.escalate(TurnReason::RateLimited, 0.0, &[], None);
+            return ControlFlow::Break(self.hand_off(TurnReason::RateLimited));
         }
+        ControlFlow::Continue(())
+    }
+
+    /// A resolved conversation that the customer writes in again is the bot's again.
+    fn state(&mut self) {
         if self.conv.state == ConvState::Resolved {
+            let author = self.author();
             let _ = self.conv.transition(ConvState::Bot, &author, "new_message_after_resolve", self.now);
         }
+    }
 
-        // Understand.
-        let started = Instant::now();
+    /// What the message asks for: a person, or an answer. A message too long to read, an
+    /// explicit request for a person and an attempt to steer the bot go to a person. The
+    /// question (trimmed) goes on.
+    fn intent(&mut self, understanding: Instant) -> ControlFlow<Decided, String> {
         let question = self.inbound.text.trim().to_string();
-        if question.chars().nth(MAX_QUESTION_CHARS).is_some() {
-            self.trace.stage("understand", started);
-            return self.escalate(TurnReason::MessageTooLong, 0.0, &[], None);
+        let turned = if question.chars().nth(self.tuning.max_question_chars).is_some() {
+            Some(TurnReason::MessageTooLong)
+        } else if asks_for_human(&question) {
+            Some(TurnReason::AskedForHuman)
+        } else if looks_like_injection(&question) {
+            Some(TurnReason::SuspectedInjection)
+        } else {
+            None
+        };
+        match turned {
+            Some(reason) => {
+                self.trace.stage("understand", understanding);
+                ControlFlow::Break(self.hand_off(reason))
+            }
+            None => ControlFlow::Continue(question),
         }
-        if asks_for_human(&question) {
-            self.trace.stage("understand", started);
-            return self.escalate(TurnReason::AskedForHuman, 0.0, &[], None);
-        }
-        if looks_like_injection(&question) {
-            self.trace.stage("understand", started);
-            return self.escalate(TurnReason::SuspectedInjection, 0.0, &[], None);
-        }
+    }
+
+    /// A follow-up made standalone from the conversation so far. An attempt to steer the bot
+    /// spread over several messages shows in the question made standalone: a person takes it.
+    async fn condense(&mut self, question: String, understanding: Instant) -> ControlFlow<Decided, Question> {
         let history = history_of(&self.conv);
-        let history_turns = history.len();
         let condensed = match &self.engine.condenser {
             Some(llm) if !history.is_empty() => {
                 let (c, tag) = condense_with_llm(llm.as_ref(), &self.engine.prompts, &question, &history).await;
@@ -385,26 +522,30 @@ impl Turn<'_> {
             }
         };
         self.trace.condensed_question = condensed.clone();
-        self.trace.stage("understand", started);
-        // An attempt spread over several messages shows in the question made standalone.
+        self.trace.stage("understand", understanding);
         if condensed != question && looks_like_injection(&condensed) {
-            return self.escalate(TurnReason::SuspectedInjection, 0.0, &[], None);
+            return ControlFlow::Break(self.hand_off(TurnReason::SuspectedInjection));
         }
+        ControlFlow::Continue(Question { text: condensed, history_turns: history.len() })
+    }
 
-        // Retrieve.
+    /// The candidates for the answer: the question embedded, and searched for within the
+    /// channel's products and the age its policy allows. Enough candidates for the reranker
+    /// when there is one. A failure goes to a person.
+    async fn retrieve(&mut self, question: &Question) -> ControlFlow<Decided, Retrieved> {
         let started = Instant::now();
         let filters = Filters {
             products: self.policy.products.clone(),
-            updated_after: self.policy.max_age_days.map(|d| self.now / 1000 - i64::from(d) * 86_400),
+            updated_after: self.policy.max_age_days.map(|days| updated_after(self.now, days)),
             ..Filters::default()
         };
         let kb = &self.engine.kb;
-        let vector = match kb.embed_query(&condensed).await {
+        let vector = match kb.embed_query(&question.text).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "cannot embed the question");
                 self.trace.stage("retrieve", started);
-                return self.escalate(TurnReason::RetrievalUnavailable, 0.0, &[], None);
+                return ControlFlow::Break(self.hand_off(TurnReason::RetrievalUnavailable));
             }
         };
         let keep = self.engine.answering.context_chunks;
@@ -413,38 +554,44 @@ impl Turn<'_> {
             None => keep,
         };
         let mut request =
-            kb.request(self.inbound.workspace.clone(), &condensed, self.engine.search_mode, limit, filters);
+            kb.request(self.inbound.workspace.clone(), &question.text, self.engine.search_mode, limit, filters);
         request.vector = Some(vector.clone());
-        let retrieved = match kb.search(request).await {
+        let candidates = match kb.search(request).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "retrieval failed");
                 self.trace.stage("retrieve", started);
-                return self.escalate(TurnReason::RetrievalUnavailable, 0.0, &[], None);
+                return ControlFlow::Break(self.hand_off(TurnReason::RetrievalUnavailable));
             }
         };
         self.trace.stage("retrieve", started);
+        ControlFlow::Continue(Retrieved { vector, candidates })
+    }
 
-        // Rerank: a closer look at the candidates; on failure the retrieval order stands.
-        let hits = match &self.engine.reranker {
-            Some(reranker) => {
-                let started = Instant::now();
-                self.trace.reranker = Some(reranker.name());
-                let reranked = match crate::rerank::rerank(reranker.as_ref(), &condensed, &retrieved, keep).await {
-                    Ok(r) => r.into_iter().map(|r| r.hit).collect(),
-                    Err(e) => {
-                        tracing::warn!(code = e.code(), error = %e, "reranking failed; keeping the retrieval order");
-                        self.trace.rerank_error = Some(e.code().to_string());
-                        retrieved.into_iter().take(keep).collect()
-                    }
-                };
-                self.trace.stage("rerank", started);
-                reranked
-            }
-            None => retrieved,
+    /// A closer look at the candidates, keeping the best `answering.context_chunks`; on
+    /// failure the retrieval order stands. Without a reranker the candidates stand as they are.
+    async fn rerank(&mut self, question: &Question, candidates: Vec<Hit>) -> Vec<Hit> {
+        let Some(reranker) = &self.engine.reranker else {
+            return candidates;
         };
-        // A chunk that carries instructions for an assistant (planted in a ticket or a page) is
-        // never given to the generator.
+        let started = Instant::now();
+        let keep = self.engine.answering.context_chunks;
+        self.trace.reranker = Some(reranker.name());
+        let reranked = match crate::rerank::rerank(reranker.as_ref(), &question.text, &candidates, keep).await {
+            Ok(r) => r.into_iter().map(|r| r.hit).collect(),
+            Err(e) => {
+                tracing::warn!(code = e.code(), error = %e, "reranking failed; keeping the retrieval order");
+                self.trace.rerank_error = Some(e.code().to_string());
+                candidates.into_iter().take(keep).collect()
+            }
+        };
+        self.trace.stage("rerank", started);
+        reranked
+    }
+
+    /// A chunk that carries instructions for an assistant (planted in a ticket or a page) is
+    /// never given to the generator. The hits left are the trace's.
+    fn screen(&mut self, hits: Vec<Hit>) -> Vec<Hit> {
         let before = hits.len();
         let hits: Vec<Hit> = hits.into_iter().filter(|h| !steers_in_retrieved_text(&h.text)).collect();
         self.trace.dropped_chunks = before - hits.len();
@@ -465,32 +612,50 @@ impl Turn<'_> {
                 fused_score: h.fused_score,
             })
             .collect();
+        hits
+    }
 
-        // Gate on retrieval evidence before any model is called.
-        let terms = match kb.retriever.term_stats(&self.inbound.workspace, &condensed, &hits[..hits.len().min(3)]).await
-        {
+    /// The retrieval evidence weighed before any model is called: no hits, or a retrieval
+    /// confidence under the gate, goes to a person.
+    async fn gate(&mut self, question: &Question, hits: &[Hit]) -> ControlFlow<Decided, Gate> {
+        let top = &hits[..hits.len().min(self.tuning.term_stats_hits)];
+        let terms = match self.engine.kb.retriever.term_stats(&self.inbound.workspace, &question.text, top).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "term statistics unavailable");
                 None
             }
         };
-        let features = Features::of_retrieval(&condensed, history_turns, &hits, terms.as_ref());
+        let features = Features::of_retrieval(&question.text, question.history_turns, hits, terms.as_ref());
         self.trace.features = Some(features);
         self.trace.confidence_model = self.engine.confidence.version.clone();
-        let retrieval = if hits.is_empty() { 0.0 } else { self.engine.confidence.retrieval_confidence(&features) };
+        let retrieval = if hits.is_empty() {
+            self.tuning.no_evidence_confidence
+        } else {
+            self.engine.confidence.retrieval_confidence(&features)
+        };
         self.trace.retrieval_confidence = Some(retrieval);
         if hits.is_empty() || retrieval < self.engine.retrieval_gate() {
-            return self.escalate(TurnReason::WeakRetrieval, retrieval, &hits, None);
+            return ControlFlow::Break(self.escalate(TurnReason::WeakRetrieval, retrieval, hits, None));
         }
+        ControlFlow::Continue(Gate { features, retrieval })
+    }
 
-        // Generate.
+    /// The answer written from the hits, by the model tier the policy gives an easy or a hard
+    /// question. A model that fails or is unsure hands the question to a person.
+    async fn generate(
+        &mut self,
+        question: &Question,
+        vector: &[f32],
+        hits: &[Hit],
+        gate: &Gate,
+    ) -> ControlFlow<Decided, Generated> {
         let started = Instant::now();
-        let easy = crate::llm::chain::is_easy_question(&condensed, features.sem_top);
+        let easy = crate::llm::chain::is_easy_question(&question.text, gate.features.sem_top);
         let input = GenerationInput {
-            question: &condensed,
-            question_vector: Some(&vector),
-            hits: &hits,
+            question: &question.text,
+            question_vector: Some(vector),
+            hits,
             max_chars: self.policy.max_answer_chars,
             tier: self.policy.tier(easy),
             company: &self.engine.answering.company,
@@ -514,7 +679,7 @@ impl Turn<'_> {
                         TurnReason::InternalError
                     }
                 };
-                return self.escalate(reason, retrieval, &hits, None);
+                return ControlFlow::Break(self.escalate(reason, gate.retrieval, hits, None));
             }
         };
         self.trace.stage("generate", started);
@@ -525,15 +690,18 @@ impl Turn<'_> {
         self.trace.cost_usd = generated.cost_usd;
         self.trace.llm_attempts = generated.attempts;
         if generated.unsure {
-            return self.escalate(TurnReason::ModelUnsure, retrieval, &hits, None);
+            return ControlFlow::Break(self.escalate(TurnReason::ModelUnsure, gate.retrieval, hits, None));
         }
+        ControlFlow::Continue(generated)
+    }
 
-        // Verify and decide.
+    /// The answer's citations and how well each sentence stands on what it cites.
+    async fn verify(&mut self, generated: &Generated, hits: &[Hit]) -> Verification {
         let started = Instant::now();
         // Extractive answers quote the sources word for word; only written answers need their
         // meaning checked against them.
-        let embedder = if generated.match_score.is_none() { Some(kb.embedder.as_ref()) } else { None };
-        let verification = verify(&generated.text, &hits, embedder).await;
+        let embedder = if generated.match_score.is_none() { Some(self.engine.kb.embedder.as_ref()) } else { None };
+        let verification = verify(&generated.text, hits, embedder).await;
         self.trace.stage("verify", started);
         self.trace.verification = Some(TraceVerification {
             valid_citations: verification.valid_citations.clone(),
@@ -541,36 +709,53 @@ impl Turn<'_> {
             mean_support: verification.mean_support,
             min_support: verification.min_support,
         });
-        // How close the answer is in meaning to the question: one short text to embed.
+        verification
+    }
+
+    /// The answer's confidence, from the retrieval features, the answer, its support, and how
+    /// close it is in meaning to the question (one short text to embed).
+    async fn confidence(
+        &mut self,
+        question: &Question,
+        vector: &[f32],
+        gate: &Gate,
+        generated: &Generated,
+        verification: &Verification,
+    ) -> f32 {
         let answer_text = super::verify::strip_citations(&generated.text);
-        let similarity = match kb.embedder.embed(&[answer_text]).await {
-            Ok(v) => v.first().map(|a| crate::retrieval::vectors::dot(&vector, a)),
+        let similarity = match self.engine.kb.embedder.embed(&[answer_text]).await {
+            Ok(v) => v.first().map(|a| crate::retrieval::vectors::dot(vector, a)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot embed the answer; its similarity to the question counts as 0");
                 None
             }
         };
-        let features = features.with_answer(&condensed, &generated.text, similarity, verification.min_support);
+        let features = gate.features.with_answer(&question.text, &generated.text, similarity, verification.min_support);
         self.trace.features = Some(features);
-        let confidence = self.engine.confidence.answer_confidence(&features);
+        self.engine.confidence.answer_confidence(&features)
+    }
+
+    /// Sent, drafted for the agents, or handed to a person: an answer goes out only with valid
+    /// citations, no stray link, every sentence supported, and a confidence at the threshold.
+    fn decide(&mut self, hits: &[Hit], generated: Generated, verification: &Verification, confidence: f32) -> Decided {
         if !verification.has_valid_citation() || !verification.invalid_citations.is_empty() {
-            return self.escalate(TurnReason::UnsupportedAnswer, confidence, &hits, Some(generated.text));
+            return self.escalate(TurnReason::UnsupportedAnswer, confidence, hits, Some(generated.text));
         }
-        let stray = super::verify::unsupported_addresses(&generated.text, &hits, &self.policy.link_domains);
+        let stray = super::verify::unsupported_addresses(&generated.text, hits, &self.policy.link_domains);
         if !stray.is_empty() {
             tracing::warn!(addresses = ?stray, "the answer carries addresses found in no source; handed to a person");
-            return self.escalate(TurnReason::UnsupportedLink, confidence, &hits, Some(generated.text));
+            return self.escalate(TurnReason::UnsupportedLink, confidence, hits, Some(generated.text));
         }
-        if verification.min_support < MIN_SENTENCE_SUPPORT {
-            return self.escalate(TurnReason::UnsupportedAnswer, confidence, &hits, Some(generated.text));
+        if verification.min_support < self.tuning.min_sentence_support {
+            return self.escalate(TurnReason::UnsupportedAnswer, confidence, hits, Some(generated.text));
         }
         if confidence < self.policy.confidence_threshold {
-            return self.escalate(TurnReason::LowConfidence, confidence, &hits, Some(generated.text));
+            return self.escalate(TurnReason::LowConfidence, confidence, hits, Some(generated.text));
         }
-        let (text, citations) = renumber(&generated.text, &hits);
+        let (text, citations) = renumber(&generated.text, hits);
         if self.policy.mode == PolicyMode::Suggest {
             let draft = with_sources(&text, &citations);
-            return self.escalate(TurnReason::SuggestMode, confidence, &hits, Some(draft));
+            return self.escalate(TurnReason::SuggestMode, confidence, hits, Some(draft));
         }
         let trace_id = self.trace.trace_id.clone();
         self.conv.record(Speaker::Bot, "bot", &text, self.now, &trace_id);
@@ -584,6 +769,12 @@ impl Turn<'_> {
             outbound: vec![out],
             traced: true,
         }
+    }
+
+    /// Hands the conversation to a person before any evidence was weighed: no confidence, no
+    /// sources, no draft.
+    fn hand_off(&mut self, reason: TurnReason) -> Decided {
+        self.escalate(reason, self.tuning.no_evidence_confidence, &[], None)
     }
 
     /// Hands the conversation to a person.
@@ -615,7 +806,7 @@ impl Turn<'_> {
             },
             reason: reason.code(),
             confidence,
-            sources: hits.iter().take(3).map(citation_of).collect(),
+            sources: hits.iter().take(self.tuning.handoff_sources).map(citation_of).collect(),
             draft: if reason == TurnReason::SuggestMode { draft } else { None },
             conversation: self.inbound.conversation.clone(),
             customer_channel: self.inbound.channel.clone(),
@@ -707,7 +898,7 @@ impl Turn<'_> {
                 if self.conv.bot_silenced() {
                     return Decided::quiet(Decision::Ignore, TurnReason::AgentOwned);
                 }
-                self.escalate(TurnReason::AskedForHuman, 0.0, &[], None)
+                self.hand_off(TurnReason::AskedForHuman)
             }
         }
     }
@@ -823,5 +1014,171 @@ mod tests {
         assert_eq!(TurnReason::WeakRetrieval.code(), "weak_retrieval");
         assert_eq!(TurnReason::AskedForHuman.code(), "asked_for_human");
         assert_eq!(TurnReason::LlmUnavailable.code(), "llm_unavailable");
+    }
+
+    /// The tracing spans of a turn, seen through what a log line carries.
+    mod spans {
+        use super::*;
+        use crate::channel::{
+            Author, AuthorId, ChannelId, ConversationKey, Delivered, EventId, InboxSink, WorkspaceId,
+        };
+        use crate::config::Config;
+        use crate::generate::Extractive;
+        use crate::inbox::{Deliverer, Inbox, InboxOptions, Worker};
+        use crate::knowledge::{KnowledgeBase, SearchSettings};
+        use crate::prompts::Prompts;
+        use crate::ratelimit::RateLimitConfig;
+        use crate::retrieval::embedded::EmbeddedRetriever;
+        use crate::store::Store;
+        use std::sync::{Arc, Mutex};
+
+        /// Log lines as JSON, each with the spans it was logged in (outermost first).
+        #[derive(Clone, Default)]
+        struct Logs(Arc<Mutex<Vec<u8>>>);
+
+        impl std::io::Write for Logs {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl Logs {
+            /// Collects this thread's log lines until the guard is dropped.
+            fn capture(&self) -> tracing::subscriber::DefaultGuard {
+                // tracing decides once per log statement whether anyone listens, from the thread
+                // that reaches it first: another test's thread without a subscriber would silence
+                // it for this one. A process-wide subscriber that takes everything (and writes
+                // nothing) keeps every statement live.
+                static LISTENING: std::sync::Once = std::sync::Once::new();
+                LISTENING.call_once(|| {
+                    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+                });
+                let logs = self.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .json()
+                    .with_span_list(true)
+                    .with_current_span(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .with_writer(move || logs.clone())
+                    .finish();
+                tracing::subscriber::set_default(subscriber)
+            }
+
+            /// The spans of the one line whose message is `message`.
+            fn spans_of(&self, message: &str) -> Vec<serde_json::Value> {
+                let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+                let lines: Vec<serde_json::Value> = text
+                    .lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .filter(|l| l["fields"]["message"] == message)
+                    .collect();
+                assert_eq!(lines.len(), 1, "one line {message:?} in:\n{text}");
+                lines[0]["spans"].as_array().cloned().unwrap_or_default()
+            }
+        }
+
+        fn engine(rate_limits: RateLimitConfig) -> Engine {
+            let store = Store::temporary().unwrap();
+            let embedder = Arc::new(crate::testing::HashingEmbedder::new(64));
+            let kb = KnowledgeBase {
+                retriever: Arc::new(EmbeddedRetriever::in_memory(&store, 64).unwrap()),
+                store,
+                embedder: embedder.clone(),
+                search: SearchSettings { semantic_ratio: 0.5, candidates: 50 },
+                chunking: Default::default(),
+                batch_size: 16,
+            };
+            let config = Config { rate_limits, ..Config::default() };
+            let prompts = Arc::new(Prompts::built_in().unwrap());
+            Engine::with_parts(&config, Arc::new(kb), Arc::new(Extractive::new(embedder)), None, prompts).unwrap()
+        }
+
+        fn message(event: &str, conversation: &str) -> Inbound {
+            Inbound {
+                id: EventId::new(event).unwrap(),
+                source: crate::channel::Source::Slack,
+                workspace: WorkspaceId::new("T7").unwrap(),
+                channel: ChannelId::new("C7").unwrap(),
+                conversation: ConversationKey::new(conversation).unwrap(),
+                author: Author { id: AuthorId::new("U7").unwrap(), display_name: None, is_bot: false, is_agent: false },
+                text: "How long is the free trial?".into(),
+                attachments: Vec::new(),
+                received_at_ms: 0,
+                addressed_to_bot: true,
+                top_level: true,
+                reply_context: serde_json::Value::Null,
+                action: None,
+                unverified_sender: false,
+            }
+        }
+
+        /// The turn's span and the stage's: `[turn, stage]`, the turn's carrying the message
+        /// and the trace id the engine kept the turn under.
+        fn assert_turn_context(spans: &[serde_json::Value], engine: &Engine, event: &str, stage: &str) {
+            assert_eq!(spans.len(), 2, "the turn's span and one stage's: {spans:?}");
+            let (turn, stage_span) = (&spans[0], &spans[1]);
+            assert_eq!(turn["name"], "turn");
+            assert_eq!(turn["workspace"], "T7");
+            assert_eq!(turn["channel"], "C7");
+            assert_eq!(turn["conversation"], "conv-7");
+            assert_eq!(turn["message_id"], event);
+            let trace_id = turn["trace_id"].as_str().expect("the turn's span carries its trace id");
+            let trace = engine.traces.get(trace_id).unwrap().expect("the trace the span names");
+            assert_eq!(trace.message_id, event);
+            assert_eq!(stage_span["name"], "stage");
+            assert_eq!(stage_span["stage"], stage);
+        }
+
+        #[tokio::test]
+        async fn a_stage_logs_with_the_turns_message_and_trace_id() {
+            let logs = Logs::default();
+            let _capture = logs.capture();
+            let engine = engine(RateLimitConfig::default());
+            let o = engine.handle_admitted(&message("E1", "conv-7"), Admission::Limited { retry_after_ms: 1000 }).await;
+            assert_eq!(o.reason, TurnReason::RateLimited);
+            assert_turn_context(&logs.spans_of("rate limited"), &engine, "E1", "limits");
+        }
+
+        struct Nowhere;
+
+        #[async_trait::async_trait]
+        impl Deliverer for Nowhere {
+            async fn deliver(&self, _message: &Outbound) -> Result<Delivered, crate::channel::AdapterError> {
+                Ok(Delivered { platform_message_id: None })
+            }
+        }
+
+        #[tokio::test]
+        async fn through_the_inbox_the_turn_runs_in_the_span_the_worker_entered() {
+            let logs = Logs::default();
+            let _capture = logs.capture();
+            // One message a minute per person: the second (in another conversation, as the first
+            // one is handed to a person) is limited as it arrives.
+            let limits = RateLimitConfig { user_per_minute: 1, user_burst: 1, ..RateLimitConfig::default() };
+            let engine = Arc::new(engine(limits));
+            let inbox = Inbox::open(&Store::temporary().unwrap(), InboxOptions::default()).unwrap();
+            let worker = Worker::new(inbox.clone(), engine.clone(), Arc::new(Nowhere));
+            assert!(inbox.accept(message("E1", "conv-1")).await.unwrap());
+            assert!(inbox.accept(message("E2", "conv-7")).await.unwrap());
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let running = tokio::spawn(worker.run(shutdown.clone()));
+            for _ in 0..2000 {
+                let stats = inbox.stats();
+                if stats.pending_inbound == 0 && stats.pending_outbound == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            shutdown.cancel();
+            running.await.unwrap();
+            assert_eq!(inbox.stats().pending_inbound, 0, "both messages handled");
+            // One turn span, not the worker's and a second one of the engine's.
+            assert_turn_context(&logs.spans_of("rate limited"), &engine, "E2", "limits");
+        }
     }
 }

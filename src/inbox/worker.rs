@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How long a delivery already sent to the platform may still finish after shutdown was asked.
 /// Recording it spares the customer a repeat of that reply after the restart.
@@ -167,6 +168,15 @@ impl Turns {
                 return if moved.is_ok() { Step::Next } else { Step::Failed };
             }
         };
+        // Everything logged from here on, by the worker and by the engine, carries the
+        // message's workspace, conversation and id, and the turn's trace id.
+        let span = crate::trace::turn_span(&record.message);
+        self.take_turn(&key, &record).instrument(span).await
+    }
+
+    /// Hands the message to the engine, shows the working sign meanwhile, and records the
+    /// replies with the message's completion.
+    async fn take_turn(&self, key: &[u8], record: &PendingRecord) -> Step {
         let message = &record.message;
         // Decided before anything is shown: a customer whose thread a person owns must not see
         // the bot "looking" at a message it will not answer.
@@ -178,7 +188,7 @@ impl Turns {
             replies = self.handler.handle(message, record.admission) => replies,
             _ = self.shutdown.cancelled() => return Step::Stopped,
         };
-        let completed = self.inbox.complete_turn(&key, message, &replies).await;
+        let completed = self.inbox.complete_turn(key, message, &replies).await;
         if working {
             self.deliverer.working(message, false).await;
         }
