@@ -35,6 +35,10 @@
 //! cache is reset for every request); the work runs on tokio's blocking pool so the async
 //! runtime is never stalled. A request whose caller stops waiting is abandoned at the next token.
 
+mod context;
+mod tokenizer;
+mod weights;
+
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
@@ -49,15 +53,14 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::quantized_llama::{self, ModelWeights};
-use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::{Vocab, BPE};
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{ChatMessage, ChatRequest, ChatResponse, FinishReason, Llm, LlmError, Role};
 use crate::models::{self, SMOLLM2};
+use context::{fit_turns, Turn};
+use tokenizer::tokenizer_from_gguf;
+use weights::dequantize;
 
 /// `provider/model` reported for every answer of the local model.
 pub const MODEL_NAME: &str = "local/SmolLM2-135M-Instruct";
@@ -70,9 +73,6 @@ const GREEDY_BELOW: f32 = 0.05;
 
 /// Smallest context window accepted; anything smaller could not hold a question and an answer.
 const MIN_CONTEXT_TOKENS: usize = 128;
-
-/// A message is never shortened below this many tokens.
-const MIN_MESSAGE_TOKENS: usize = 48;
 
 /// Used when a conversation has no system message; the model was tuned to always see one.
 const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant.";
@@ -487,51 +487,6 @@ fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// One message of the prompt, already tokenised (role line included, markers not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Turn {
-    /// System messages and the final question are never dropped (only shortened).
-    protected: bool,
-    tokens: Vec<u32>,
-}
-
-/// Shortens `turns` until their tokens plus `per_turn` overhead for each fit in `room` (the
-/// space left after the overhead of the turns as given). Returns false if that is impossible.
-fn fit_turns(turns: &mut Vec<Turn>, room: usize, per_turn: usize, cut: &[u32]) -> bool {
-    let mut room = room;
-    let mut total: usize = turns.iter().map(|t| t.tokens.len()).sum();
-
-    // 1. Drop the oldest messages that may be dropped.
-    while total > room {
-        let Some(oldest) = turns.iter().position(|t| !t.protected) else {
-            break;
-        };
-        total -= turns.remove(oldest).tokens.len();
-        room += per_turn;
-    }
-
-    // 2. Cut the middle of the longest message, as little as needed each time.
-    while total > room {
-        let floor = MIN_MESSAGE_TOKENS + cut.len();
-        let Some(longest) = turns.iter_mut().filter(|t| t.tokens.len() > floor).max_by_key(|t| t.tokens.len()) else {
-            return false;
-        };
-        let len = longest.tokens.len();
-        let keep = len.saturating_sub(total - room).saturating_sub(cut.len());
-        let keep = keep.max(MIN_MESSAGE_TOKENS);
-        let head = keep.div_ceil(2);
-        let tail = keep - head;
-        let mut shortened = Vec::with_capacity(keep + cut.len());
-        shortened.extend_from_slice(&longest.tokens[..head]);
-        shortened.extend_from_slice(cut);
-        shortened.extend_from_slice(&longest.tokens[len - tail..]);
-        total = total - len + shortened.len();
-        longest.tokens = shortened;
-    }
-    true
-}
-
-/// Turns generated tokens into text as they come, so each piece can be shown right away.
 ///
 /// Text is only released when it ends on a complete character (a byte-level tokenizer may
 /// split one character over several tokens). Leading whitespace is never released and trailing
@@ -611,195 +566,13 @@ impl Markers {
     }
 }
 
-/// Rebuilds the tokenizer stored in a GGUF file's metadata (GPT-2 style byte-level BPE).
-fn tokenizer_from_gguf(metadata: &std::collections::HashMap<String, Value>) -> Result<Tokenizer, String> {
-    let get = |key: &str| metadata.get(key).ok_or_else(|| format!("{key} is missing"));
-    let kind = get("tokenizer.ggml.model")?.to_string().map_err(|e| e.to_string())?;
-    if kind != "gpt2" {
-        return Err(format!("unsupported tokenizer type {kind:?}"));
-    }
-    let strings = |key: &str| -> Result<Vec<String>, String> {
-        get(key)?
-            .to_vec()
-            .map_err(|e| format!("{key}: {e}"))?
-            .iter()
-            .map(|v| v.to_string().cloned().map_err(|e| format!("{key}: {e}")))
-            .collect()
-    };
-    let tokens = strings("tokenizer.ggml.tokens")?;
-    let merges = strings("tokenizer.ggml.merges")?
-        .iter()
-        .map(|merge| {
-            merge
-                .split_once(' ')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| format!("malformed merge {merge:?}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    // Control tokens (type 3) are the chat markers and the like.
-    let types: Vec<i32> = match metadata.get("tokenizer.ggml.token_type") {
-        Some(value) => value
-            .to_vec()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|v| v.to_i32().map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
-
-    let vocab: Vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(id, token)| Ok((token.clone(), u32::try_from(id).map_err(|e| e.to_string())?)))
-        .collect::<Result<_, String>>()?;
-    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| e.to_string())?;
-
-    let mut tokenizer = Tokenizer::new(bpe);
-    let byte_level = ByteLevel::new(false, true, true);
-    let pre = metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(String::as_str);
-    if pre == Some("smollm") {
-        // Each digit is its own token, then the usual GPT-2 splitting.
-        tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![Digits::new(true).into(), byte_level.into()])));
-    } else {
-        tokenizer.with_pre_tokenizer(Some(byte_level));
-    }
-    tokenizer.with_decoder(Some(byte_level));
-
-    let special: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, &kind)| kind == 3)
-        .map(|(token, _)| AddedToken::from(token.clone(), true))
-        .collect();
-    tokenizer.add_special_tokens(special).map_err(|e| e.to_string())?;
-    // Marker-like text in messages stays text; the prompt builder inserts real markers by id.
-    tokenizer.set_encode_special_tokens(true);
-    Ok(tokenizer)
-}
-
-/// Describes the GGUF file's weights as f32 tensors served by an [`ExpandedWeights`] reader, so
-/// that loading the model from them makes every matrix product run in f32.
-fn dequantize<R: Read + Seek>(content: Content, source: R, device: &Device) -> (Content, ExpandedWeights<R>) {
-    let Content { magic, metadata, tensor_infos, tensor_data_offset } = content;
-    let mut names: Vec<String> = tensor_infos.keys().cloned().collect();
-    names.sort();
-    let mut expanded = std::collections::HashMap::with_capacity(names.len());
-    let mut entries = Vec::with_capacity(names.len());
-    let mut end = 0u64;
-    for name in names {
-        let Some(info) = tensor_infos.get(&name) else {
-            continue;
-        };
-        let start = end;
-        end += info.shape.elem_count() as u64 * 4;
-        expanded.insert(name, TensorInfo { ggml_dtype: GgmlDType::F32, shape: info.shape.clone(), offset: start });
-        entries.push(ExpandedTensor {
-            start,
-            end,
-            original: TensorInfo { ggml_dtype: info.ggml_dtype, shape: info.shape.clone(), offset: info.offset },
-        });
-    }
-    let content = Content { magic, metadata, tensor_infos: expanded, tensor_data_offset: 0 };
-    let weights = ExpandedWeights {
-        source,
-        source_data_offset: tensor_data_offset,
-        device: device.clone(),
-        entries,
-        len: end,
-        position: 0,
-        current: None,
-    };
-    (content, weights)
-}
-
-/// A virtual file holding every weight of a GGUF file as little-endian f32 values, one tensor
-/// after another. A tensor is read from the real file and expanded only when its bytes are
-/// read, and only one expanded tensor is held at a time, so loading never needs a second full
-/// copy of the weights in memory.
-struct ExpandedWeights<R> {
-    source: R,
-    source_data_offset: u64,
-    device: Device,
-    /// Sorted by position, back to back.
-    entries: Vec<ExpandedTensor>,
-    len: u64,
-    position: u64,
-    /// The tensor last expanded: its index in `entries` and its bytes.
-    current: Option<(usize, Vec<u8>)>,
-}
-
-struct ExpandedTensor {
-    start: u64,
-    end: u64,
-    original: TensorInfo,
-}
-
-impl<R: Read + Seek> ExpandedWeights<R> {
-    fn expand(&mut self, index: usize) -> io::Result<Vec<u8>> {
-        let entry = &self.entries[index];
-        let values = entry
-            .original
-            .read(&mut self.source, self.source_data_offset, &self.device)
-            .and_then(|tensor| tensor.dequantize(&self.device))
-            .and_then(|tensor| tensor.flatten_all())
-            .and_then(|tensor| tensor.to_vec1::<f32>())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        if bytes.len() as u64 != entry.end - entry.start {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "a weight expanded to an unexpected size"));
-        }
-        Ok(bytes)
-    }
-}
-
-impl<R: Read + Seek> Read for ExpandedWeights<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.position >= self.len || buf.is_empty() {
-            return Ok(0);
-        }
-        let index = self.entries.partition_point(|e| e.end <= self.position);
-        let Some(entry) = self.entries.get(index) else {
-            return Ok(0);
-        };
-        let start = entry.start;
-        if self.current.as_ref().map(|(i, _)| *i) != Some(index) {
-            // Drop the previous tensor before expanding the next one.
-            self.current = None;
-            self.current = Some((index, self.expand(index)?));
-        }
-        let Some((_, bytes)) = &self.current else {
-            return Ok(0);
-        };
-        let from =
-            usize::try_from(self.position - start).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let available = &bytes[from.min(bytes.len())..];
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.position += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R> Seek for ExpandedWeights<R> {
-    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            io::SeekFrom::Start(n) => Some(n),
-            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
-            io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
-        };
-        let Some(target) = target else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the weights"));
-        };
-        self.position = target;
-        Ok(target)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::context::MIN_MESSAGE_TOKENS;
     use super::*;
-    use tokenizers::models::bpe::BPE;
+    use tokenizers::decoders::byte_level::ByteLevel;
+    use tokenizers::models::bpe::{Vocab, BPE};
 
     fn turn(protected: bool, len: usize, fill: u32) -> Turn {
         Turn { protected, tokens: vec![fill; len] }
