@@ -121,3 +121,17 @@ pub fn hit(doc: &str, title: &str, text: &str) -> crate::retrieval::Hit {
         fused_score: 0.0,
     }
 }
+
+/// Waits (up to `limit` of tokio time, in short sleeps) until every message `inbox` accepted
+/// is handled and every reply delivered; a stuck inbox fails the test instead of hanging it.
+pub async fn until_idle(inbox: &crate::inbox::Inbox, limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let stats = inbox.stats();
+        if stats.pending_inbound == 0 && stats.pending_outbound == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the inbox did not drain: {stats:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

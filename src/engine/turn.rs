@@ -1167,13 +1167,7 @@ mod tests {
             assert!(inbox.accept(message("E2", "conv-7")).await.unwrap());
             let shutdown = tokio_util::sync::CancellationToken::new();
             let running = tokio::spawn(worker.run(shutdown.clone()));
-            for _ in 0..2000 {
-                let stats = inbox.stats();
-                if stats.pending_inbound == 0 && stats.pending_outbound == 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
+            crate::testing::until_idle(&inbox, std::time::Duration::from_secs(10)).await;
             shutdown.cancel();
             running.await.unwrap();
             assert_eq!(inbox.stats().pending_inbound, 0, "both messages handled");

@@ -10,6 +10,7 @@ use crate::channel::{
     OutboundKind, Source, WorkspaceId,
 };
 use crate::store::Store;
+use crate::testing::until_idle;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -136,19 +137,6 @@ fn start(inbox: &Inbox, engine: Arc<Engine>, platform: Arc<Platform>) -> (Cancel
 async fn stop(shutdown: CancellationToken, handle: JoinHandle<()>) {
     shutdown.cancel();
     handle.await.unwrap();
-}
-
-/// Waits (up to `limit` of tokio time) until the inbox and outbox are empty.
-async fn until_idle(inbox: &Inbox, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let stats = inbox.stats();
-        if stats.pending_inbound == 0 && stats.pending_outbound == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the inbox did not drain: {stats:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 fn open(store: &Store, options: InboxOptions) -> Inbox {

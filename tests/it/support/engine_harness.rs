@@ -197,14 +197,7 @@ impl InboxRun {
     /// Waits until every accepted message is answered and every reply delivered (a bounded
     /// number of short sleeps, so a stuck inbox fails the test instead of hanging it).
     pub async fn until_idle(&self) {
-        for _ in 0..6000 {
-            let stats = self.inbox.stats();
-            if stats.pending_inbound == 0 && stats.pending_outbound == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the inbox did not drain: {:?}", self.inbox.stats());
+        frontdesk::testing::until_idle(&self.inbox, Duration::from_secs(60)).await;
     }
 
     pub async fn stop(mut self) -> Arc<Recorder> {
