@@ -423,7 +423,7 @@ impl Cli {
             Some(p) => Some(p.clone()),
             None => Some(PathBuf::from("frontdesk.toml")).filter(|p| p.is_file()),
         };
-        let mut config = Config::load(path.as_deref())?;
+        let mut config = crate::serve::registry::load_config(path.as_deref())?;
         if let Some(d) = &self.data_dir {
             config.data_dir = d.clone();
         }

@@ -4,14 +4,14 @@ use super::engine_cmds::open_engine;
 use super::{out, Cli, CliError};
 use crate::inbox::{DeadItem, Inbox, InboxOptions};
 use crate::serve::http::Check;
-use crate::serve::{channels, Server};
+use crate::serve::{registry, Server};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the channels, the inbox worker and the HTTP endpoints until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli) -> Result<(), CliError> {
     let (config, engine) = open_engine(cli, None).await?;
-    let built = channels::build(&config, &engine).map_err(|e| CliError::Usage(e.to_string()))?;
+    let built = registry::build(&config, &engine).map_err(|e| CliError::Usage(e.to_string()))?;
     if built.set.is_empty() {
         tracing::warn!(
             "no channel is configured ([slack], [discord] or [email] in frontdesk.toml): only /healthz and /readyz are served"
@@ -115,7 +115,7 @@ pub async fn doctor(cli: &Cli) -> Result<(), CliError> {
         Err(e) => checks.push(Check { name: "inbox".into(), ok: false, detail: e.to_string() }),
     }
 
-    match channels::build(&config, &engine) {
+    match registry::build(&config, &engine) {
         Ok(built) if built.set.is_empty() => checks.push(Check {
             name: "channels".into(),
             ok: true,
@@ -179,7 +179,9 @@ async fn retrieval_doctor(config: &crate::config::Config) -> Vec<Check> {
 pub fn discord_invite(cli: &Cli, application_id: Option<&str>) -> Result<(), CliError> {
     let from_config = || -> Result<String, CliError> {
         let config = cli.load_config()?;
-        config.channels.discord.map(|d| d.application_id).filter(|id| !id.trim().is_empty()).ok_or_else(|| {
+        let section = config.channels.get("discord");
+        let id = section.and_then(|s| s.get("application_id")).and_then(|v| v.as_str()).map(str::to_string);
+        id.filter(|id| !id.trim().is_empty()).ok_or_else(|| {
             CliError::Usage(
                 "no application id: pass --application-id (from the developer portal's General Information page) or set discord.application_id".into(),
             )

@@ -24,7 +24,7 @@ pub mod rerank;
 pub mod server;
 
 pub use answering::AnsweringConfig;
-pub use channels::ChannelsConfig;
+pub use channels::ChannelSections;
 pub use rerank::RerankConfig;
 pub use server::ServerConfig;
 
@@ -38,7 +38,8 @@ use std::path::{Path, PathBuf};
 /// The commented configuration that `frontdesk init` writes; also `deploy/frontdesk.example.toml`.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../deploy/frontdesk.example.toml");
 
-/// Every top-level key and section, in the order the example file documents them.
+/// Every top-level key and section of the engine's configuration, in the order the example file
+/// documents them; the channels' sections follow (`serve::registry` knows them).
 pub const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "models_dir",
@@ -50,9 +51,6 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "answering",
     "rerank",
     "server",
-    "slack",
-    "discord",
-    "email",
 ];
 
 /// Prefix of environment overrides.
@@ -78,8 +76,9 @@ pub struct Config {
     /// `[rerank]`: optional; the fitted ranker by default.
     pub rerank: RerankConfig,
     pub server: ServerConfig,
-    /// `[slack]`, `[discord]`, `[email]`.
-    pub channels: ChannelsConfig,
+    /// The channels' sections, as written: the wiring layer that builds the adapters parses them
+    /// (`serve::registry`).
+    pub channels: ChannelSections,
 }
 
 impl Default for Config {
@@ -95,7 +94,7 @@ impl Default for Config {
             answering: AnsweringConfig::default(),
             rerank: RerankConfig::default(),
             server: ServerConfig::default(),
-            channels: ChannelsConfig::default(),
+            channels: ChannelSections::default(),
         }
     }
 }
@@ -229,7 +228,9 @@ fn list(problems: &[ConfigProblem]) -> String {
 
 impl Config {
     /// Loads `path` (or the defaults when `None`), then the environment, then validates.
-    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    /// `channels` checks the channels' sections (`serve::registry::check` knows them), so that
+    /// every problem of the file is reported at once.
+    pub fn load(path: Option<&Path>, channels: ChannelCheck<'_>) -> Result<Config, ConfigError> {
         let (text, origin) = match path {
             Some(p) => {
                 let text =
@@ -239,11 +240,24 @@ impl Config {
             None => (String::new(), "the default configuration".to_string()),
         };
         let env: Vec<(String, String)> = std::env::vars().collect();
-        Config::from_toml_with_env(&text, &env, &origin)
+        Config::parse(&text, &env, &origin, channels)
     }
 
-    /// Parses TOML text with environment overrides given as pairs; used by `load` and tests.
+    /// Parses TOML text with environment overrides given as pairs, as a configuration without
+    /// channels: any section the engine does not read is an unknown key. Tests and tools that
+    /// need no channel use it; `serve::registry::parse_config` reads the channels too.
     pub fn from_toml_with_env(text: &str, env: &[(String, String)], origin: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, env, origin, &no_channels)
+    }
+
+    /// Parses TOML text with environment overrides given as pairs; the sections the engine
+    /// does not read are kept as written and checked by `channels`.
+    pub fn parse(
+        text: &str,
+        env: &[(String, String)],
+        origin: &str,
+        channels: ChannelCheck<'_>,
+    ) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let mut table: toml::Table = match text.parse() {
             Ok(t) => t,
@@ -274,24 +288,10 @@ impl Config {
                 "answering" => section(&key, value, &mut problems, |v| config.answering = v),
                 "rerank" => section(&key, value, &mut problems, |v| config.rerank = v),
                 "server" => section(&key, value, &mut problems, |v| config.server = v),
-                #[cfg(feature = "slack")]
-                "slack" => section(&key, value, &mut problems, |v| config.channels.slack = Some(v)),
-                #[cfg(feature = "discord")]
-                "discord" => section(&key, value, &mut problems, |v| config.channels.discord = Some(v)),
-                #[cfg(feature = "email")]
-                "email" => section(&key, value, &mut problems, |v| config.channels.email = Some(v)),
-                other if channels::CHANNEL_SECTIONS.contains(&other) => problems.push(ConfigProblem {
-                    path: other.to_string(),
-                    message: format!(
-                        "this build of frontdesk has no {other} channel (built without the \"{other}\" feature)"
-                    ),
-                }),
-                other => problems.push(ConfigProblem {
-                    path: other.to_string(),
-                    message: format!("unknown key (known: {})", TOP_LEVEL_KEYS.join(", ")),
-                }),
+                _ => config.channels.insert(key, value),
             }
         }
+        problems.extend(channels(&config.channels));
         problems.extend(config.validate());
         if problems.is_empty() {
             Ok(config)
@@ -357,7 +357,6 @@ impl Config {
             .chain(self.answering.problems())
             .chain(self.rerank.problems())
             .chain(self.server.problems())
-            .chain(self.channels.problems())
         {
             out.push(ConfigProblem { path, message });
         }
@@ -440,12 +439,26 @@ impl Config {
     }
 }
 
+/// Checks the channels' sections of a configuration: every problem, with its path.
+pub type ChannelCheck<'a> = &'a dyn Fn(&ChannelSections) -> Vec<ConfigProblem>;
+
+/// The check of a configuration without channels: every section left over is unknown.
+fn no_channels(sections: &ChannelSections) -> Vec<ConfigProblem> {
+    sections.names().into_iter().map(|name| unknown_top_level_key(name, &[])).collect()
+}
+
+/// `name` is neither one of the engine's keys nor one of `channels`.
+pub fn unknown_top_level_key(name: &str, channels: &[&str]) -> ConfigProblem {
+    let known: Vec<&str> = TOP_LEVEL_KEYS.iter().chain(channels).copied().collect();
+    ConfigProblem { path: name.to_string(), message: format!("unknown key (known: {})", known.join(", ")) }
+}
+
 fn line_of(text: &str, byte: usize) -> usize {
     text.get(..byte).map(|t| t.matches('\n').count() + 1).unwrap_or(1)
 }
 
 /// Deserialises one top-level entry, recording unknown keys and type errors with their paths.
-fn section<T: DeserializeOwned>(
+pub fn section<T: DeserializeOwned>(
     key: &str,
     value: toml::Value,
     problems: &mut Vec<ConfigProblem>,

@@ -68,6 +68,13 @@ impl PolicyConsole for StorePolicyConsole {
             Err(e) => Err(format!("the policy store failed: {e}")),
         }
     }
+
+    async fn agents_channel(&self, workspace: &WorkspaceId, channel: &ChannelId) -> Result<Option<String>, String> {
+        self.policies
+            .effective(workspace, channel)
+            .map(|p| p.agents_channel)
+            .map_err(|e| format!("the policy store failed: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +95,8 @@ mod tests {
         let err = console.set(&ws, &ch, "confidence_threshold", "lots").await.unwrap_err();
         assert!(!err.is_empty());
         assert!(console.show(&ws, &ch).await.unwrap().contains("answer_top_level = true"));
+        assert_eq!(console.agents_channel(&ws, &ch).await.unwrap(), None);
+        console.set(&ws, &ch, "agents_channel", "C-agents").await.unwrap();
+        assert_eq!(console.agents_channel(&ws, &ch).await.unwrap().as_deref(), Some("C-agents"));
     }
 }

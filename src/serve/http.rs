@@ -19,6 +19,7 @@
 //! `server.request_timeout_secs` (503 otherwise).
 
 use super::ChannelSet;
+pub use crate::channel::Routes;
 use crate::config::ServerConfig;
 use crate::inbox::Inbox;
 use crate::knowledge::KnowledgeBase;
@@ -150,48 +151,6 @@ impl Readiness {
     }
 }
 
-/// The adapters' HTTP routes, and the body limit of each route that takes more (or less) than
-/// `server.max_body_bytes`.
-#[derive(Clone, Default)]
-pub struct Routes {
-    router: Router,
-    body_limits: BTreeMap<String, usize>,
-    without_body: BTreeSet<String>,
-}
-
-impl Routes {
-    pub fn new() -> Routes {
-        Routes::default()
-    }
-
-    /// Adds an adapter's routes.
-    pub fn merge(mut self, router: Router) -> Routes {
-        self.router = self.router.merge(router);
-        self
-    }
-
-    /// Declares that the route registered as `path` takes request bodies of up to `bytes`
-    /// instead of `server.max_body_bytes`.
-    pub fn body_limit(mut self, path: &str, bytes: usize) -> Routes {
-        self.body_limits.insert(path.to_string(), bytes);
-        self
-    }
-
-    /// Declares that the route registered as `path` answers without reading the request body
-    /// (a webhook that is off): its handler is given an empty body, and the connection is
-    /// closed after the answer, so that nothing the client sends is read.
-    pub fn without_body(mut self, path: &str) -> Routes {
-        self.without_body.insert(path.to_string());
-        self
-    }
-}
-
-impl From<Router> for Routes {
-    fn from(router: Router) -> Routes {
-        Routes { router, ..Routes::default() }
-    }
-}
-
 /// How large a request body may be, by route, and how long it may take to arrive.
 #[derive(Debug, Clone)]
 struct BodyLimits {
@@ -211,10 +170,11 @@ impl BodyLimits {
 /// `/healthz`, `/readyz`, merged with the adapters' own routes, every request body read within
 /// its route's limit.
 pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig) -> Router {
+    let (adapter_router, body_limits, without_body) = adapters.into_parts();
     let limits = Arc::new(BodyLimits {
         default: server.max_body_bytes,
-        routes: adapters.body_limits,
-        without_body: adapters.without_body,
+        routes: body_limits,
+        without_body,
         timeout: Duration::from_secs(server.body_timeout_secs),
     });
     let handler_timeout = Duration::from_secs(server.request_timeout_secs);
@@ -223,7 +183,7 @@ pub fn router(readiness: Arc<Readiness>, adapters: Routes, server: &ServerConfig
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(ready)
-        .merge(adapters.router)
+        .merge(adapter_router)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(handler_timeout, answer_in_time))
         .layer(middleware::from_fn_with_state(limits, read_body))

@@ -78,10 +78,10 @@ impl Deliverer for ChannelSet {
     }
 }
 
-pub mod channels;
 pub mod console;
 pub mod http;
 pub mod listen;
+pub mod registry;
 pub mod run;
 
 pub use run::{ServeError, Server};

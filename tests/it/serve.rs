@@ -122,9 +122,9 @@ async fn stop_serving(shutdown: CancellationToken, task: ServeTask) {
 /// directory until the server is stopped.
 async fn start_channels(text: &str) -> (std::net::SocketAddr, CancellationToken, ServeTask, tempfile::TempDir) {
     let h = harness(RateLimitConfig::default()).await;
-    let config = Config::from_toml_with_env(text, &[], "test").unwrap();
+    let config = frontdesk::serve::registry::parse_config(text, &[], "test").unwrap();
     let engine = Arc::new(h.engine);
-    let built = frontdesk::serve::channels::build(&config, &engine).unwrap();
+    let built = frontdesk::serve::registry::build(&config, &engine).unwrap();
     let server = Server::bind(&config, engine, built.set.clone(), built.routes.clone()).await.unwrap();
     let addr = server.local_addr();
     let shutdown = CancellationToken::new();

@@ -62,6 +62,12 @@ pub trait ChannelAdapter: Send + Sync {
     /// Checks that the platform answers with our credentials, the way real traffic would.
     async fn healthcheck(&self) -> Health;
 
+    /// `frontdesk doctor`'s checks of this channel, each named: by default the health check
+    /// alone; adapters add what else an admin must know (permissions, a mailbox's settings).
+    async fn doctor(&self) -> Vec<(String, Health)> {
+        vec![("platform".to_string(), self.healthcheck().await)]
+    }
+
     /// The engine started (`busy = true`) or finished (`busy = false`) working on `message`.
     /// Adapters that can show it do (Slack: an 👀 reaction on the customer's message; Discord:
     /// "typing…"). Until the turn is decided this is all the customer sees: no part of an answer
@@ -83,4 +89,6 @@ pub trait PolicyConsole: Send + Sync {
     /// effective policy as `show` does.
     async fn set(&self, workspace: &WorkspaceId, channel: &ChannelId, key: &str, value: &str)
         -> Result<String, String>;
+    /// Where the channel's handoffs are announced to agents (`agents_channel`), if anywhere.
+    async fn agents_channel(&self, workspace: &WorkspaceId, channel: &ChannelId) -> Result<Option<String>, String>;
 }

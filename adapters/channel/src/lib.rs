@@ -8,6 +8,8 @@
 //! - `ids`: newtype identifiers, so a channel id can never be passed where a workspace id is meant.
 //! - `message`: the normalised inbound and outbound messages.
 //! - `adapter`: the `ChannelAdapter` trait that every adapter implements.
+//! - `setup`: how `frontdesk serve` builds a channel from its configuration section
+//!   (`ChannelConfig::build` → adapter, HTTP routes, banner lines).
 //! - `conformance`: the kit every adapter's tests run against it (`conformance::check`).
 //! - `skip`: how a test that cannot run here (a peer or service is missing) gets reported.
 
@@ -15,8 +17,10 @@ pub mod adapter;
 pub mod conformance;
 pub mod ids;
 pub mod message;
+pub mod setup;
 pub mod skip;
 
 pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink, PolicyConsole};
 pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
 pub use message::{Attachment, Author, Citation, HandoffSummary, Inbound, Outbound, OutboundKind, Source, UserAction};
+pub use setup::{BuildContext, BuiltChannel, ChannelConfig, Routes, SetupError};

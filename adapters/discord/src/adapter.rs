@@ -953,6 +953,10 @@ impl ChannelAdapter for DiscordAdapter {
         }
     }
 
+    async fn doctor(&self) -> Vec<(String, Health)> {
+        DiscordAdapter::doctor(self).await
+    }
+
     async fn healthcheck(&self) -> Health {
         match self.http.get_current_user().await {
             Ok(user) => {

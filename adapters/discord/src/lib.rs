@@ -34,6 +34,7 @@ mod endpoint;
 mod errors;
 mod interactions;
 pub mod render;
+mod setup;
 
 #[cfg(feature = "fake")]
 pub mod fake;

@@ -816,6 +816,10 @@ impl ChannelAdapter for EmailAdapter {
         outbound::deliver(self, message).await
     }
 
+    async fn doctor(&self) -> Vec<(String, Health)> {
+        EmailAdapter::doctor(self).await
+    }
+
     async fn healthcheck(&self) -> Health {
         let mut details = Vec::new();
         let mut ok = true;

@@ -28,6 +28,7 @@ mod dkim;
 mod imap;
 mod outbound;
 mod parse;
+mod setup;
 mod state;
 mod tls;
 mod webhook;

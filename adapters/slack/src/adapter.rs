@@ -513,6 +513,10 @@ impl ChannelAdapter for SlackAdapter {
         }
     }
 
+    async fn doctor(&self) -> Vec<(String, Health)> {
+        SlackAdapter::doctor(self).await
+    }
+
     async fn healthcheck(&self) -> Health {
         if let Some(t) = &self.config.bot_token {
             return match api::auth_test(&self.client, &api::token(t)).await {

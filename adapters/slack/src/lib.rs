@@ -28,6 +28,7 @@ pub mod blocks;
 pub mod config;
 mod http;
 pub mod normalise;
+mod setup;
 pub mod signature;
 mod socket;
 pub mod store;

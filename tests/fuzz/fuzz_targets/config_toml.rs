@@ -14,7 +14,7 @@ fuzz_target!(|input: &[u8]| {
         .filter_map(|line| line.split_once('='))
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
-    let loaded = frontdesk::config::Config::from_toml_with_env(text, &env, "fuzz.toml");
+    let loaded = frontdesk::serve::registry::parse_config(text, &env, "fuzz.toml");
     frontdesk_fuzz::explain(|| match &loaded {
         Ok(_) => "valid configuration".to_string(),
         Err(e) => e.to_string(),

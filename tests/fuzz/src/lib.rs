@@ -57,6 +57,10 @@ impl PolicyConsole for Policies {
             other => Err(format!("unknown policy key {other:?}")),
         }
     }
+
+    async fn agents_channel(&self, _workspace: &WorkspaceId, _channel: &ChannelId) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// With `FRONTDESK_FUZZ_EXPLAIN` set, the targets say on stderr what became of each input, to
@@ -117,7 +121,7 @@ pub mod slack {
                 redirect_url: Some("https://support.example.com/slack/oauth/callback".into()),
                 token_encryption_key: Some(hex::encode([7u8; 32]).into()),
                 api_url: format!("http://127.0.0.1:{}/api", closed_port()),
-                agent_user_ids: vec!["U0AGENT01".into()],
+                agent_user_ids: Some(vec!["U0AGENT01".into()]),
                 ..SlackConfig::default()
             };
             let db = sled::Config::new().temporary(true).open().expect("a temporary sled database");

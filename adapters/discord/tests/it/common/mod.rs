@@ -57,6 +57,16 @@ impl PolicyConsole for RecordingPolicies {
             .insert(key.to_string(), value.to_string());
         Ok(self.render(ws, ch))
     }
+
+    async fn agents_channel(&self, ws: &WorkspaceId, ch: &ChannelId) -> Result<Option<String>, String> {
+        Ok(self
+            .values
+            .lock()
+            .unwrap()
+            .get(&(ws.to_string(), ch.to_string()))
+            .and_then(|v| v.get("agents_channel"))
+            .cloned())
+    }
 }
 
 pub struct Running {
