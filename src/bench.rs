@@ -8,10 +8,10 @@
 use crate::channel::WorkspaceId;
 use crate::cli::out;
 use crate::cli::{BenchArgs, Cli, CliError};
+use crate::document::{Chunk, SourceKind};
 use crate::embed::l2_normalize;
 use crate::knowledge::chunk::{chunk_document, ChunkOptions};
 use crate::knowledge::parse::{parse_document, Format};
-use crate::knowledge::{Chunk, SourceKind};
 use crate::retrieval::embedded::EmbeddedRetriever;
 use crate::retrieval::{IndexedChunk, Retriever, SearchMode, SearchRequest};
 use crate::store::Store;

@@ -13,7 +13,8 @@
 //! agent), including those the bot did not answer, so nothing said is lost and the history of
 //! a thread is available to condense follow-ups.
 
-use crate::channel::{ChannelId, ConversationKey, Source, WorkspaceId};
+use crate::channel::ids::InvalidId;
+use crate::channel::{Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source, WorkspaceId};
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -217,6 +218,57 @@ impl Conversation {
 /// Conversations in sled (tree `conversations`), one JSON record per conversation, and the
 /// result of every handled message (tree `turn_results`), written together in one transaction.
 ///
+/// A fresh id for something started outside a channel: `prefix`, the time and the process.
+pub fn unique_id(prefix: &str) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}-{t:x}-{}", std::process::id())
+}
+
+/// A local message could not be made: one of its ids is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {source}")]
+pub struct InvalidLocalMessage {
+    /// `event` or `author`.
+    pub field: &'static str,
+    pub source: InvalidId,
+}
+
+/// A message typed at the command line (`frontdesk ask`, `chat`, `demo`) or asked by an eval
+/// run, as a channel adapter would hand it over: from a customer, addressed to the bot, with a
+/// fresh event id.
+pub fn cli_inbound(
+    workspace: &WorkspaceId,
+    channel: &ChannelId,
+    conversation: &ConversationKey,
+    author: &str,
+    text: &str,
+) -> Result<Inbound, InvalidLocalMessage> {
+    Ok(Inbound {
+        id: EventId::new(unique_id("cli")).map_err(|source| InvalidLocalMessage { field: "event", source })?,
+        source: Source::Cli,
+        workspace: workspace.clone(),
+        channel: channel.clone(),
+        conversation: conversation.clone(),
+        author: Author {
+            id: AuthorId::new(author).map_err(|source| InvalidLocalMessage { field: "author", source })?,
+            display_name: None,
+            is_bot: false,
+            is_agent: false,
+        },
+        text: text.to_string(),
+        attachments: Vec::new(),
+        received_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        addressed_to_bot: true,
+        top_level: false,
+        reply_context: serde_json::Value::Null,
+        action: None,
+        unverified_sender: false,
+    })
+}
+
 /// The turn results make handling a message idempotent: after a crash between the engine's
 /// work and the inbox recording the reply, the message is handled again and gets back exactly
 /// the replies (same ids) that the first run decided, instead of a second decision taken on a
@@ -293,6 +345,32 @@ impl ConversationStore {
                 TransactionError::Abort(()) => StoreError::Corrupt { what: "turn".into(), message: "aborted".into() },
             })?;
         Ok(())
+    }
+
+    /// Seeds the conversation of `inbound` with earlier turns, oldest first (`frontdesk ask
+    /// --history`, eval cases): the customer's turns under the inbound message's author, the
+    /// others under `bot`. With no turns nothing is written.
+    pub fn seed_history<'a>(
+        &self,
+        inbound: &Inbound,
+        history: impl IntoIterator<Item = (Speaker, &'a str)>,
+    ) -> Result<(), StoreError> {
+        let mut history = history.into_iter().peekable();
+        if history.peek().is_none() {
+            return Ok(());
+        }
+        let mut conv = Conversation::new(
+            inbound.source,
+            inbound.workspace.clone(),
+            inbound.channel.clone(),
+            inbound.conversation.clone(),
+        );
+        for (i, (speaker, text)) in history.enumerate() {
+            let author = if speaker == Speaker::Customer { inbound.author.id.to_string() } else { "bot".to_string() };
+            conv.record(speaker, &author, text, 0, &format!("history-{i}"));
+        }
+        conv.customer = Some(inbound.author.id.to_string());
+        self.put(&conv)
     }
 
     /// Every conversation whose key equals `key`, in any workspace and channel (for

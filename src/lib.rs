@@ -5,26 +5,23 @@
 //! - `config`: `frontdesk.toml`, parsed strictly, validated in one pass, env overrides.
 //! - `models`: fetching and verifying model files into the models directory.
 //! - `embed`: the `Embedder` trait; the local MiniLM embedder and the remote one.
-//! - `knowledge`: parsing help docs and ticket exports, masking personal data, heading-aware
-//!   chunking, and incremental ingest into a retrieval backend.
-//! - `llm`: the `Llm` trait; OpenAI-compatible providers with retries and fallback, the local
-//!   SmolLM2 model.
-//! - `retrieval`: the `Retriever` trait, search requests (always scoped to a workspace), and the
-//!   embedded backend (BM25 keyword index + vector index, fused).
-//! - `rerank`: the `Reranker` trait between retrieval and generation; a cross-encoder over the
-//!   TEI, Cohere or Jina rerank APIs, or run in-process with candle.
+//! - `document`: source kinds, parsed documents and chunks, shared by knowledge, retrieval and store.
+//! - `knowledge`: parsing help docs and tickets, masking personal data, chunking, incremental ingest.
+//! - `llm`: the `Llm` trait; OpenAI-compatible providers with retries and fallback, local SmolLM2.
+//! - `retrieval`: the `Retriever` trait, workspace-scoped search requests, the embedded BM25 + vector backend.
+//! - `rerank`: the `Reranker` trait; a cross-encoder over the TEI, Cohere or Jina APIs, or candle.
 //! - `runtime`: builds the store, embedder and backend from the configuration.
 //! - `store`: sled-backed catalogue of what has been indexed, and the embedding cache.
-//! - `inbox`: the durable inbox (dedup, per-conversation lanes), the turn worker and the outbox
-//!   with retried, ordered delivery: every accepted message gets exactly one reply across crashes.
-//! - `engine`: the turn pipeline — policy, rate limit, state, understand, retrieve, gate,
-//!   generate, verify, decide — and the replies it produces.
+//! - `inbox`: durable inbox (dedup, per-conversation lanes), turn worker, outbox with retried, ordered delivery.
+//! - `engine`: the turn pipeline (policy, state, understand, retrieve, gate, generate, verify, decide), its replies.
 //! - `generate`: the `Generator` trait; extractive answers and model-written answers.
-//! - `conversation`, `policy`, `ratelimit`, `trace`, `prompts`: the engine's state and data.
-//! - `eval`: datasets, scoring (risk, coverage, confidence AUROC, retrieval recall), bootstrap
-//!   intervals, the quality gates and `calibrate`'s fitting.
-//! - `serve`: `frontdesk serve` — builds the channel adapters, mounts their routes beside the
-//!   health and admin endpoints, and runs the inbox worker until shutdown.
+//! - `conversation`: who owns a thread and what was said in it; messages started outside a channel.
+//! - `policy`: channel policies, resolved per message from defaults, workspace and channel.
+//! - `ratelimit`: per-workspace and per-user rate limits.
+//! - `trace`: what each turn did and why, with the confidence features it was scored on.
+//! - `prompts`: versioned prompt templates.
+//! - `eval`: datasets, scoring (risk, coverage, AUROC, recall), bootstrap intervals, the gates, `calibrate`'s fit.
+//! - `serve`: `frontdesk serve`: builds the adapters, mounts their routes beside health and admin, runs the worker.
 //! - `text`: words, content words, a light normaliser and a sentence splitter.
 //! - `bench`: `frontdesk bench`, speed and memory measurements.
 //! - `cli`: the command line; all user-facing printing goes through `cli::out`.
@@ -37,6 +34,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod document;
 pub mod embed;
 pub mod engine;
 pub mod eval;

@@ -112,7 +112,7 @@ pub fn hit(doc: &str, title: &str, text: &str) -> crate::retrieval::Hit {
         url: None,
         heading_path: vec![],
         text: text.into(),
-        source_kind: crate::knowledge::SourceKind::Doc,
+        source_kind: crate::document::SourceKind::Doc,
         product: None,
         updated_at: None,
         keyword_score: 0.0,

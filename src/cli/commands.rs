@@ -6,9 +6,10 @@ use super::{Cli, CliError, DemoArgs, IngestArgs, ModelsAction, SearchArgs};
 use crate::channel::WorkspaceId;
 use crate::config::{Config, EXAMPLE_CONFIG};
 
+use crate::document::SourceKind;
 use crate::eval::Dataset;
 use crate::knowledge::ingest::{IngestSource, IngestSummary};
-use crate::knowledge::{KnowledgeBase, SourceKind};
+use crate::knowledge::KnowledgeBase;
 use crate::models::{self, FetchSource, ModelSpec};
 use crate::retrieval::{Filters, Hit, SearchMode};
 use crate::runtime::open_knowledge;
@@ -245,7 +246,8 @@ pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
     for (i, q) in asks.iter().enumerate() {
         let conversation = crate::channel::ConversationKey::new(format!("demo-{}-{i}", std::process::id()))
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let inbound = super::engine_cmds::cli_inbound(&ws, &channel, &conversation, "demo-customer", q)?;
+        let inbound = crate::conversation::cli_inbound(&ws, &channel, &conversation, "demo-customer", q)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         let outcome = engine.handle(&inbound).await;
         out::line("");
         out::line(format!("ask: {q}"));

@@ -2,8 +2,8 @@
 
 use super::out;
 use super::{AskArgs, ChatArgs, Cli, CliError, PolicyAction, TraceArgs};
-use crate::channel::{Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source, WorkspaceId};
-use crate::conversation::{Conversation, Speaker};
+use crate::channel::{ChannelId, ConversationKey, WorkspaceId};
+use crate::conversation::{cli_inbound, unique_id};
 use crate::engine::{Engine, TurnOutcome};
 use crate::eval::Turn;
 use crate::policy::{PolicyStore, Scope, POLICY_KEYS};
@@ -30,60 +30,6 @@ pub async fn open_engine(
         .map_err(|e| CliError::Usage(format!("engine start-up stopped: {e}")))?
         .map_err(|e| CliError::Usage(e.to_string()))?;
     Ok((config, Arc::new(engine)))
-}
-
-fn unique(prefix: &str) -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{t:x}-{}", std::process::id())
-}
-
-/// A message typed at the command line, as a channel adapter would hand it over.
-pub fn cli_inbound(
-    workspace: &WorkspaceId,
-    channel: &ChannelId,
-    conversation: &ConversationKey,
-    author: &str,
-    text: &str,
-) -> Result<Inbound, CliError> {
-    Ok(Inbound {
-        id: id::<EventId>("event", &unique("cli"))?,
-        source: Source::Cli,
-        workspace: workspace.clone(),
-        channel: channel.clone(),
-        conversation: conversation.clone(),
-        author: Author { id: id::<AuthorId>("author", author)?, display_name: None, is_bot: false, is_agent: false },
-        text: text.to_string(),
-        attachments: Vec::new(),
-        received_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
-        addressed_to_bot: true,
-        top_level: false,
-        reply_context: serde_json::Value::Null,
-        action: None,
-        unverified_sender: false,
-    })
-}
-
-/// Seeds a conversation with earlier turns (`--history`, eval cases).
-pub fn seed_history(engine: &Engine, inbound: &Inbound, history: &[Turn]) -> Result<(), CliError> {
-    if history.is_empty() {
-        return Ok(());
-    }
-    let mut conv = Conversation::new(
-        inbound.source,
-        inbound.workspace.clone(),
-        inbound.channel.clone(),
-        inbound.conversation.clone(),
-    );
-    for (i, t) in history.iter().enumerate() {
-        let speaker = if t.role == "user" { Speaker::Customer } else { Speaker::Bot };
-        let author = if speaker == Speaker::Customer { inbound.author.id.to_string() } else { "bot".to_string() };
-        conv.record(speaker, &author, &t.text, 0, &format!("history-{i}"));
-    }
-    conv.customer = Some(inbound.author.id.to_string());
-    engine.conversations.put(&conv).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn read_history(path: &Path) -> Result<Vec<Turn>, CliError> {
@@ -185,10 +131,15 @@ pub async fn ask(cli: &Cli, args: &AskArgs) -> Result<(), CliError> {
     let ws: WorkspaceId = id("--workspace", &args.workspace)?;
     let channel: ChannelId = id("--channel", &args.channel)?;
     let conversation: ConversationKey =
-        id("--conversation", &args.conversation.clone().unwrap_or_else(|| unique("ask")))?;
-    let inbound = cli_inbound(&ws, &channel, &conversation, &args.author, &args.question)?;
+        id("--conversation", &args.conversation.clone().unwrap_or_else(|| unique_id("ask")))?;
+    let inbound = cli_inbound(&ws, &channel, &conversation, &args.author, &args.question)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     if let Some(path) = &args.history {
-        seed_history(&engine, &inbound, &read_history(path)?)?;
+        let history = read_history(path)?;
+        engine
+            .conversations
+            .seed_history(&inbound, history.iter().map(|t| (t.speaker(), t.text.as_str())))
+            .map_err(|e| CliError::Usage(e.to_string()))?;
     }
     let outcome = engine.handle(&inbound).await;
     if args.json {
@@ -204,7 +155,7 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> Result<(), CliError> {
     let (_, engine) = open_engine(cli, args.generator).await?;
     let ws: WorkspaceId = id("--workspace", &args.workspace)?;
     let channel: ChannelId = id("--channel", &args.channel)?;
-    let mut conversation: ConversationKey = id("conversation", &unique("chat"))?;
+    let mut conversation: ConversationKey = id("conversation", &unique_id("chat"))?;
     out::line(format!(
         "Chatting with frontdesk in workspace {ws}. Type a question; /reset starts a new conversation, /quit leaves."
     ));
@@ -223,13 +174,14 @@ pub async fn chat(cli: &Cli, args: &ChatArgs) -> Result<(), CliError> {
             "" => continue,
             "/quit" | "/exit" => break,
             "/reset" => {
-                conversation = id("conversation", &unique("chat"))?;
+                conversation = id("conversation", &unique_id("chat"))?;
                 out::line("(new conversation)");
                 continue;
             }
             _ => {}
         }
-        let inbound = cli_inbound(&ws, &channel, &conversation, &args.author, line)?;
+        let inbound = cli_inbound(&ws, &channel, &conversation, &args.author, line)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
         // Only the decided outcome is shown, as a customer would see it: nothing of an answer
         // appears before its checks have passed.
         let outcome = engine.handle(&inbound).await;

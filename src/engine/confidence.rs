@@ -23,6 +23,7 @@
 use super::logistic::Logistic;
 use crate::retrieval::{Hit, TermStats};
 use crate::text::term_set;
+use crate::trace::{Features, FEATURE_NAMES, RETRIEVAL_FEATURES};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
@@ -31,86 +32,7 @@ use std::path::Path;
 /// for the command and its cross-validation report).
 pub const SHIPPED_MODEL: &str = include_str!("confidence-model.json");
 
-/// The signals of one turn. Answer features are 0 until an answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Features {
-    /// Cosine similarity of the best chunk to the question.
-    pub sem_top: f32,
-    /// `sem_top` minus the best cosine of any other document (0 with one document).
-    pub sem_margin: f32,
-    /// Fused score of the best hit minus that of the best hit of another document.
-    pub fused_margin: f32,
-    /// The best keyword hit and the best semantic hit are from the same document.
-    pub agreement: f32,
-    /// Keyword score of the top hit relative to the best keyword hit (1 = it is the best).
-    pub top_keyword: f32,
-    /// Share of the question's content terms found in the best chunk (title and headings too).
-    pub coverage_top1: f32,
-    /// Share found in the best three chunks.
-    pub coverage_top3: f32,
-    /// IDF-weighted share of the question's terms in the best three chunks, when the backend
-    /// can tell (rare words count most); else `coverage_top3`.
-    pub weighted_coverage: f32,
-    /// Names, codes or acronyms of the question that occur nowhere in the knowledge (0, 0.5 for
-    /// one, 1 for two or more).
-    pub unknown_distinctive: f32,
-    /// Content terms in the question, scaled: min(n, 20) / 20.
-    pub question_length: f32,
-    /// Earlier turns of the conversation, scaled: min(n, 6) / 6.
-    pub history: f32,
-    /// Cosine similarity between the question and the answer written.
-    pub answer_similarity: f32,
-    /// Share of the question's content terms that the answer contains.
-    pub answer_overlap: f32,
-    /// Support of the answer's weakest sentence in the chunks it cites.
-    pub answer_min_support: f32,
-}
-
-/// Feature names, in the order `Features::get` knows them: the retrieval features first, then
-/// the three that read the answer.
-pub const FEATURE_NAMES: &[&str] = &[
-    "sem_top",
-    "sem_margin",
-    "fused_margin",
-    "agreement",
-    "top_keyword",
-    "coverage_top1",
-    "coverage_top3",
-    "weighted_coverage",
-    "unknown_distinctive",
-    "question_length",
-    "history",
-    "answer_similarity",
-    "answer_overlap",
-    "answer_min_support",
-];
-
-/// The features available before an answer is written: all but the last three of
-/// `FEATURE_NAMES`, which read the answer.
-pub const RETRIEVAL_FEATURES: &[&str] = FEATURE_NAMES.split_at(FEATURE_NAMES.len() - 3).0;
-
 impl Features {
-    /// A feature by name (`None` for an unknown name).
-    pub fn get(&self, name: &str) -> Option<f32> {
-        Some(match name {
-            "sem_top" => self.sem_top,
-            "sem_margin" => self.sem_margin,
-            "fused_margin" => self.fused_margin,
-            "agreement" => self.agreement,
-            "top_keyword" => self.top_keyword,
-            "coverage_top1" => self.coverage_top1,
-            "coverage_top3" => self.coverage_top3,
-            "weighted_coverage" => self.weighted_coverage,
-            "unknown_distinctive" => self.unknown_distinctive,
-            "question_length" => self.question_length,
-            "history" => self.history,
-            "answer_similarity" => self.answer_similarity,
-            "answer_overlap" => self.answer_overlap,
-            "answer_min_support" => self.answer_min_support,
-            _ => return None,
-        })
-    }
-
     /// Reads the retrieval features off the hits of a query (best first) and the backend's
     /// term statistics, if any. `history_turns` counts the earlier messages of the thread.
     pub fn of_retrieval(question: &str, history_turns: usize, hits: &[Hit], terms: Option<&TermStats>) -> Features {

@@ -1,7 +1,6 @@
 //! One turn: from an inbound message to a decision, the messages to deliver, and a trace.
 
 use super::condense::{condense_deterministic, condense_with_llm, PriorTurn};
-use super::confidence::Features;
 use super::intent::{asks_for_human, looks_like_injection, steers_in_retrieved_text};
 use super::replies;
 use super::verify::Verification;
@@ -13,6 +12,7 @@ use crate::generate::{GenerateError, Generated, GenerationInput};
 use crate::policy::{Policy, PolicyMode};
 use crate::ratelimit::Admission;
 use crate::retrieval::{Filters, Hit};
+use crate::trace::Features;
 use crate::trace::{Decision, Trace, TraceHit, TraceVerification};
 use serde::Serialize;
 use std::ops::ControlFlow;

@@ -13,8 +13,9 @@
 
 use super::metrics::auroc;
 use super::record::CaseResult;
-use crate::engine::confidence::{ConfidenceModel, Features, FoldReport, FEATURE_NAMES, RETRIEVAL_FEATURES};
+use crate::engine::confidence::{ConfidenceModel, FoldReport};
 use crate::engine::logistic::{fit, Example, Logistic};
+use crate::trace::{Features, FEATURE_NAMES, RETRIEVAL_FEATURES};
 use serde::Serialize;
 
 /// The share of right answers (in percent, of the fitted data) the recommended retrieval gate may

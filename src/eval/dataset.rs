@@ -7,6 +7,7 @@
 //! then the path of one case file names the dataset, e.g. `evals/tallyhawk/heldout.jsonl`,
 //! called `tallyhawk-heldout`. Every split of a folder is evaluated in the same workspace.
 
+use crate::conversation::Speaker;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,18 @@ pub struct Turn {
     /// `user` or `agent`.
     pub role: String,
     pub text: String,
+}
+
+impl Turn {
+    /// Who said it as the conversation records it: `user` turns are the customer's, any other
+    /// the bot's.
+    pub fn speaker(&self) -> Speaker {
+        if self.role == "user" {
+            Speaker::Customer
+        } else {
+            Speaker::Bot
+        }
+    }
 }
 
 /// One evaluation case. Fields beyond these are kept in `extra` and ignored by scoring.

@@ -59,7 +59,7 @@ pub struct CaseResult {
     pub trace_id: Option<String>,
     /// The features the confidence was computed from: what `frontdesk calibrate` fits on.
     #[serde(default)]
-    pub features: Option<crate::engine::confidence::Features>,
+    pub features: Option<crate::trace::Features>,
     /// The first retrieved chunks (before reranking) with their ranking features and whether
     /// each belongs to a gold document: what the feature ranker is fitted on. Empty for cases
     /// without gold documents.

@@ -11,6 +11,7 @@ use super::dataset::{Case, Dataset};
 use super::record::{CaseResult, RankSample};
 use super::retrieval::{doc_ranking, first_gold_rank};
 use crate::channel::{ChannelId, ConversationKey, WorkspaceId};
+use crate::conversation::cli_inbound;
 use crate::engine::Engine;
 use crate::llm::{ChatMessage, ChatRequest, Llm, ModelTier};
 use crate::policy::{PolicyStore, Scope};
@@ -81,9 +82,11 @@ pub async fn run_case(
     let channel = ChannelId::new(EVAL_CHANNEL).map_err(|e| RunError::Setup(e.to_string()))?;
     let key = ConversationKey::new(format!("{run_id}:{}", case.id)).map_err(|e| RunError::Setup(e.to_string()))?;
     let author = format!("customer-{}", case.id);
-    let inbound = crate::cli::engine_cmds::cli_inbound(ws, &channel, &key, &author, &case.question)
-        .map_err(|e| RunError::Setup(e.to_string()))?;
-    crate::cli::engine_cmds::seed_history(engine, &inbound, &case.history)
+    let inbound =
+        cli_inbound(ws, &channel, &key, &author, &case.question).map_err(|e| RunError::Setup(e.to_string()))?;
+    engine
+        .conversations
+        .seed_history(&inbound, case.history.iter().map(|t| (t.speaker(), t.text.as_str())))
         .map_err(|e| RunError::Setup(e.to_string()))?;
     let outcome = engine.handle(&inbound).await;
     let trace = outcome.trace.clone().unwrap_or_default();

@@ -12,7 +12,7 @@
 //! over-long sentence at word boundaries. Text is only ever cut at whitespace, so every word of
 //! the document appears in exactly one chunk. The output is deterministic.
 
-use super::types::{Chunk, Section, SourceDocument};
+use crate::document::{Chunk, Section, SourceDocument};
 
 /// Size limits for chunks, in words (whitespace-separated tokens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,7 +292,7 @@ fn is_abbreviation(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::types::SourceKind;
+    use crate::document::SourceKind;
 
     fn doc(sections: Vec<(Vec<&str>, String)>) -> SourceDocument {
         SourceDocument {

@@ -16,8 +16,8 @@
 use super::chunk::{chunk_document, ChunkOptions};
 use super::parse::{format_for_path, parse_document};
 use super::tickets::{load_tickets, ticket_to_document};
-use super::types::{SourceDocument, SourceKind};
 use crate::channel::WorkspaceId;
+use crate::document::{SourceDocument, SourceKind};
 use crate::embed::{EmbedError, Embedder};
 use crate::retrieval::{IndexedChunk, RetrievalError, Retriever};
 use crate::store::{DocEntry, EmbeddingCache, Store, StoreError};

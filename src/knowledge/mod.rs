@@ -6,7 +6,5 @@ pub mod ingest;
 pub mod mask;
 pub mod parse;
 pub mod tickets;
-pub mod types;
 
 pub use base::{KnowledgeBase, SearchError, SearchSettings};
-pub use types::{Chunk, Section, SourceDocument, SourceKind};

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::mask::mask_pii;
 use super::parse::parse_timestamp;
-use super::types::{Section, SourceDocument, SourceKind};
+use crate::document::{Section, SourceDocument, SourceKind};
 
 /// One resolved ticket as read from an export.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -224,7 +224,7 @@ pub fn build(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::knowledge::SourceKind;
+    use crate::document::SourceKind;
 
     pub(crate) fn hit(id: &str, title: &str, headings: &[&str], text: &str) -> Hit {
         Hit {

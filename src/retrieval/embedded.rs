@@ -13,7 +13,7 @@ use super::keyword::KeywordIndex;
 use super::vectors::{RowMeta, VectorShard};
 use super::{Hit, IndexedChunk, RetrievalError, Retriever, SearchRequest, TermInfo, TermStats};
 use crate::channel::WorkspaceId;
-use crate::knowledge::Chunk;
+use crate::document::Chunk;
 use crate::store::{key2, prefix1, Store, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

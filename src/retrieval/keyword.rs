@@ -6,7 +6,7 @@
 //! error code like `TH-4012` becomes the terms `th` and `4012`, which match the document that
 //! names it. Every query carries a mandatory term on the workspace field.
 
-use crate::knowledge::Chunk;
+use crate::document::Chunk;
 use crate::retrieval::{Filters, RetrievalError};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -262,7 +262,7 @@ impl KeywordIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::SourceKind;
+    use crate::document::SourceKind;
 
     fn chunk(id: &str, title: &str, text: &str, product: Option<&str>) -> Chunk {
         Chunk {

@@ -14,7 +14,7 @@ pub mod meili;
 pub mod vectors;
 
 use crate::channel::WorkspaceId;
-use crate::knowledge::{Chunk, SourceKind};
+use crate::document::{Chunk, SourceKind};
 use async_trait::async_trait;
 use serde::Serialize;
 

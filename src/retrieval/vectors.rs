@@ -6,7 +6,7 @@
 //! measure. Each row keeps the small metadata that filters need, so a filtered search never
 //! touches the disk.
 
-use crate::knowledge::SourceKind;
+use crate::document::SourceKind;
 use crate::retrieval::Filters;
 use std::collections::HashMap;
 

@@ -6,7 +6,7 @@
 
 use super::{key2, prefix1, StoreError};
 use crate::channel::WorkspaceId;
-use crate::knowledge::SourceKind;
+use crate::document::SourceKind;
 use serde::{Deserialize, Serialize};
 
 /// What is known about one ingested document.

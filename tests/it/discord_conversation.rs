@@ -10,8 +10,7 @@
 //!    the customer writes again.
 //! 4. In another conversation, an agent simply writes in the thread: that takes it over too.
 //!
-//! And, with a scripted model: an answer verification rejects, one refused on confidence and one
-//! only suggested to the agents never reach the customer, not even while being written.
+//! That no unchecked answer reaches a Discord customer is pinned in `regression`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,9 +26,8 @@ use frontdesk_discord::fake::{FakeDiscord, FakeUser, Posted, AGENTS_CHANNEL, GUI
 use frontdesk_discord::DiscordAdapter;
 use std::sync::Arc;
 use std::time::Duration;
-use support::engine_harness::{harness_for, harness_for_with, Harness};
+use support::engine_harness::{harness_for, Harness};
 use support::serving::serve;
-use support::unchecked::{leaked_into, model_generator, scripted_model, CASES, QUESTION};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -171,56 +169,4 @@ async fn card_once(fake: &FakeDiscord, ready: impl Fn(&Posted) -> bool) -> Poste
         assert!(tokio::time::Instant::now() < deadline, "the card never got there; it reads {seen:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_answer_reaches_a_discord_customer_before_it_passes_its_checks() {
-    let model = scripted_model().await;
-    let Harness { _dir: _keep, engine, ws } =
-        harness_for_with(&GUILD_ID.to_string(), model_generator(&model.base_url())).await;
-    let engine = Arc::new(engine);
-    let support = ChannelId::new(SUPPORT_CHANNEL.to_string()).unwrap();
-    let fake = FakeDiscord::start().await.unwrap();
-    let adapter =
-        DiscordAdapter::new(fake.config(), Arc::new(StorePolicyConsole::new(engine.policies.clone()))).unwrap();
-    let serving = serve(&engine, Source::Discord, adapter.clone());
-    let inbox = serving.inbox.clone();
-    fake.wait_identified(1, WAIT).await.unwrap();
-    fake.wait_commands(WAIT).await.unwrap();
-    let customer = FakeUser::customer();
-
-    for (i, case) in CASES.iter().enumerate() {
-        let policy = case.policy(&AGENTS_CHANNEL.to_string());
-        engine.policies.set(&ws, &Scope::Channel(support.clone()), &policy).unwrap().unwrap();
-        let thread = fake.send_message(SUPPORT_CHANNEL, &customer, QUESTION, true).unwrap();
-        let card = fake.wait_posted_in(AGENTS_CHANNEL, i + 1, WAIT).await.unwrap().remove(i);
-        let conv = ConversationKey::new(format!("{GUILD_ID}:{thread}")).unwrap();
-        handled(&engine, &inbox, &ws, &conv, "support team").await;
-        let fields = card.request["embeds"][0].to_string();
-        assert!(fields.contains(&case.reason.replace('_', " ")), "{}: {fields}", case.name);
-        // The customer was told a person will reply, and nothing else.
-        let posted = fake.posted_in(thread);
-        assert_eq!(posted.len(), 1, "{}: {posted:?}", case.name);
-        assert!(posted[0].content.contains("support team"), "{}: {:?}", case.name, posted[0].content);
-        if case.reason == "suggest_mode" {
-            assert!(card.request.to_string().contains(case.marker), "the agents get the suggestion: {fields}");
-        }
-    }
-    assert_eq!(model.count(), CASES.len(), "the model wrote each answer");
-
-    // Not one call to Discord outside the agents' channel carried the model's words: no message
-    // created, none edited, in the customer's thread or anywhere else.
-    let agents = format!("/channels/{AGENTS_CHANNEL}/");
-    let leaks: Vec<String> = fake
-        .calls()
-        .into_iter()
-        .filter(|call| !call.path.contains(&agents))
-        .filter_map(|call| {
-            let cases = leaked_into(&call.body.to_string());
-            (!cases.is_empty()).then(|| format!("{cases:?} in {} {} {}", call.method, call.path, call.body))
-        })
-        .collect();
-    assert!(leaks.is_empty(), "answers reached the customer:\n{}", leaks.join("\n"));
-    assert_eq!(inbox.stats().dead_letters, 0);
-    serving.stop().await;
 }

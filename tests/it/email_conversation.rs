@@ -14,9 +14,7 @@
 //! outsider's unsigned mail "from" the team's domain, in reply to frontdesk's answer, silences
 //! nothing.
 //!
-//! And, with a scripted model: an answer verification rejects, one refused on confidence and one
-//! only suggested to the agents never reach the customer's mailbox; the suggestion reaches the
-//! agents' address.
+//! That no unchecked answer reaches an email customer is pinned in `regression`.
 
 use crate::support;
 
@@ -27,9 +25,8 @@ use frontdesk_email::fake::{CustomerMail, MailStack, ReceivedMail};
 use frontdesk_email::{EmailAdapter, Security};
 use std::sync::Arc;
 use std::time::Duration;
-use support::engine_harness::{harness_for, harness_for_with, Harness};
+use support::engine_harness::{harness_for, Harness};
 use support::serving::serve;
-use support::unchecked::{leaked_into, model_generator, scripted_model, CASES, QUESTION};
 
 /// A bound on each wait, only so that a broken build fails instead of hanging CI.
 const WAIT: Duration = Duration::from_secs(30);
@@ -290,80 +287,5 @@ async fn an_email_conversation_from_question_to_an_agent_taking_over() {
     assert_eq!(replies.len(), 3, "answer, follow-up answer, handoff — and nothing after the agent took over");
     assert!(replies.iter().all(|m| m.auto_submitted.as_deref() == Some("auto-replied")));
 
-    serving.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_answer_reaches_an_email_customer_before_it_passes_its_checks() {
-    let stack = match MailStack::from_env() {
-        Ok(stack) => stack,
-        Err(why) => {
-            frontdesk::channel::skip::skipped(
-                "no_answer_reaches_an_email_customer_before_it_passes_its_checks",
-                frontdesk::channel::skip::Missing::Peer,
-                &why,
-            );
-            return;
-        }
-    };
-    let support = stack.unique_address("support");
-    let customer = stack.unique_address("customer");
-    let agents = stack.unique_address("agents");
-    let model = scripted_model().await;
-    let Harness { _dir: _keep, engine, ws } = harness_for_with(&support, model_generator(&model.base_url())).await;
-    let engine = Arc::new(engine);
-    let adapter = EmailAdapter::new(stack.config(&support), engine.kb.store.db().open_tree("email").unwrap()).unwrap();
-    let serving = serve(&engine, Source::Email, adapter.clone());
-    let inbox = serving.inbox.clone();
-
-    for case in &CASES {
-        engine.policies.set(&ws, &Scope::Workspace, &case.policy(&agents)).unwrap().unwrap();
-        let id = format!("{}.{}@customer.example", case.name, support.replace('@', ".at."));
-        let subject = format!("Refunds ({})", case.name);
-        let mail = CustomerMail {
-            from: &customer,
-            to: vec![&support],
-            subject: &subject,
-            body: QUESTION,
-            message_id: &id,
-            ..CustomerMail::default()
-        };
-        stack.send_mail(&mail).await.unwrap();
-        let told = eventually(&format!("the customer told ({})", case.name), async || {
-            let mails = stack.mailbox(&customer).await.ok()?;
-            mails.into_iter().find(|m| m.in_reply_to == vec![id.clone()])
-        })
-        .await;
-        assert!(told.body.contains("support team"), "{}: {}", case.name, told.body);
-        let forward = eventually(&format!("the forward for the agents ({})", case.name), async || {
-            let mails = stack.mailbox(&agents).await.ok()?;
-            mails.into_iter().find(|m| m.subject == format!("[Handoff] {subject}"))
-        })
-        .await;
-        assert!(forward.body.contains(case.reason), "{}: {}", case.name, forward.body);
-        if case.reason == "suggest_mode" {
-            assert!(forward.body.contains(case.marker), "the agents get the suggestion: {}", forward.body);
-        }
-        eventually(&format!("the turn delivered ({})", case.name), async || {
-            let s = inbox.stats();
-            (s.pending_inbound == 0 && s.pending_outbound == 0).then_some(())
-        })
-        .await;
-    }
-    assert_eq!(model.count(), CASES.len(), "the model wrote each answer");
-
-    // The customer received one mail per question, the handoff, and none of the model's words.
-    let mails = stack.mailbox(&customer).await.unwrap();
-    assert_eq!(mails.len(), CASES.len(), "{mails:?}");
-    let leaks: Vec<String> = mails
-        .iter()
-        .filter_map(|mail| {
-            let seen = format!("{}\n{}\n{}", mail.subject, mail.body, String::from_utf8_lossy(&mail.raw));
-            let cases = leaked_into(&seen);
-            (!cases.is_empty()).then(|| format!("{cases:?} in {seen}"))
-        })
-        .collect();
-    assert!(leaks.is_empty(), "answers reached the customer:\n{}", leaks.join("\n"));
-    assert_eq!(inbox.stats().dead_letters, 0);
     serving.stop().await;
 }

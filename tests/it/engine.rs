@@ -15,7 +15,7 @@ use frontdesk::ratelimit::RateLimitConfig;
 use frontdesk::trace::Decision;
 use std::sync::Arc;
 use std::time::Duration;
-use support::engine_harness::{action, agent, harness, message, through_the_inbox, Harness, InboxRun};
+use support::engine_harness::{action, agent, harness, message, Harness, InboxRun};
 
 async fn state(h: &Harness, conv: &str) -> ConvState {
     h.engine.conversations.get(Source::Slack, &h.ws, &ConversationKey::new(conv).unwrap()).unwrap().unwrap().state
@@ -275,40 +275,6 @@ async fn handling_the_same_message_again_returns_the_same_replies() {
     }
 }
 
-#[tokio::test]
-async fn the_working_sign_shows_only_on_messages_the_bot_will_answer() {
-    let h = harness(RateLimitConfig::default()).await;
-    // A thread a person has claimed.
-    let o = h.engine.handle(&message(&h.ws, "w1", "U1", "How long is the free trial?")).await;
-    assert_eq!(o.decision, Decision::Answer);
-    h.engine.handle(&action(agent(message(&h.ws, "w1", "AGENT1", "")), UserAction::Claim)).await;
-    let in_owned_thread = message(&h.ws, "w1", "U1", "And can annual plans be refunded within 30 days?");
-    let by_agent = agent(message(&h.ws, "w1", "AGENT1", "Yes, within 30 days of the renewal."));
-    let button = action(message(&h.ws, "w1", "U1", ""), UserAction::RequestHuman);
-    let mut not_addressed = message(&h.ws, "w2", "U2", "How long is the free trial?");
-    not_addressed.addressed_to_bot = false;
-    let mut by_bot = message(&h.ws, "w3", "B1", "How long is the free trial?");
-    by_bot.author.is_bot = true;
-    let question = message(&h.ws, "w4", "U3", "How long is the free trial?");
-    let Harness { engine, ws, _dir } = h;
-    let engine = Arc::new(engine);
-
-    let platform = through_the_inbox(
-        &engine,
-        &[in_owned_thread.clone(), by_agent, button, not_addressed, by_bot, question.clone()],
-    )
-    .await;
-    let id = question.id.to_string();
-    assert_eq!(platform.working(), vec![(id.clone(), true), (id, false)]);
-    // Every message was handled: the question answered, the others kept without a word.
-    let delivered = platform.delivered();
-    assert_eq!(delivered.len(), 1, "{delivered:?}");
-    assert!(matches!(delivered[0].kind, OutboundKind::Answer { .. }) && delivered[0].conversation.as_str() == "w4");
-    let conv = engine.conversations.get(Source::Slack, &ws, &ConversationKey::new("w1").unwrap()).unwrap().unwrap();
-    assert!(conv.messages.iter().any(|m| m.text == in_owned_thread.text));
-    assert_eq!(conv.state, ConvState::Agent);
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_workspace_limit_counts_messages_as_they_arrive_not_as_their_turns_come() {
     let limits = RateLimitConfig { workspace_per_minute: 1, workspace_burst: 2, ..RateLimitConfig::default() };
@@ -342,42 +308,6 @@ async fn the_workspace_limit_counts_messages_as_they_arrive_not_as_their_turns_c
     assert_eq!(kinds(&delivered), (2, 2));
     let limited = delivered.iter().filter(|m| matches!(m.kind, OutboundKind::Handoff { .. }));
     assert!(limited.into_iter().all(|m| m.text.contains("faster than I can answer")), "{delivered:?}");
-}
-
-#[tokio::test]
-async fn only_the_customer_or_an_agent_may_rate_an_answer_or_hand_the_thread_off() {
-    let h = harness(RateLimitConfig::default()).await;
-    let o = h.engine.handle(&message(&h.ws, "p1", "U1", "How long is the free trial?")).await;
-    let turn = o.trace.unwrap().trace_id;
-    let rate = |who: &str, conv: &str, turn_id: &str| {
-        action(message(&h.ws, conv, who, ""), UserAction::Feedback { turn_id: turn_id.into(), helpful: false })
-    };
-
-    // Another member of the channel can neither rate the customer's answer nor hand it off.
-    assert_eq!(h.engine.handle(&rate("U2", "p1", &turn)).await.reason, TurnReason::NotAllowed);
-    assert_eq!(h.engine.traces.get(&turn).unwrap().unwrap().feedback, None);
-    let handoff = h.engine.handle(&action(message(&h.ws, "p1", "U2", ""), UserAction::RequestHuman)).await;
-    assert_eq!(handoff.reason, TurnReason::NotAllowed);
-    assert!(handoff.outbound.is_empty());
-    assert_eq!(state(&h, "p1").await, ConvState::Bot);
-
-    // Nor can the customer rate an answer of another conversation from this one.
-    let other = h.engine.handle(&message(&h.ws, "p2", "U3", "How long is the free trial?")).await;
-    let other_turn = other.trace.unwrap().trace_id;
-    assert_eq!(h.engine.handle(&rate("U1", "p1", &other_turn)).await.reason, TurnReason::NotAllowed);
-    assert_eq!(h.engine.traces.get(&other_turn).unwrap().unwrap().feedback, None);
-
-    // A press the platform could not vouch for changes nothing, whoever it names.
-    let mut forged = rate("U1", "p1", &turn);
-    forged.unverified_sender = true;
-    assert_eq!(h.engine.handle(&forged).await.reason, TurnReason::NotAllowed);
-
-    // The customer and an agent may.
-    assert_eq!(h.engine.handle(&rate("U1", "p1", &turn)).await.reason, TurnReason::FeedbackRecorded);
-    assert_eq!(h.engine.traces.get(&turn).unwrap().unwrap().feedback, Some(false));
-    let by_agent = h.engine.handle(&agent(action(message(&h.ws, "p1", "A1", ""), UserAction::RequestHuman))).await;
-    assert_eq!(by_agent.reason, TurnReason::AskedForHuman);
-    assert_eq!(state(&h, "p1").await, ConvState::Escalated);
 }
 
 #[tokio::test]

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use frontdesk::channel::WorkspaceId;
+use frontdesk::document::SourceKind;
 use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::{IngestSource, IngestSummary};
-use frontdesk::knowledge::{KnowledgeBase, SearchSettings, SourceKind};
+use frontdesk::knowledge::{KnowledgeBase, SearchSettings};
 use frontdesk::retrieval::embedded::EmbeddedRetriever;
 use frontdesk::retrieval::{Filters, SearchMode, SearchRequest};
 use frontdesk::store::Store;

@@ -20,6 +20,7 @@ mod inbox_crash;
 mod knowledge;
 mod llm_local;
 mod llm_openai;
+mod regression;
 mod retriever_contract;
 mod serve;
 mod slack_conversation;

@@ -14,9 +14,10 @@ use crate::support;
 
 use frontdesk::channel::skip::{skipped, Missing};
 use frontdesk::channel::WorkspaceId;
+use frontdesk::document::{Chunk, SourceKind};
 use frontdesk::knowledge::chunk::ChunkOptions;
 use frontdesk::knowledge::ingest::IngestSource;
-use frontdesk::knowledge::{Chunk, KnowledgeBase, SearchSettings, SourceKind};
+use frontdesk::knowledge::{KnowledgeBase, SearchSettings};
 use frontdesk::retrieval::embedded::EmbeddedRetriever;
 use frontdesk::retrieval::meili::config::{FusionMode, MeiliConfig};
 use frontdesk::retrieval::meili::MeiliRetriever;

@@ -22,7 +22,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use super::types::{Section, SourceDocument, SourceKind};
+use crate::document::{Section, SourceDocument, SourceKind};
 use html::parse_html;
 use markdown::parse_markdown;
 use text::parse_text;

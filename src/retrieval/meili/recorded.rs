@@ -40,7 +40,7 @@ fn keyword_hits_take_their_cosine_from_the_vectors_meilisearch_returns() {
     assert!((hits[0].semantic_score - expected).abs() < 1e-6);
     assert!((hits[0].keyword_score - 0.957_227).abs() < 1e-5, "{}", hits[0].keyword_score);
     assert_eq!(hits[0].keyword_norm, 1.0);
-    assert_eq!(hits[1].source_kind, crate::knowledge::SourceKind::Doc);
+    assert_eq!(hits[1].source_kind, crate::document::SourceKind::Doc);
     assert_eq!(hits[1].product.as_deref(), Some("billing"));
     assert_eq!(hits[1].updated_at, Some(1_700_000_000));
 }

@@ -10,7 +10,7 @@
 //! - `keyword_norm` and `fused_score`: the same min-max fusion as the embedded backend.
 
 use super::MeiliError;
-use crate::knowledge::SourceKind;
+use crate::document::SourceKind;
 use crate::retrieval::fusion::{fuse, Evidence};
 use crate::retrieval::{Filters, Hit};
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,7 @@ pub fn document_id(workspace: &str, chunk_id: &str) -> String {
 }
 
 impl MeiliDoc {
-    pub fn new(workspace: &str, chunk: &crate::knowledge::Chunk, vector: Option<(&str, Vec<f32>)>) -> Self {
+    pub fn new(workspace: &str, chunk: &crate::document::Chunk, vector: Option<(&str, Vec<f32>)>) -> Self {
         MeiliDoc {
             id: document_id(workspace, &chunk.chunk_id),
             workspace_id: workspace.to_string(),

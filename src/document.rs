@@ -1,4 +1,7 @@
-//! The knowledge model: source documents as parsed, and the chunks that get indexed.
+//! Documents and their chunks: source documents as parsed, and the chunks that get indexed.
+//!
+//! The vocabulary that knowledge (which makes chunks), retrieval (which indexes and finds them)
+//! and the store (which catalogues them) share; it depends on none of them.
 
 use serde::{Deserialize, Serialize};
 
