@@ -14,6 +14,7 @@
 //! - `store`: sled-backed catalogue of what has been indexed, and the embedding cache.
 //! - `inbox`: durable inbox (dedup, per-conversation lanes), turn worker, outbox with retried, ordered delivery.
 //! - `engine`: the turn pipeline (policy, state, understand, retrieve, gate, generate, verify, decide), its replies.
+//! - `logistic`: the logistic model behind the confidence score and the feature ranker, and its fit.
 //! - `generate`: the `Generator` trait; extractive answers and model-written answers.
 //! - `conversation`: who owns a thread and what was said in it; messages started outside a channel.
 //! - `policy`: channel policies, resolved per message from defaults, workspace and channel.
@@ -23,14 +24,12 @@
 //! - `eval`: datasets, scoring (risk, coverage, AUROC, recall), bootstrap intervals, the gates, `calibrate`'s fit.
 //! - `serve`: `frontdesk serve`: builds the adapters, mounts their routes beside health and admin, runs the worker.
 //! - `text`: words, content words, a light normaliser and a sentence splitter.
-//! - `bench`: `frontdesk bench`, speed and memory measurements.
-//! - `cli`: the command line; all user-facing printing goes through `cli::out`.
+//! - `cli`: the command line (`cli::bench` is `frontdesk bench`); all user-facing printing goes through `cli::out`.
 //! - `testing` (tests and the `test-util` feature): test doubles such as a model-free embedder.
 //!
 //! The message path with file names, the rules no change may break and where to add a channel,
 //! a backend or a model provider are in `ARCHITECTURE.md`.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod conversation;
@@ -42,6 +41,7 @@ pub mod generate;
 pub mod inbox;
 pub mod knowledge;
 pub mod llm;
+pub mod logistic;
 pub mod models;
 pub mod policy;
 pub mod prompts;

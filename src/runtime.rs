@@ -21,8 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// Dimensions of all-MiniLM-L6-v2 vectors.
-pub const MINILM_DIMENSIONS: usize = 384;
 /// Model id of the local embedder (part of embedding cache keys).
 pub const MINILM_ID: &str = "all-MiniLM-L6-v2";
 
@@ -77,7 +75,7 @@ impl Embedder for LazyLocalEmbedder {
     }
 
     fn dimensions(&self) -> usize {
-        MINILM_DIMENSIONS
+        crate::embed::MINILM_DIMENSIONS
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {

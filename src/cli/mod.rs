@@ -4,6 +4,7 @@
 //! (`--data-dir`, `--models-dir`). Commands return `CliError`; `main` prints its chain and
 //! picks the exit code.
 
+pub mod bench;
 pub mod calibrate_cmd;
 pub mod commands;
 pub mod engine_cmds;
@@ -448,7 +449,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Trace(args) => engine_cmds::trace(&cli, args).await,
         Command::Eval(args) => eval_cmd::eval(&cli, args).await,
         Command::Calibrate(args) => calibrate_cmd::calibrate_cmd(&cli, args).await,
-        Command::Bench(args) => crate::bench::run(&cli, args).await,
+        Command::Bench(args) => bench::run(&cli, args).await,
         Command::Demo(args) => commands::demo(&cli, args).await,
         Command::Serve => serve_cmds::serve(&cli).await,
         Command::Doctor => serve_cmds::doctor(&cli).await,

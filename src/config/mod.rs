@@ -19,16 +19,14 @@
 
 pub mod answering;
 pub mod channels;
-pub mod llm;
-pub mod rerank;
 pub mod server;
 
+pub use crate::rerank::config::RerankConfig;
 pub use answering::AnsweringConfig;
 pub use channels::ChannelSections;
-pub use rerank::RerankConfig;
 pub use server::ServerConfig;
 
-pub use llm::{GeneratorKind, LlmConfig, ProviderConfig};
+pub use crate::llm::config::{GeneratorKind, LlmConfig, ProviderConfig};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -367,7 +365,7 @@ impl Config {
     pub fn embedder_dimensions(&self) -> usize {
         match (&self.embedder.kind, &self.embedder.remote) {
             (EmbedderKind::Remote, Some(r)) => r.dimensions,
-            _ => crate::runtime::MINILM_DIMENSIONS,
+            _ => crate::embed::MINILM_DIMENSIONS,
         }
     }
 

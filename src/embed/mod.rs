@@ -9,6 +9,9 @@ pub mod remote;
 
 use async_trait::async_trait;
 
+/// Dimensions of all-MiniLM-L6-v2 vectors.
+pub const MINILM_DIMENSIONS: usize = 384;
+
 /// Why embedding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {

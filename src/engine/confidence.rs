@@ -20,7 +20,7 @@
 //! articles and one of three hundred are scored alike (an everyday word no article uses is not
 //! evidence of anything; a product name or error code that none mentions is).
 
-use super::logistic::Logistic;
+use crate::logistic::Logistic;
 use crate::retrieval::{Hit, TermStats};
 use crate::text::term_set;
 use crate::trace::{Features, FEATURE_NAMES, RETRIEVAL_FEATURES};

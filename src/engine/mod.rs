@@ -12,7 +12,6 @@
 //! - `intent`: explicit requests for a person and injection attempts.
 //! - `condense`: follow-ups made standalone.
 //! - `confidence`: the features of a turn and the fitted model that scores them.
-//! - `logistic`: the model's form and its fit.
 //! - `verify`: citations and sentence support.
 //! - `turn`: the pipeline itself.
 //! - `replies`: what the customer and the agents are told.
@@ -20,7 +19,6 @@
 pub mod condense;
 pub mod confidence;
 pub mod intent;
-pub mod logistic;
 pub mod replies;
 pub mod turn;
 pub mod verify;
@@ -136,7 +134,7 @@ impl Engine {
             None => ConfidenceModel::shipped()?,
         };
         let reranker: Option<Arc<dyn crate::rerank::Reranker>> = match config.rerank.kind {
-            crate::config::rerank::RerankKind::Features => confidence.ranker.clone().map(|m| {
+            crate::rerank::config::RerankKind::Features => confidence.ranker.clone().map(|m| {
                 Arc::new(crate::rerank::features::FeatureRanker::new(m, &confidence.version))
                     as Arc<dyn crate::rerank::Reranker>
             }),

@@ -14,7 +14,7 @@
 use super::metrics::auroc;
 use super::record::CaseResult;
 use crate::engine::confidence::{ConfidenceModel, FoldReport};
-use crate::engine::logistic::{fit, Example, Logistic};
+use crate::logistic::{fit, Example, Logistic};
 use crate::trace::{Features, FEATURE_NAMES, RETRIEVAL_FEATURES};
 use serde::Serialize;
 

@@ -22,9 +22,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
+use super::config::LlmConfig;
 use super::openai::OpenAiProvider;
 use super::{ChatRequest, ChatResponse, Llm, LlmError, ModelTier};
-use crate::config::LlmConfig;
 
 /// Providers in fallback order, and optionally a cheap one for easy questions.
 pub struct LlmChain {

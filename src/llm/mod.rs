@@ -5,11 +5,13 @@
 //!   retryable errors only.
 //! - `chain`: a fallback chain of providers, and routing easy questions to a cheaper one.
 //! - `local`: SmolLM2-135M-Instruct in-process on the CPU (candle), no server, no key.
+//! - `config`: `[llm]`, the generator and the providers behind it.
 //!
 //! Callers never see a provider's raw error text: `LlmError` says what kind of failure it was,
 //! and the engine turns "every provider failed" into an escalation (`llm_unavailable`).
 
 pub mod chain;
+pub mod config;
 pub mod local;
 pub mod openai;
 

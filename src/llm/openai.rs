@@ -30,8 +30,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use super::chain::{error_kind, note_attempt, DeltaRelay};
+use super::config::ProviderConfig;
 use super::{ChatMessage, ChatRequest, ChatResponse, FinishReason, Llm, LlmError};
-use crate::config::ProviderConfig;
 
 /// Longest piece of a provider's body quoted in an error.
 const EXCERPT_CHARS: usize = 200;

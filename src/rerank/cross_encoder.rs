@@ -32,8 +32,8 @@ use tokenizers::{
     TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
+use super::config::MIN_MAX_LENGTH;
 use super::{passage_text, RerankError, Reranker};
-use crate::config::rerank::MIN_MAX_LENGTH;
 use crate::retrieval::Hit;
 
 pub const CONFIG_FILE: &str = "config.json";

@@ -10,7 +10,7 @@
 //! is a score within one result list or a share of the question's own words.
 
 use super::{RerankError, Reranker};
-use crate::engine::logistic::Logistic;
+use crate::logistic::Logistic;
 use crate::retrieval::Hit;
 use crate::text::term_set;
 use async_trait::async_trait;

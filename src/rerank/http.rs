@@ -34,8 +34,8 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::config::{RerankApi, RerankConfig};
 use super::{passage_text, RerankError, Reranker};
-use crate::config::rerank::{RerankApi, RerankConfig};
 use crate::retrieval::Hit;
 
 /// Longest piece of a service's body quoted in an error.
@@ -804,7 +804,7 @@ mod tests {
         let var = "FRONTDESK_UNIT_RERANK_HTTP_KEY";
         std::env::set_var(var, format!("  {KEY}\n"));
         let config = RerankConfig {
-            kind: crate::config::rerank::RerankKind::Http,
+            kind: crate::rerank::config::RerankKind::Http,
             api: Some(RerankApi::Cohere),
             model: Some("rerank-v3.5".into()),
             api_key_env: Some(var.into()),

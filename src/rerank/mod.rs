@@ -23,6 +23,7 @@
 //! Scores are comparable only within one reranker: a cross-encoder's logit and a hosted API's
 //! relevance in [0, 1] are different scales. They order hits; they are not a confidence.
 
+pub mod config;
 pub mod cross_encoder;
 pub mod features;
 pub mod http;
@@ -33,8 +34,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::rerank::{RerankConfig, RerankKind};
 use crate::retrieval::Hit;
+use config::{RerankConfig, RerankKind};
 
 /// Scores retrieved chunks against a question.
 #[async_trait]

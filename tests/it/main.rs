@@ -18,6 +18,7 @@ mod engine_llm;
 mod engine_local;
 mod inbox_crash;
 mod knowledge;
+mod layers;
 mod llm_local;
 mod llm_openai;
 mod regression;

@@ -5,9 +5,9 @@
 //! does not care where its vectors came from. Embedding throughput is measured on its own over
 //! real chunks of the sample help centre, and query embedding latency on real questions.
 
+use super::out;
+use super::{BenchArgs, Cli, CliError};
 use crate::channel::WorkspaceId;
-use crate::cli::out;
-use crate::cli::{BenchArgs, Cli, CliError};
 use crate::document::{Chunk, SourceKind};
 use crate::embed::l2_normalize;
 use crate::knowledge::chunk::{chunk_document, ChunkOptions};
