@@ -2,6 +2,8 @@
 //! module that imports it. A cycle is reported with its path, so the type that closes it can be
 //! moved to the lower module (ARCHITECTURE.md, "Layers").
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
