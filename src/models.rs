@@ -141,6 +141,21 @@ pub enum ModelError {
     },
 }
 
+impl ModelError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::Missing { .. } => "model_missing",
+            ModelError::Corrupt { .. } => "model_corrupt",
+            ModelError::ChecksumMismatch { .. } => "model_checksum_mismatch",
+            ModelError::Pip { .. } => "model_download_failed",
+            ModelError::SourceMissing { .. } => "model_source_missing",
+            ModelError::Wheel { .. } => "model_wheel_unreadable",
+            ModelError::Io { .. } => "model_io_failed",
+        }
+    }
+}
+
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ModelError + 'a {
     move |source| ModelError::Io { action, path: path.to_path_buf(), source }
 }

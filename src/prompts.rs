@@ -38,6 +38,18 @@ pub enum PromptError {
     Io { file: String, message: String },
 }
 
+impl PromptError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            PromptError::Invalid { .. } => "prompt_invalid",
+            PromptError::Missing(..) => "prompt_missing",
+            PromptError::Unfilled { .. } => "prompt_unfilled",
+            PromptError::Io { .. } => "prompt_unreadable",
+        }
+    }
+}
+
 impl Prompt {
     /// Parses a prompt file.
     pub fn parse(file: &str, text: &str) -> Result<Prompt, PromptError> {

@@ -35,6 +35,17 @@ pub enum SetupError {
     Embed(#[from] EmbedError),
 }
 
+impl SetupError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            SetupError::Store(e) => e.code(),
+            SetupError::Retrieval(e) => e.code(),
+            SetupError::Embed(e) => e.code(),
+        }
+    }
+}
+
 /// The local MiniLM embedder, loaded (and its files verified) on the first call to `embed`.
 pub struct LazyLocalEmbedder {
     models_dir: PathBuf,

@@ -220,6 +220,16 @@ pub enum ConfigError {
     Invalid { origin: String, problems: Vec<ConfigProblem> },
 }
 
+impl ConfigError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_unreadable",
+            ConfigError::Invalid { .. } => "config_invalid",
+        }
+    }
+}
+
 fn list(problems: &[ConfigProblem]) -> String {
     problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
 }

@@ -26,6 +26,18 @@ pub enum EmbedError {
     Remote(String),
 }
 
+impl EmbedError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            EmbedError::ModelMissing { .. } => "embedder_model_missing",
+            EmbedError::ModelLoad { .. } => "embedder_model_invalid",
+            EmbedError::Compute(..) => "embedding_failed",
+            EmbedError::Remote(..) => "embedding_service_failed",
+        }
+    }
+}
+
 /// Turns texts into L2-normalised vectors of a fixed dimension.
 #[async_trait]
 pub trait Embedder: Send + Sync {

@@ -148,6 +148,16 @@ pub enum ModelError {
     Invalid { path: String, message: String },
 }
 
+impl ModelError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::Read { .. } => "confidence_model_unreadable",
+            ModelError::Invalid { .. } => "confidence_model_invalid",
+        }
+    }
+}
+
 /// A logit so low that its probability is 0 in f32 (and finite, so it can be written as JSON).
 const NEVER: f32 = -1000.0;
 

@@ -55,6 +55,19 @@ pub enum EngineError {
     Rerank(#[from] crate::rerank::RerankError),
 }
 
+impl EngineError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Store(e) => e.code(),
+            EngineError::Prompt(e) => e.code(),
+            EngineError::Llm(e) => e.code(),
+            EngineError::Model(e) => e.code(),
+            EngineError::Rerank(e) => e.code(),
+        }
+    }
+}
+
 /// Everything a turn needs. Cheap to share behind an `Arc`.
 pub struct Engine {
     pub kb: Arc<KnowledgeBase>,

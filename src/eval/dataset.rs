@@ -72,6 +72,17 @@ pub enum DatasetError {
     Case { path: PathBuf, line: usize, message: String },
 }
 
+impl DatasetError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            DatasetError::Layout { .. } => "dataset_layout_invalid",
+            DatasetError::Io { .. } => "dataset_unreadable",
+            DatasetError::Case { .. } => "dataset_case_invalid",
+        }
+    }
+}
+
 impl Dataset {
     /// Loads a dataset folder; every malformed case line is an error naming its line.
     pub fn load(path: &Path) -> Result<Dataset, DatasetError> {

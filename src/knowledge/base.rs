@@ -28,6 +28,16 @@ pub enum SearchError {
     Retrieval(#[from] RetrievalError),
 }
 
+impl SearchError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            SearchError::Embed(e) => e.code(),
+            SearchError::Retrieval(e) => e.code(),
+        }
+    }
+}
+
 pub struct KnowledgeBase {
     pub store: Store,
     pub retriever: Arc<dyn Retriever>,

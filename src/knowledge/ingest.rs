@@ -89,6 +89,20 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
+impl IngestError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::NotFound { .. } => "ingest_source_not_found",
+            IngestError::Io { .. } => "ingest_source_unreadable",
+            IngestError::Tickets(..) => "tickets_invalid",
+            IngestError::Embed(e) => e.code(),
+            IngestError::Retrieval(e) => e.code(),
+            IngestError::Store(e) => e.code(),
+        }
+    }
+}
+
 /// Progress reporting; the CLI shows a bar on a terminal, tests pass `()`.
 pub trait Progress: Send + Sync {
     fn start(&self, _total_chunks: usize) {}

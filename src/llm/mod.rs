@@ -118,6 +118,24 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            LlmError::Connect { .. } => "llm_unreachable",
+            LlmError::Timeout { .. } => "llm_timeout",
+            LlmError::RateLimited { .. } => "llm_rate_limited",
+            LlmError::Server { .. } => "llm_server_error",
+            LlmError::Client { .. } => "llm_rejected",
+            LlmError::Malformed { .. } => "llm_bad_response",
+            LlmError::StreamCut { .. } => "llm_stream_cut",
+            LlmError::Local(..) => "local_model_failed",
+            LlmError::NotConfigured => "llm_not_configured",
+            LlmError::AllFailed { .. } => "llm_unavailable",
+        }
+    }
+}
+
+impl LlmError {
     /// True when the same request may succeed if tried again: connection errors, timeouts,
     /// 429, 5xx, and streams cut short. A 4xx other than 429, or a malformed body, is not.
     pub fn retryable(&self) -> bool {

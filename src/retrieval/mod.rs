@@ -150,6 +150,20 @@ pub enum RetrievalError {
     Backend { code: String, message: String },
 }
 
+impl RetrievalError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            RetrievalError::MissingVector(..) => "retrieval_vector_missing",
+            RetrievalError::Dimensions { .. } => "retrieval_dimensions_mismatch",
+            RetrievalError::Keyword(..) => "keyword_index_failed",
+            RetrievalError::Store(e) => e.code(),
+            RetrievalError::Unavailable(..) => "retrieval_unavailable",
+            RetrievalError::Backend { .. } => "retrieval_backend_error",
+        }
+    }
+}
+
 /// How the words of a query occur in a workspace's knowledge: the evidence that a question is
 /// about something the knowledge base covers at all.
 #[derive(Debug, Clone, PartialEq, Serialize)]

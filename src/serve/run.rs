@@ -20,6 +20,16 @@ pub enum ServeError {
     Inbox(#[from] crate::store::StoreError),
 }
 
+impl ServeError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServeError::Listen { .. } => "listen_failed",
+            ServeError::Inbox(e) => e.code(),
+        }
+    }
+}
+
 /// A server ready to run: listening already, so the caller knows the address (tests bind port 0).
 pub struct Server {
     listener: tokio::net::TcpListener,

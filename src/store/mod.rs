@@ -25,6 +25,17 @@ pub enum StoreError {
     Corrupt { what: String, message: String },
 }
 
+impl StoreError {
+    /// A stable snake_case code for this failure (README, "Error codes").
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Open { .. } => "store_unavailable",
+            StoreError::Sled(..) => "store_failed",
+            StoreError::Corrupt { .. } => "store_corrupt",
+        }
+    }
+}
+
 /// The sled database holding frontdesk's state. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
