@@ -10,6 +10,8 @@
 //! - `signature`: Slack's request signing (HMAC-SHA256 and the timestamp window).
 //! - `normalise`: Slack payloads → [`frontdesk_channel::Inbound`] (ids that make retries and
 //!   `message`/`app_mention` pairs one message).
+//! - `reply`: the reply context kept with each message and its replies (channel, thread, the
+//!   agents' card), read back and checked when a reply is delivered.
 //! - `blocks`: Block Kit for answers and the agents' summary card; the buttons' values.
 //! - `agents`: the members of each workspace's agents' user group, cached so that Slack is
 //!   never kept waiting for them.
@@ -28,6 +30,7 @@ pub mod blocks;
 pub mod config;
 mod http;
 pub mod normalise;
+mod reply;
 pub mod signature;
 mod socket;
 pub mod store;
