@@ -8,10 +8,12 @@
 //! - `ids`: newtype identifiers, so a channel id can never be passed where a workspace id is meant.
 //! - `message`: the normalised inbound and outbound messages.
 //! - `adapter`: the `ChannelAdapter` trait that every adapter implements.
-//! - `conformance`: the kit every adapter's tests run against it (`conformance::check`).
+//! - `conformance` (feature `test-util`): the kit every adapter's tests run against it
+//!   (`conformance::check`).
 //! - `skip`: how a test that cannot run here (a peer or service is missing) gets reported.
 
 pub mod adapter;
+#[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 pub mod ids;
 pub mod message;

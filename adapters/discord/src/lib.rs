@@ -35,7 +35,7 @@ mod errors;
 mod interactions;
 pub mod render;
 
-#[cfg(feature = "fake")]
+#[cfg(feature = "test-util")]
 pub mod fake;
 
 pub use adapter::{intents, invite_url, required_permissions, DiscordAdapter};

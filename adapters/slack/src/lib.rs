@@ -21,7 +21,7 @@
 //! - `http`: the routes Slack calls (`/slack/events`, `/slack/interactions`, `/slack/install`,
 //!   `/slack/oauth/callback`).
 //! - `socket`: Socket Mode intake.
-//! - `fake` (feature `fake`): a loopback Slack Web API and a signed sender, for tests.
+//! - `fake` (feature `test-util`): a loopback Slack Web API and a signed sender, for tests.
 
 mod adapter;
 mod agents;
@@ -35,7 +35,7 @@ pub mod signature;
 mod socket;
 pub mod store;
 
-#[cfg(feature = "fake")]
+#[cfg(feature = "test-util")]
 pub mod fake;
 
 pub use adapter::{SlackAdapter, WORKING_REACTION};
