@@ -10,10 +10,12 @@
 //! - `adapter`: the `ChannelAdapter` trait that every adapter implements.
 //! - `setup`: how `frontdesk serve` builds a channel from its configuration section
 //!   (`ChannelConfig::build` → adapter, HTTP routes, banner lines).
-//! - `conformance`: the kit every adapter's tests run against it (`conformance::check`).
+//! - `conformance` (feature `test-util`): the kit every adapter's tests run against it
+//!   (`conformance::check`).
 //! - `skip`: how a test that cannot run here (a peer or service is missing) gets reported.
 
 pub mod adapter;
+#[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 pub mod ids;
 pub mod message;

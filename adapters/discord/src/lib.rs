@@ -36,7 +36,7 @@ mod interactions;
 pub mod render;
 mod setup;
 
-#[cfg(feature = "fake")]
+#[cfg(feature = "test-util")]
 pub mod fake;
 
 pub use adapter::{intents, invite_url, required_permissions, DiscordAdapter};

@@ -33,7 +33,7 @@ mod state;
 mod tls;
 mod webhook;
 
-#[cfg(feature = "fake")]
+#[cfg(feature = "test-util")]
 pub mod fake;
 
 pub use adapter::{EmailAdapter, EmailError, Ingested};

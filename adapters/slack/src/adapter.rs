@@ -7,6 +7,7 @@ use crate::api::{self, Client};
 use crate::blocks::{self, ButtonValue};
 use crate::config::{SlackConfig, SlackMode};
 use crate::normalise::{self, ClickFacts, Malformed, MessageFacts};
+use crate::reply::{CardRef, Place, ReplyContext};
 use crate::store::SlackStore;
 use crate::SlackError;
 use async_trait::async_trait;
@@ -49,24 +50,14 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Where a reply goes, read from the `reply_context` the adapter wrote.
-#[derive(Debug, Clone, PartialEq)]
-struct Place {
-    channel: String,
-    thread_ts: String,
-    /// The customer's message (for the reaction); none for a button click.
-    message_ts: Option<String>,
-}
-
-fn place_of(reply_context: &Value, channel: &str, conversation: &str) -> Option<Place> {
-    let field = |k: &str| reply_context.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let channel = field("channel").unwrap_or_else(|| channel.to_string());
-    // A conversation key is `{team}:{channel}:{thread root}`.
-    let thread_ts = field("thread_ts").or_else(|| {
-        let parts: Vec<&str> = conversation.splitn(3, ':').collect();
-        (parts.len() == 3 && parts[1] == channel).then(|| parts[2].to_string())
+/// A reply's context and where it goes (`channel` and `conversation`: the customer's, for when
+/// the context does not say); refused when the context is malformed or names no thread.
+fn place_of(message: &Outbound, channel: &str, conversation: &str) -> Result<(ReplyContext, Place), AdapterError> {
+    let context = ReplyContext::from_value(&message.reply_context).inspect_err(|e| {
+        tracing::error!(reply = %message.id, error = %e, "a reply was not delivered: its reply context is malformed");
     })?;
-    Some(Place { channel, thread_ts, message_ts: field("message_ts") })
+    let place = context.place(channel, conversation).ok_or_else(|| no_place(message))?;
+    Ok((context, place))
 }
 
 impl SlackAdapter {
@@ -257,17 +248,16 @@ impl SlackAdapter {
 
     /// Shows on the agents' card who claimed or resolved the conversation. Best effort: the
     /// customer was told already, and a card that can't be changed only lacks the status line.
-    async fn update_card(&self, team: &str, card: &Value) {
-        let field = |k: &str| card.get(k).and_then(Value::as_str).unwrap_or_default();
-        let (channel, ts, done, by) = (field("channel"), field("ts"), field("done"), field("by"));
-        let original = card.get("blocks").and_then(Value::as_array).cloned().unwrap_or_default();
+    async fn update_card(&self, team: &str, card: &CardRef) {
+        let (channel, ts, done, by) = (&card.channel, &card.ts, card.done.as_str(), card.by.as_str());
+        let original = &card.blocks;
         if channel.is_empty() || ts.is_empty() || original.is_empty() {
             return;
         }
         let who = by.replace(['<', '>', '|', '@'], "");
         let text = if done == "claimed" { format!("Claimed by <@{who}>") } else { format!("Resolved by <@{who}>") };
         let body =
-            json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks::card_after(&original, done, by)});
+            json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks::card_after(original, done, by)});
         self.update_or_log(team, &body, "the agents' card").await;
     }
 
@@ -469,9 +459,8 @@ impl ChannelAdapter for SlackAdapter {
                         message: text,
                     });
                 };
-                let customer =
-                    place_of(&message.reply_context, summary.customer_channel.as_str(), summary.conversation.as_str())
-                        .ok_or_else(|| no_place(message))?;
+                let (_, customer) =
+                    place_of(message, summary.customer_channel.as_str(), summary.conversation.as_str())?;
                 let value = ButtonValue {
                     turn_id: None,
                     conversation: Some(summary.conversation.to_string()),
@@ -490,22 +479,19 @@ impl ChannelAdapter for SlackAdapter {
                 Ok(Delivered { platform_message_id: Some(ts) })
             }
             OutboundKind::Answer { turn_id, citations, .. } => {
-                let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
-                    .ok_or_else(|| no_place(message))?;
+                let (_, place) = place_of(message, message.channel.as_str(), message.conversation.as_str())?;
                 let value = answer_value(message, &place, turn_id);
                 let blocks = blocks::answer_blocks(&message.text, citations, &value);
                 self.post(team, &place, blocks::answer_fallback(&message.text, citations), Some(blocks)).await
             }
             OutboundKind::Handoff { mention } => {
-                let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
-                    .ok_or_else(|| no_place(message))?;
+                let (_, place) = place_of(message, message.channel.as_str(), message.conversation.as_str())?;
                 self.post(team, &place, blocks::handoff_text(&message.text, mention.as_deref()), None).await
             }
             OutboundKind::Notice => {
-                let place = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
-                    .ok_or_else(|| no_place(message))?;
+                let (context, place) = place_of(message, message.channel.as_str(), message.conversation.as_str())?;
                 let delivered = self.post(team, &place, blocks::mrkdwn(&message.text), None).await?;
-                if let Some(card) = message.reply_context.get("card") {
+                if let Some(card) = &context.card {
                     self.update_card(team, card).await;
                 }
                 Ok(delivered)
@@ -554,7 +540,9 @@ impl ChannelAdapter for SlackAdapter {
         if message.action.is_some() {
             return;
         }
-        let Some(place) = place_of(&message.reply_context, message.channel.as_str(), message.conversation.as_str())
+        let Some(place) = ReplyContext::from_value(&message.reply_context)
+            .ok()
+            .and_then(|c| c.place(message.channel.as_str(), message.conversation.as_str()))
         else {
             return;
         };

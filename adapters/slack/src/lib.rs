@@ -10,6 +10,8 @@
 //! - `signature`: Slack's request signing (HMAC-SHA256 and the timestamp window).
 //! - `normalise`: Slack payloads → [`frontdesk_channel::Inbound`] (ids that make retries and
 //!   `message`/`app_mention` pairs one message).
+//! - `reply`: the reply context kept with each message and its replies (channel, thread, the
+//!   agents' card), read back and checked when a reply is delivered.
 //! - `blocks`: Block Kit for answers and the agents' summary card; the buttons' values.
 //! - `agents`: the members of each workspace's agents' user group, cached so that Slack is
 //!   never kept waiting for them.
@@ -19,7 +21,7 @@
 //! - `http`: the routes Slack calls (`/slack/events`, `/slack/interactions`, `/slack/install`,
 //!   `/slack/oauth/callback`).
 //! - `socket`: Socket Mode intake.
-//! - `fake` (feature `fake`): a loopback Slack Web API and a signed sender, for tests.
+//! - `fake` (feature `test-util`): a loopback Slack Web API and a signed sender, for tests.
 
 mod adapter;
 mod agents;
@@ -28,12 +30,13 @@ pub mod blocks;
 pub mod config;
 mod http;
 pub mod normalise;
+mod reply;
 mod setup;
 pub mod signature;
 mod socket;
 pub mod store;
 
-#[cfg(feature = "fake")]
+#[cfg(feature = "test-util")]
 pub mod fake;
 
 pub use adapter::{SlackAdapter, WORKING_REACTION};

@@ -6,17 +6,18 @@
 //! other field is derived from data both events carry: the mention is read from the text
 //! (`<@BOT>`), not from the event type.
 //!
-//! Conversation key: `{team}:{channel}:{thread root ts}`. `reply_context`:
-//! `{"channel", "thread_ts" (the thread root), "message_ts" (the customer's message, null for a
-//! button click)}`.
+//! Conversation key: `{team}:{channel}:{thread root ts}`. `reply_context`: a
+//! [`crate::reply::ReplyContext`] (`{"channel", "thread_ts" (the thread root), "message_ts" (the
+//! customer's message, null for a button click)}`).
 
 use crate::blocks::{
     ButtonValue, ACTION_CLAIM, ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_REQUEST_HUMAN, ACTION_RESOLVE,
 };
+use crate::reply::{CardRef, ReplyContext};
 use frontdesk_channel::{
     Attachment, Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source, UserAction, WorkspaceId,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// What a request body turned out to be.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,7 +218,9 @@ impl MessageFacts {
             received_at_ms: now_ms,
             addressed_to_bot: self.addressed,
             top_level: self.top_level,
-            reply_context: json!({"channel": self.channel, "thread_ts": self.thread_root, "message_ts": self.ts}),
+            reply_context: ReplyContext::of_message(&self.channel, &self.thread_root, &self.ts)
+                .to_value()
+                .map_err(invalid)?,
             action: None,
             unverified_sender: false,
         })
@@ -269,13 +272,17 @@ impl ClickFacts {
             addressed_to_bot: true,
             top_level: false,
             reply_context: {
-                let mut context = json!({"channel": v.channel, "thread_ts": v.thread, "message_ts": null});
-                if let Some((channel, ts, blocks)) = self.clicked.as_ref().filter(|_| self.is_agent_action()) {
+                let card = self.clicked.as_ref().filter(|_| self.is_agent_action()).map(|(channel, ts, blocks)| {
                     let done = if self.action == UserAction::Claim { "claimed" } else { "resolved" };
-                    context["card"] =
-                        json!({"channel": channel, "ts": ts, "blocks": blocks, "done": done, "by": self.user});
-                }
-                context
+                    CardRef {
+                        channel: channel.clone(),
+                        ts: ts.clone(),
+                        blocks: blocks.clone(),
+                        done: done.into(),
+                        by: self.user.clone(),
+                    }
+                });
+                ReplyContext::of_click(&v.channel, &v.thread, card).to_value().map_err(invalid)?
             },
             action: Some(self.action),
             unverified_sender: false,
@@ -363,6 +370,7 @@ fn user_action_needs_conversation(a: &UserAction) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     fn cb(event: Value) -> EventCallback {
         EventCallback { team_id: "T1".into(), event_id: Some("Ev1".into()), bot_user_id: Some("UBOT".into()), event }

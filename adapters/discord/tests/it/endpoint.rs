@@ -87,7 +87,7 @@ async fn post(router: &axum::Router, timestamp: &str, signature: Option<&str>, b
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-async fn signed_post(router: &axum::Router, body: &[u8]) -> (StatusCode, Value) {
+pub(crate) async fn signed_post(router: &axum::Router, body: &[u8]) -> (StatusCode, Value) {
     let ts = now().to_string();
     post(router, &ts, Some(&sign(&ts, body)), body).await
 }

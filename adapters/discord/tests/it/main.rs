@@ -6,5 +6,6 @@ mod common;
 
 mod conformance;
 mod endpoint;
+mod fixtures;
 mod gateway;
 mod tenants;

@@ -908,3 +908,62 @@ async fn replies_need_a_thread() {
     rig.adapter.deliver(&outbound(&keyed, "o2", "in thread", OutboundKind::Notice)).await.unwrap();
     assert_eq!(rig.fake.thread("C1", "1700000000.000001").len(), 1);
 }
+
+#[tokio::test]
+async fn replies_queued_by_an_earlier_version_deliver_and_malformed_contexts_are_refused_by_name() {
+    let rig = running().await;
+    let root = rig.fake.customer_message("C1", "U1", "where is my invoice?", None);
+    let mut inbound = Inbound {
+        id: EventId::new(format!("C1:{}", root.ts)).unwrap(),
+        source: Source::Slack,
+        workspace: WorkspaceId::new(TEAM_ID).unwrap(),
+        channel: ChannelId::new("C1").unwrap(),
+        conversation: ConversationKey::new(format!("{TEAM_ID}:C1:{}", root.ts)).unwrap(),
+        author: Author { id: AuthorId::new("U1").unwrap(), display_name: None, is_bot: false, is_agent: false },
+        text: "where is my invoice?".into(),
+        attachments: vec![],
+        received_at_ms: 1,
+        addressed_to_bot: true,
+        top_level: true,
+        reply_context: Value::Null,
+        action: None,
+        unverified_sender: false,
+    };
+    // An outbox entry as earlier versions stored it: the reply context is JSON text in the entry.
+    let stored = format!(r#"{{"channel":"C1","thread_ts":"{0}","message_ts":"{0}"}}"#, root.ts);
+    inbound.reply_context = serde_json::from_str(&stored).unwrap();
+    rig.adapter.deliver(&outbound(&inbound, "old-1", "It is under Billing.", OutboundKind::Notice)).await.unwrap();
+    let thread = rig.fake.thread("C1", &root.ts);
+    assert_eq!(thread.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["It is under Billing."]);
+
+    let posts = rig.fake.calls_of("chat.postMessage").len();
+    for (context, expected) in [
+        (
+            json!({"channel": "C1", "thread_ts": 1700000000}),
+            "the reply context's thread_ts 1700000000 is not a Slack message timestamp (invalid type: integer \
+             `1700000000`, expected a string)",
+        ),
+        (
+            json!({"channel": "C1", "thread_ts": "soon"}),
+            "the reply context's thread_ts \"soon\" is not a Slack message timestamp",
+        ),
+        (
+            json!(["C1", root.ts]),
+            &*format!(
+                "the reply context [\"C1\",\"{}\"] is not a JSON object with the Slack channel and thread to reply \
+                 in; the reply did not come from a Slack message",
+                root.ts
+            ),
+        ),
+    ] {
+        inbound.reply_context = context.clone();
+        let err = rig.adapter.deliver(&outbound(&inbound, "bad", "x", OutboundKind::Notice)).await.unwrap_err();
+        match err {
+            AdapterError::Rejected { code, message, .. } => {
+                assert_eq!((code.as_str(), message.as_str()), ("bad_reply_context", expected), "{context}")
+            }
+            other => panic!("{context}: {other:?}"),
+        }
+    }
+    assert_eq!(rig.fake.calls_of("chat.postMessage").len(), posts, "nothing was posted for a malformed context");
+}

@@ -3,5 +3,6 @@
 //! `cargo test --release -p frontdesk-slack --test it socket_mode::`.
 
 mod adapter;
+mod fixtures;
 mod python_peers;
 mod socket_mode;
