@@ -21,10 +21,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = e.exit_code();
-            let report = anyhow::Error::new(e);
-            eprintln!("error: {report:#}");
-            ExitCode::from(code)
+            eprintln!("{}", e.report());
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -127,7 +127,7 @@ pub async fn calibrate_cmd(cli: &Cli, args: &CalibrateArgs) -> Result<(), CliErr
             .ok_or_else(|| CliError::Usage("the ranker's datasets hold no gold chunks to fit on".into()))?;
         (Some(ranker), args.fit_ranker_on.clone())
     } else if let Some(path) = &args.confidence_model {
-        let kept = ConfidenceModel::load(path).map_err(|e| CliError::Usage(e.to_string()))?;
+        let kept = ConfidenceModel::load(path)?;
         (kept.ranker, kept.ranker_fitted_on)
     } else {
         (None, Vec::new())

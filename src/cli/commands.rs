@@ -237,7 +237,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs) -> Result<(), CliError> {
     // a request for a person.
     // One process holds the state database once: the engine shares this knowledge base.
     let kb = std::sync::Arc::new(kb);
-    let engine = crate::engine::Engine::build(&config, kb.clone(), None).map_err(|e| CliError::Usage(e.to_string()))?;
+    let engine = crate::engine::Engine::build(&config, kb.clone(), None)?;
     let unanswerable =
         dataset.cases.iter().find(|c| c.category.as_deref() == Some("unanswerable")).map(|c| c.question.as_str());
     let asks: Vec<&str> =

@@ -27,8 +27,7 @@ pub async fn open_engine(
     let cfg = config.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::build(&cfg, kb, generator))
         .await
-        .map_err(|e| CliError::Usage(format!("engine start-up stopped: {e}")))?
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|e| CliError::Failed(format!("engine start-up stopped: {e}")))??;
     Ok((config, Arc::new(engine)))
 }
 

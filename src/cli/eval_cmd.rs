@@ -161,8 +161,7 @@ pub async fn eval(cli: &Cli, args: &EvalArgs) -> Result<(), CliError> {
     let model = match &config.answering.confidence_model {
         Some(m) => crate::engine::confidence::ConfidenceModel::load(m),
         None => crate::engine::confidence::ConfidenceModel::shipped(),
-    }
-    .map_err(|e| CliError::Usage(e.to_string()))?;
+    }?;
     if args.confidence_model.is_some() {
         default_threshold = model.recommended_threshold;
     }

@@ -44,8 +44,7 @@ pub async fn run_cases(
     let kb2 = kb.clone();
     let mut engine = tokio::task::spawn_blocking(move || Engine::build(&cfg, kb2, generator))
         .await
-        .map_err(|e| CliError::Usage(format!("engine start-up stopped: {e}")))?
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .map_err(|e| CliError::Failed(format!("engine start-up stopped: {e}")))??;
     engine.search_mode = search_mode;
     runner::open_thresholds(&engine.policies, &ws).map_err(|e| CliError::Usage(e.to_string()))?;
     let run_id = format!("eval-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos());

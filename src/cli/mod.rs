@@ -392,6 +392,18 @@ pub enum CliError {
     Search(#[from] SearchError),
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// The engine could not be built (prompts, the confidence model, the model providers).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A channel could not be built from its section.
+    #[error(transparent)]
+    Channel(#[from] crate::channel::SetupError),
+    /// `frontdesk serve` could not listen or open its inbox.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    /// The confidence model named in the configuration or on the command line.
+    #[error(transparent)]
+    ConfidenceModel(#[from] crate::engine::confidence::ModelError),
     #[error("{0}")]
     Usage(String),
     /// A quality gate failed (`frontdesk eval --gate`).
@@ -407,12 +419,56 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Exit code: 2 for bad input or configuration, 3 for a failed quality gate, 1 otherwise.
+    /// Exit code: 2 for bad input or configuration (a channel that cannot be built from its
+    /// section included), 3 for a failed quality gate, 1 otherwise (a port already in use, a
+    /// service that does not answer, a check that failed).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) | CliError::Usage(_) | CliError::Dataset(_) => 2,
+            CliError::Config(_)
+            | CliError::Usage(_)
+            | CliError::Dataset(_)
+            | CliError::Channel(_)
+            | CliError::ConfidenceModel(_) => 2,
             CliError::Gate(_) => 3,
             _ => 1,
+        }
+    }
+
+    /// What `frontdesk` prints: `error[code]: ` and the message with every cause below it that
+    /// the message does not already end with (many messages name their cause themselves).
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let shown = c.to_string();
+            if !text.ends_with(&shown) {
+                text.push_str(": ");
+                text.push_str(&shown);
+            }
+            cause = c.source();
+        }
+        format!("error[{}]: {text}", self.code())
+    }
+
+    /// The stable snake_case code `frontdesk` prints with the message (`error[code]: ...`);
+    /// the README's "Error codes" table says what each one means and what to do.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CliError::Config(e) => e.code(),
+            CliError::Setup(e) => e.code(),
+            CliError::Model(e) => e.code(),
+            CliError::Ingest(e) => e.code(),
+            CliError::Search(e) => e.code(),
+            CliError::Dataset(e) => e.code(),
+            CliError::Engine(e) => e.code(),
+            CliError::Channel(_) => "channel_setup_failed",
+            CliError::Serve(e) => e.code(),
+            CliError::ConfidenceModel(e) => e.code(),
+            CliError::Usage(_) => "usage",
+            CliError::Gate(_) => "quality_gate_failed",
+            CliError::Io { .. } => "io_failed",
+            CliError::Failed(_) => "check_failed",
+            CliError::Json(_) => "json_invalid",
         }
     }
 }

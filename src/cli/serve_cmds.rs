@@ -11,15 +11,13 @@ use tokio_util::sync::CancellationToken;
 /// Runs the channels, the inbox worker and the HTTP endpoints until SIGINT or SIGTERM.
 pub async fn serve(cli: &Cli) -> Result<(), CliError> {
     let (config, engine) = open_engine(cli, None).await?;
-    let built = registry::build(&config, &engine).map_err(|e| CliError::Usage(e.to_string()))?;
+    let built = registry::build(&config, &engine)?;
     if built.set.is_empty() {
         tracing::warn!(
             "no channel is configured ([slack], [discord] or [email] in frontdesk.toml): only /healthz and /readyz are served"
         );
     }
-    let server = Server::bind(&config, Arc::clone(&engine), built.set.clone(), built.routes.clone())
-        .await
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let server = Server::bind(&config, Arc::clone(&engine), built.set.clone(), built.routes.clone()).await?;
     let public = config.server.public_url.clone().unwrap_or_else(|| format!("http://{}", server.local_addr()));
     out::line(format!("frontdesk is listening on {} (public URL {public})", server.local_addr()));
     for line in &built.endpoints {
@@ -28,7 +26,7 @@ pub async fn serve(cli: &Cli) -> Result<(), CliError> {
     out::line(format!("  health: {public}/healthz   readiness: {public}/readyz"));
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    server.run(shutdown).await.map_err(|e| CliError::Usage(e.to_string()))?;
+    server.run(shutdown).await?;
     out::line("stopped; unanswered messages and undelivered replies are kept and resume at the next start");
     Ok(())
 }

@@ -71,8 +71,8 @@ impl Analyzer {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> RetrievalError {
-    RetrievalError::Keyword(e.to_string())
+fn err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> RetrievalError {
+    RetrievalError::Keyword(e.into())
 }
 
 fn schema() -> (Schema, Fields) {

@@ -139,8 +139,9 @@ pub enum RetrievalError {
     MissingVector(SearchMode),
     #[error("vector has {got} dimensions, the index holds {expected}")]
     Dimensions { expected: usize, got: usize },
+    /// The keyword index (tantivy) failed; the source is its own error.
     #[error("keyword index error: {0}")]
-    Keyword(String),
+    Keyword(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("the retrieval backend is unavailable: {0}")]

@@ -6,7 +6,7 @@
 //! as written (`config::ChannelSections`), and they are parsed here, with every problem reported
 //! beside the engine's own when the configuration is loaded.
 //!
-//! Adding a channel: its crate implements `ChannelConfig`; one line in [`CHANNELS`], plus the
+//! Adding a channel: its crate implements `ChannelConfig`; one line in `CHANNELS`, plus the
 //! crate as an optional dependency behind a feature of the same name in `Cargo.toml`.
 
 use super::http::Check;
@@ -75,7 +75,7 @@ fn parse_as<T: ChannelConfig + DeserializeOwned + 'static>(
     parsed
 }
 
-/// The channels' sections, parsed, in [`CHANNELS`] order.
+/// The channels' sections, parsed, in `CHANNELS` order.
 pub struct ChannelConfigs(Vec<(&'static str, Box<dyn ChannelConfig>)>);
 
 impl ChannelConfigs {

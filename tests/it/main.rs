@@ -16,6 +16,7 @@ mod embedder;
 mod engine;
 mod engine_llm;
 mod engine_local;
+mod error_codes;
 mod inbox_crash;
 mod knowledge;
 mod layers;

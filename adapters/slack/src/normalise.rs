@@ -7,7 +7,7 @@
 //! (`<@BOT>`), not from the event type.
 //!
 //! Conversation key: `{team}:{channel}:{thread root ts}`. `reply_context`: a
-//! [`crate::reply::ReplyContext`] (`{"channel", "thread_ts" (the thread root), "message_ts" (the
+//! `ReplyContext` (`reply.rs`) (`{"channel", "thread_ts" (the thread root), "message_ts" (the
 //! customer's message, null for a button click)}`).
 
 use crate::blocks::{
