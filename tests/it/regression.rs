@@ -30,7 +30,6 @@ use support::engine_harness::Harness;
 use support::engine_harness::{action, agent, harness, harness_for, harness_for_with, message, through_the_inbox};
 use support::serving::serve;
 use support::unchecked::{leaked_into, model_generator, scripted_model, CASES, QUESTION};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A bound on each wait, only so that a broken build fails instead of hanging CI.
 const WAIT: Duration = Duration::from_secs(30);
@@ -55,62 +54,12 @@ const SUPPORT: &str = "support@example.test";
 /// The agents' address the hand-offs are forwarded to.
 const AGENTS: &str = "agents@example.test";
 
-/// One mail an SMTP server took: the envelope recipients and the message as sent.
-#[derive(Debug, Clone)]
-struct Taken {
-    recipients: Vec<String>,
-    data: String,
+/// The mails the recording SMTP server took, and its port.
+async fn smtp_recorder() -> (u16, Arc<Mutex<Vec<Taken>>>) {
+    frontdesk_email::fake::smtp_recorder().await.unwrap()
 }
 
-/// An SMTP server on loopback (no TLS, no login) that takes every mail; returns its port and
-/// the mails it took.
-async fn smtp_recorder() -> (u16, Arc<Mutex<Vec<Taken>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let taken = Arc::new(Mutex::new(Vec::new()));
-    let record = taken.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let record = record.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut read = BufReader::new(read);
-                write.write_all(b"220 mx.example.test ESMTP\r\n").await.unwrap();
-                let mut recipients = Vec::new();
-                let mut line = String::new();
-                while read.read_line(&mut line).await.unwrap_or(0) > 0 {
-                    let upper = line.trim_end().to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-mx.example.test\r\n250 8BITMIME\r\n"
-                    } else if let Some(to) = upper.strip_prefix("RCPT TO:") {
-                        recipients.push(to.trim().trim_matches(['<', '>']).to_ascii_lowercase());
-                        b"250 ok\r\n"
-                    } else if upper == "DATA" {
-                        write.write_all(b"354 go ahead\r\n").await.unwrap();
-                        let mut data = String::new();
-                        let mut part = String::new();
-                        while read.read_line(&mut part).await.unwrap_or(0) > 0 && part != ".\r\n" {
-                            data.push_str(&part);
-                            part.clear();
-                        }
-                        record.lock().unwrap().push(Taken { recipients: std::mem::take(&mut recipients), data });
-                        b"250 queued\r\n"
-                    } else if upper == "QUIT" {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    if write.write_all(reply).await.is_err() {
-                        break;
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    (port, taken)
-}
+use frontdesk_email::fake::TakenMail as Taken;
 
 /// A DNS server on loopback that answers every query "no such name": the domains of these
 /// tests sign nothing and publish no DMARC policy. Returns its address.

@@ -323,3 +323,66 @@ impl ReceivedMail {
         }
     }
 }
+
+/// One mail [`smtp_recorder`] took: the envelope recipients (lower-cased) and the message as sent.
+#[derive(Debug, Clone)]
+pub struct TakenMail {
+    pub recipients: Vec<String>,
+    pub data: String,
+}
+
+/// An SMTP server on loopback (no TLS, no login) that takes every mail; returns its port and
+/// the mails it took, for tests that check what frontdesk sent and to whom.
+pub async fn smtp_recorder() -> std::io::Result<(u16, std::sync::Arc<std::sync::Mutex<Vec<TakenMail>>>)> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let taken = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut read = BufReader::new(read);
+                if write.write_all(b"220 mx.example.test ESMTP\r\n").await.is_err() {
+                    return;
+                }
+                let mut recipients = Vec::new();
+                let mut line = String::new();
+                while read.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let upper = line.trim_end().to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-mx.example.test\r\n250 8BITMIME\r\n"
+                    } else if let Some(to) = upper.strip_prefix("RCPT TO:") {
+                        recipients.push(to.trim().trim_matches(['<', '>']).to_ascii_lowercase());
+                        b"250 ok\r\n"
+                    } else if upper == "DATA" {
+                        if write.write_all(b"354 go ahead\r\n").await.is_err() {
+                            return;
+                        }
+                        let mut data = String::new();
+                        let mut part = String::new();
+                        while read.read_line(&mut part).await.unwrap_or(0) > 0 && part != ".\r\n" {
+                            data.push_str(&part);
+                            part.clear();
+                        }
+                        let mail = TakenMail { recipients: std::mem::take(&mut recipients), data };
+                        record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(mail);
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    Ok((port, taken))
+}
