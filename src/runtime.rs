@@ -73,7 +73,7 @@ impl LazyLocalEmbedder {
                     LocalBertEmbedder::load(&path, options).map(Arc::new)
                 })
                 .await
-                .map_err(|e| EmbedError::Compute(format!("model loading stopped: {e}")))?
+                .map_err(EmbedError::Task)?
             })
             .await
     }

@@ -133,13 +133,8 @@ impl Inner {
             return Ok(Vec::new());
         }
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let mut encodings: Vec<Option<Encoding>> = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| EmbedError::Compute(format!("tokenization failed: {e}")))?
-            .into_iter()
-            .map(Some)
-            .collect();
+        let mut encodings: Vec<Option<Encoding>> =
+            self.tokenizer.encode_batch(inputs, true).map_err(EmbedError::Tokenize)?.into_iter().map(Some).collect();
 
         // Similar lengths side by side, so each batch pads little.
         let mut order: Vec<usize> = (0..encodings.len()).collect();
@@ -159,8 +154,8 @@ impl Inner {
 
     /// Runs one batch and returns its mean-pooled (not yet normalised) vectors.
     fn embed_batch(&self, batch: &mut [Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let compute = |e: candle_core::Error| EmbedError::Compute(e.to_string());
-        pad_encodings(batch, &self.padding).map_err(|e| EmbedError::Compute(format!("padding failed: {e}")))?;
+        let compute = EmbedError::Model;
+        pad_encodings(batch, &self.padding).map_err(EmbedError::Padding)?;
         let rows = batch.len();
         let seq_len = batch.first().map_or(0, Encoding::len);
         let mut ids = Vec::with_capacity(rows * seq_len);
@@ -168,7 +163,7 @@ impl Inner {
         let mut mask = Vec::with_capacity(rows * seq_len);
         for encoding in batch.iter() {
             if encoding.len() != seq_len {
-                return Err(EmbedError::Compute("batch rows have different lengths after padding".to_string()));
+                return Err(EmbedError::Ragged);
             }
             ids.extend_from_slice(encoding.get_ids());
             type_ids.extend_from_slice(encoding.get_type_ids());
@@ -204,9 +199,7 @@ impl Embedder for LocalBertEmbedder {
         }
         let inner = Arc::clone(&self.inner);
         let texts = texts.to_vec();
-        tokio::task::spawn_blocking(move || inner.embed(&texts))
-            .await
-            .map_err(|e| EmbedError::Compute(format!("the embedding task failed: {e}")))?
+        tokio::task::spawn_blocking(move || inner.embed(&texts)).await.map_err(EmbedError::Task)?
     }
 }
 

@@ -20,8 +20,23 @@ pub enum EmbedError {
     ModelMissing { dir: String },
     #[error("the embedding model in {dir} could not be loaded: {message}")]
     ModelLoad { dir: String, message: String },
-    #[error("embedding failed: {0}")]
-    Compute(String),
+    /// The tokenizer refused a text.
+    #[error("embedding failed: the text could not be split into the model's tokens: {0}")]
+    Tokenize(#[source] tokenizers::Error),
+    /// Padding a batch to one length failed.
+    #[error("embedding failed: the batch could not be padded to one length: {0}")]
+    Padding(#[source] tokenizers::Error),
+    /// The model's tensor computation failed.
+    #[error("embedding failed: the model's computation failed: {0}")]
+    Model(#[source] candle_core::Error),
+    /// The blocking task that runs the model stopped (a panic or the runtime shutting down).
+    #[error("embedding failed: the task running the model stopped: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    /// The embedder broke its contract: one vector per text, rows of one length.
+    #[error("embedding failed: {texts} texts in, {vectors} vectors out")]
+    Count { texts: usize, vectors: usize },
+    #[error("embedding failed: the batch's rows differ in length after padding")]
+    Ragged,
     #[error("the embedding service failed: {0}")]
     Remote(String),
 }
@@ -32,7 +47,12 @@ impl EmbedError {
         match self {
             EmbedError::ModelMissing { .. } => "embedder_model_missing",
             EmbedError::ModelLoad { .. } => "embedder_model_invalid",
-            EmbedError::Compute(..) => "embedding_failed",
+            EmbedError::Tokenize(_)
+            | EmbedError::Padding(_)
+            | EmbedError::Model(_)
+            | EmbedError::Task(_)
+            | EmbedError::Count { .. }
+            | EmbedError::Ragged => "embedding_failed",
             EmbedError::Remote(..) => "embedding_service_failed",
         }
     }
@@ -56,5 +76,28 @@ pub fn l2_normalize(v: &mut [f32]) {
         for x in v.iter_mut() {
             *x /= norm;
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_embedding_failure_keeps_its_cause_as_a_typed_source() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let stopped = task.await.unwrap_err();
+        let err = EmbedError::Task(stopped);
+        assert_eq!(err.code(), "embedding_failed");
+        let cause = std::error::Error::source(&err).expect("the task's error is kept as the source");
+        assert!(cause.downcast_ref::<tokio::task::JoinError>().is_some_and(|j| j.is_cancelled()));
+        // The message names the cause too, for log lines that print only the top error.
+        assert!(err.to_string().ends_with(&cause.to_string()), "{err}");
+
+        let tokenizer: tokenizers::Error = "no such token".into();
+        let err = EmbedError::Tokenize(tokenizer);
+        assert_eq!(std::error::Error::source(&err).map(ToString::to_string).as_deref(), Some("no such token"));
     }
 }

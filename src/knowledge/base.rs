@@ -92,6 +92,6 @@ impl KnowledgeBase {
     /// The query's vector.
     pub async fn embed_query(&self, query: &str) -> Result<Vec<f32>, EmbedError> {
         let mut v = self.embedder.embed(&[query.to_string()]).await?;
-        v.pop().ok_or_else(|| EmbedError::Compute("the embedder returned no vector".into()))
+        v.pop().ok_or(EmbedError::Count { texts: 1, vectors: 0 })
     }
 }

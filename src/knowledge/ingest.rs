@@ -267,9 +267,7 @@ impl Ingestor<'_> {
             let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
             let vectors = self.embedder.embed(&batch).await?;
             if vectors.len() != batch.len() {
-                return Err(
-                    EmbedError::Compute(format!("{} texts in, {} vectors out", batch.len(), vectors.len())).into()
-                );
+                return Err(EmbedError::Count { texts: batch.len(), vectors: vectors.len() }.into());
             }
             summary.embedded += batch.len();
             for (&i, v) in missing.iter().zip(vectors) {

@@ -319,7 +319,7 @@ impl OpenAiProvider {
             serde_json::from_str(data).map_err(|err| self.malformed(format!("an unreadable stream event ({err})")))?;
         if chunk.error.is_some() {
             // The provider gave up part-way (overloaded, usually): the answer is incomplete.
-            tracing::warn!(provider = %self.name, "the model reported an error in its stream");
+            // Logged once, with the attempt, where the call is retried.
             return Err(LlmError::StreamCut { provider: self.name.clone() });
         }
         if let Some(choice) = chunk.choices.into_iter().next() {

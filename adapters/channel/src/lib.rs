@@ -23,6 +23,6 @@ pub mod setup;
 pub mod skip;
 
 pub use adapter::{AdapterError, ChannelAdapter, Delivered, Health, InboxSink, PolicyConsole};
-pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, WorkspaceId};
+pub use ids::{AuthorId, ChannelId, ConversationKey, EventId, InvalidId, WorkspaceId};
 pub use message::{Attachment, Author, Citation, HandoffSummary, Inbound, Outbound, OutboundKind, Source, UserAction};
 pub use setup::{BuildContext, BuiltChannel, ChannelConfig, Routes, SetupError};

@@ -2,7 +2,7 @@
 //! each becomes an inbound message (with its `UserAction`) or a reply to an admin, and is
 //! answered with the interaction response Discord expects.
 
-use crate::adapter::{now_ms, CardRef, DiscordAdapter, ReplyContext};
+use crate::adapter::{now_ms, CardRef, DiscordAdapter, IntakeError, ReplyContext};
 use crate::config::is_snowflake;
 use crate::render::{self, parse_custom_id, ButtonAction};
 use frontdesk_channel::{
@@ -67,8 +67,8 @@ pub fn commands() -> Vec<CreateCommand> {
 }
 
 /// Registers (replaces) the global slash commands.
-pub(crate) async fn register_commands(http: &Http) -> Result<(), String> {
-    http.create_global_commands(&commands()).await.map(|_| ()).map_err(|e| e.to_string())
+pub(crate) async fn register_commands(http: &Http) -> Result<(), serenity::Error> {
+    http.create_global_commands(&commands()).await.map(|_| ())
 }
 
 fn ephemeral(text: impl Into<String>) -> CreateInteractionResponse {
@@ -126,7 +126,7 @@ impl DiscordAdapter {
         }
         let workspace = match self.workspace_for(guild, user.id).await {
             Ok(ws) => ws,
-            Err(why) => return ephemeral(why),
+            Err(why) => return ephemeral(why.to_string()),
         };
         let text = match &action {
             UserAction::Claim => "(claimed the conversation)",
@@ -210,15 +210,15 @@ impl DiscordAdapter {
         text: String,
         ctx: &ReplyContext,
         action: Option<UserAction>,
-    ) -> Result<Inbound, String> {
+    ) -> Result<Inbound, IntakeError> {
         Ok(Inbound {
-            id: EventId::new(id.to_string()).map_err(|e| e.to_string())?,
+            id: EventId::new(id.to_string())?,
             source: Source::Discord,
             workspace,
-            channel: FdChannelId::new(channel.to_string()).map_err(|e| e.to_string())?,
+            channel: FdChannelId::new(channel.to_string())?,
             conversation: Self::conversation_key(guild, thread)?,
             author: Author {
-                id: AuthorId::new(user.id.get().to_string()).map_err(|e| e.to_string())?,
+                id: AuthorId::new(user.id.get().to_string())?,
                 display_name: Some(display_name(user, member)),
                 is_bot: user.bot,
                 is_agent,
@@ -228,7 +228,7 @@ impl DiscordAdapter {
             received_at_ms: now_ms(),
             addressed_to_bot: true,
             top_level: false,
-            reply_context: serde_json::to_value(ctx).map_err(|e| e.to_string())?,
+            reply_context: serde_json::to_value(ctx)?,
             action,
             unverified_sender: false,
         })
@@ -261,7 +261,7 @@ impl DiscordAdapter {
         // Before anything is posted: a DM that no workspace answers gets a note instead.
         let workspace = match self.workspace_for(guild, c.user.id).await {
             Ok(ws) => ws,
-            Err(why) => return ephemeral(why),
+            Err(why) => return ephemeral(why.to_string()),
         };
         let channel_id = c.channel_id.get();
         let (policy_channel, in_thread) = match guild {

@@ -39,7 +39,7 @@ mod setup;
 #[cfg(feature = "test-util")]
 pub mod fake;
 
-pub use adapter::{intents, invite_url, required_permissions, DiscordAdapter};
+pub use adapter::{intents, invite_url, required_permissions, DiscordAdapter, IntakeError};
 pub use config::DiscordConfig;
 pub use endpoint::{check_timestamp, verify_signature, SignatureError, INTERACTIONS_PATH};
 pub use errors::{map_error, DiscordError, DEFAULT_RETRY_AFTER_MS};

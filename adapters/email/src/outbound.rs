@@ -295,11 +295,8 @@ pub(crate) async fn deliver(adapter: &EmailAdapter, message: &Outbound) -> Resul
             tracing::info!(outbound = %message.id, message_id = %id, %conversation, "email sent");
             Ok(Delivered { platform_message_id: Some(id) })
         }
-        Err(e) => {
-            let mapped = smtp_error(&e);
-            tracing::warn!(outbound = %message.id, retryable = mapped.retryable(), error = %mapped, "email not sent");
-            Err(mapped)
-        }
+        // Logged once, by the delivery worker that retries it or moves it to the dead letters.
+        Err(e) => Err(smtp_error(&e)),
     }
 }
 

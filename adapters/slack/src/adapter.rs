@@ -53,9 +53,8 @@ fn now_ms() -> i64 {
 /// A reply's context and where it goes (`channel` and `conversation`: the customer's, for when
 /// the context does not say); refused when the context is malformed or names no thread.
 fn place_of(message: &Outbound, channel: &str, conversation: &str) -> Result<(ReplyContext, Place), AdapterError> {
-    let context = ReplyContext::from_value(&message.reply_context).inspect_err(|e| {
-        tracing::error!(reply = %message.id, error = %e, "a reply was not delivered: its reply context is malformed");
-    })?;
+    // Refused, not logged: the delivery worker logs the refusal once, with the reply's ids.
+    let context = ReplyContext::from_value(&message.reply_context)?;
     let place = context.place(channel, conversation).ok_or_else(|| no_place(message))?;
     Ok((context, place))
 }
@@ -101,8 +100,10 @@ impl SlackAdapter {
             Ok(Some(install)) => return Ok(api::token(&install.bot_token)),
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(team, error = %e, "cannot read the workspace's installation");
-                return Err(AdapterError::Unavailable { platform: "slack", message: e.to_string() });
+                return Err(AdapterError::Unavailable {
+                    platform: "slack",
+                    message: format!("cannot read the installation of workspace {team}: {e}"),
+                });
             }
         }
         match &self.config.bot_token {
@@ -452,7 +453,6 @@ impl ChannelAdapter for SlackAdapter {
                          agents_channel policy)",
                         summary.customer_channel, summary.conversation
                     );
-                    tracing::warn!("{text}");
                     return Err(AdapterError::Rejected {
                         platform: "slack",
                         code: "agents_channel_not_set".into(),

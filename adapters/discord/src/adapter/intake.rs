@@ -10,7 +10,7 @@ use crate::render;
 use async_trait::async_trait;
 use frontdesk_channel::{
     AdapterError, Attachment, Author, AuthorId, ChannelId as FdChannelId, ConversationKey, EventId, Inbound, InboxSink,
-    Source, WorkspaceId,
+    InvalidId, Source, WorkspaceId,
 };
 use serenity::all::{
     Context, CreateAllowedMentions, EventHandler, GuildChannel, Interaction, Message, MessageType, Ready, RoleId,
@@ -41,13 +41,36 @@ const DM_SEVERAL_SERVERS: &str = "Hi! You and I are both in several servers, and
 const DM_LOOKUP_FAILED: &str = "Sorry, I could not check just now which server you are asking about. Please try \
     again in a moment, or ask in your server's support channel.";
 
+/// Why a Discord message or interaction did not become an inbound message.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Discord sent an id that is not a usable frontdesk id (an empty or oversized one).
+    #[error("Discord sent an id frontdesk cannot use: {0}")]
+    Id(#[from] InvalidId),
+    /// The reply context could not be written as JSON.
+    #[error("the reply context could not be written: {0}")]
+    ReplyContext(#[from] serde_json::Error),
+}
+
+/// Why a message or interaction has no workspace to be answered from.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NoWorkspace {
+    /// The server's id is not a usable workspace id.
+    #[error(transparent)]
+    Id(#[from] InvalidId),
+    /// A direct message that no workspace answers; the text is the note for its sender.
+    #[error("{0}")]
+    Dm(&'static str),
+}
+
 impl DiscordAdapter {
     /// The workspace of a message or interaction: its server's, or for a direct message the
-    /// one [`Self::dm_workspace`] finds for its sender. `Err` holds what to tell the sender.
-    pub(crate) async fn workspace_for(&self, guild: Option<u64>, user: UserId) -> Result<WorkspaceId, String> {
+    /// one [`Self::dm_workspace`] finds for its sender. The error's text is what to tell the
+    /// sender.
+    pub(crate) async fn workspace_for(&self, guild: Option<u64>, user: UserId) -> Result<WorkspaceId, NoWorkspace> {
         match guild {
-            Some(g) => WorkspaceId::new(g.to_string()).map_err(|e| e.to_string()),
-            None => self.dm_workspace(user).await.map_err(str::to_string),
+            Some(g) => Ok(WorkspaceId::new(g.to_string())?),
+            None => self.dm_workspace(user).await.map_err(NoWorkspace::Dm),
         }
     }
 
@@ -150,18 +173,17 @@ impl DiscordAdapter {
 
     /// The conversation key: `<guild>:<thread>` in a server (for a top-level message, the
     /// message id, which becomes the id of the thread started from it), `dm:<channel>` in a DM.
-    pub(crate) fn conversation_key(guild: Option<u64>, thread: u64) -> Result<ConversationKey, String> {
+    pub(crate) fn conversation_key(guild: Option<u64>, thread: u64) -> Result<ConversationKey, InvalidId> {
         match guild {
             Some(g) => ConversationKey::new(format!("{g}:{thread}")),
             None => ConversationKey::new(format!("dm:{thread}")),
         }
-        .map_err(|e| e.to_string())
     }
 
     /// Turns a gateway message into an inbound message, or `None` when it is not for frontdesk
     /// (the bot's own, another bot's, a system notice) or is a direct message that no workspace
     /// answers (its sender is told, in the DM, where to ask).
-    pub async fn inbound_from_message(&self, msg: &Message) -> Result<Option<Inbound>, String> {
+    pub async fn inbound_from_message(&self, msg: &Message) -> Result<Option<Inbound>, IntakeError> {
         let bot = match self.bot_id() {
             Some(b) => Some(b),
             // Events are handled concurrently: a message may be read before READY was.
@@ -183,9 +205,9 @@ impl DiscordAdapter {
         let channel_id = msg.channel_id.get();
         let workspace = match (guild, self.workspace_for(guild, msg.author.id).await) {
             (_, Ok(ws)) => ws,
-            (Some(_), Err(e)) => return Err(e),
-            (None, Err(note)) => {
-                self.note_in_dm(channel_id, msg.id.get(), &note).await;
+            (_, Err(NoWorkspace::Id(e))) => return Err(e.into()),
+            (_, Err(NoWorkspace::Dm(note))) => {
+                self.note_in_dm(channel_id, msg.id.get(), note).await;
                 return Ok(None);
             }
         };
@@ -243,13 +265,13 @@ impl DiscordAdapter {
             .or_else(|| msg.author.global_name.clone())
             .or_else(|| Some(msg.author.name.clone()));
         let inbound = Inbound {
-            id: EventId::new(msg.id.get().to_string()).map_err(|e| e.to_string())?,
+            id: EventId::new(msg.id.get().to_string())?,
             source: Source::Discord,
             workspace,
-            channel: FdChannelId::new(channel.to_string()).map_err(|e| e.to_string())?,
+            channel: FdChannelId::new(channel.to_string())?,
             conversation: Self::conversation_key(guild, conversation_thread)?,
             author: Author {
-                id: AuthorId::new(msg.author.id.get().to_string()).map_err(|e| e.to_string())?,
+                id: AuthorId::new(msg.author.id.get().to_string())?,
                 display_name,
                 is_bot: false,
                 is_agent: guild.is_some() && self.is_agent(msg.author.id.get(), roles),
@@ -267,7 +289,7 @@ impl DiscordAdapter {
             received_at_ms: now_ms(),
             addressed_to_bot: guild.is_none() || mentioned || replied_to_bot,
             top_level,
-            reply_context: serde_json::to_value(&ctx).map_err(|e| e.to_string())?,
+            reply_context: serde_json::to_value(&ctx)?,
             action: None,
             unverified_sender: false,
         };

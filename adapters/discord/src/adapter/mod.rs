@@ -11,6 +11,7 @@ mod doctor;
 mod intake;
 mod reply;
 
+pub use intake::IntakeError;
 pub(crate) use reply::{CardRef, ReplyContext};
 
 use crate::config::{parse_public_key, DiscordConfig};
