@@ -21,13 +21,11 @@ use frontdesk::conversation::ConvState;
 use frontdesk::engine::Engine;
 use frontdesk::inbox::Inbox;
 use frontdesk::policy::Scope;
-use frontdesk::serve::console::StorePolicyConsole;
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, Posted, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
-use frontdesk_discord::DiscordAdapter;
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness_for, Harness};
-use support::serving::serve;
+use support::serving::serve_discord;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -66,13 +64,8 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     ];
     engine.policies.set(&ws, &Scope::Channel(support.clone()), &pairs).unwrap().unwrap();
 
-    let fake = FakeDiscord::start().await.unwrap();
-    let adapter =
-        DiscordAdapter::new(fake.config(), Arc::new(StorePolicyConsole::new(engine.policies.clone()))).unwrap();
-    let serving = serve(&engine, Source::Discord, adapter.clone());
+    let (fake, serving) = serve_discord(&engine).await;
     let inbox = serving.inbox.clone();
-    fake.wait_identified(1, WAIT).await.unwrap();
-    fake.wait_commands(WAIT).await.unwrap();
 
     // 1. The question, answered in a thread started from it.
     let customer = FakeUser::customer();

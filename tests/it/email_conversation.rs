@@ -48,17 +48,7 @@ fn from_support<'a>(mails: &'a [ReceivedMail], support: &str) -> Vec<&'a Receive
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_conversation_from_question_to_an_agent_taking_over() {
-    let stack = match MailStack::from_env() {
-        Ok(stack) => stack,
-        Err(why) => {
-            frontdesk::channel::skip::skipped(
-                "an_email_conversation_from_question_to_an_agent_taking_over",
-                frontdesk::channel::skip::Missing::Peer,
-                &why,
-            );
-            return;
-        }
-    };
+    let Some(stack) = MailStack::or_skip("an_email_conversation_from_question_to_an_agent_taking_over") else { return };
     let support = stack.unique_address("support");
     let customer = stack.unique_address("customer");
     let agents = stack.unique_address("agents");

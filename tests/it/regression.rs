@@ -16,10 +16,8 @@ use frontdesk::inbox::Inbox;
 use frontdesk::policy::Scope;
 use frontdesk::prompts::Prompts;
 use frontdesk::ratelimit::RateLimitConfig;
-use frontdesk::serve::console::StorePolicyConsole;
 use frontdesk::trace::Decision;
-use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL as DISCORD_AGENTS, GUILD_ID, SUPPORT_CHANNEL};
-use frontdesk_discord::DiscordAdapter;
+use frontdesk_discord::fake::{FakeUser, AGENTS_CHANNEL as DISCORD_AGENTS, GUILD_ID, SUPPORT_CHANNEL};
 use frontdesk_email::fake::{CustomerMail, MailStack};
 use frontdesk_email::{DkimConfig, EmailAdapter, EmailConfig, ImapConfig, Ingested, Security, SmtpConfig};
 use frontdesk_slack::fake::{FakeMessage, FakeSlack, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
@@ -28,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::engine_harness::Harness;
 use support::engine_harness::{action, agent, harness, harness_for, harness_for_with, message, through_the_inbox};
-use support::serving::serve;
+use support::serving::{serve, serve_discord};
 use support::unchecked::{leaked_into, model_generator, scripted_model, CASES, QUESTION};
 
 /// A bound on each wait, only so that a broken build fails instead of hanging CI.
@@ -340,13 +338,8 @@ async fn answer_drafts_reached_a_discord_customer_before_verification() {
         harness_for_with(&GUILD_ID.to_string(), model_generator(&model.base_url())).await;
     let engine = Arc::new(engine);
     let support = ChannelId::new(SUPPORT_CHANNEL.to_string()).unwrap();
-    let fake = FakeDiscord::start().await.unwrap();
-    let adapter =
-        DiscordAdapter::new(fake.config(), Arc::new(StorePolicyConsole::new(engine.policies.clone()))).unwrap();
-    let serving = serve(&engine, Source::Discord, adapter.clone());
+    let (fake, serving) = serve_discord(&engine).await;
     let inbox = serving.inbox.clone();
-    fake.wait_identified(1, WAIT).await.unwrap();
-    fake.wait_commands(WAIT).await.unwrap();
     let customer = FakeUser::customer();
 
     for (i, case) in CASES.iter().enumerate() {
@@ -389,17 +382,7 @@ async fn answer_drafts_reached_a_discord_customer_before_verification() {
 /// email customer; over the real mail stack (Postfix and Dovecot), none of the three may.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answer_drafts_reached_an_email_customer_before_verification() {
-    let stack = match MailStack::from_env() {
-        Ok(stack) => stack,
-        Err(why) => {
-            frontdesk::channel::skip::skipped(
-                "answer_drafts_reached_an_email_customer_before_verification",
-                frontdesk::channel::skip::Missing::Peer,
-                &why,
-            );
-            return;
-        }
-    };
+    let Some(stack) = MailStack::or_skip("answer_drafts_reached_an_email_customer_before_verification") else { return };
     let support = stack.unique_address("support");
     let customer = stack.unique_address("customer");
     let agents = stack.unique_address("agents");

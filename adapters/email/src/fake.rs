@@ -73,6 +73,14 @@ impl MailStack {
         })
     }
 
+    /// The stack, or `None` after recording that `test` was skipped because the stack is not
+    /// set up (the run's summary lists it; in CI a missing peer fails the run).
+    pub fn or_skip(test: &str) -> Option<MailStack> {
+        MailStack::from_env()
+            .inspect_err(|why| frontdesk_channel::skip::skipped(test, frontdesk_channel::skip::Missing::Peer, why))
+            .ok()
+    }
+
     /// An address no other test (or earlier run) uses.
     pub fn unique_address(&self, name: &str) -> String {
         static N: AtomicU64 = AtomicU64::new(0);

@@ -12,7 +12,6 @@
 
 use super::process::{eventually, free_port, frontdesk_with, serve_binary, store_dump, toml_str};
 use crate::support::scripted_llm::{Reply, ScriptedServer};
-use frontdesk::channel::skip::{skipped, Missing};
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL, APP_ID, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use frontdesk_email::fake::{CustomerMail, MailStack};
 use frontdesk_slack::fake::{FakeSlack, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
@@ -35,10 +34,7 @@ const ARTICLES: &[&str] = &["billing-free-trial", "billing-refunds-and-credits",
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_logs_traces_doctor_or_readiness() {
     const TEST: &str = "no_secret_appears_in_logs_traces_doctor_or_readiness";
-    let stack = match MailStack::from_env() {
-        Ok(stack) => stack,
-        Err(why) => return skipped(TEST, Missing::Peer, &why),
-    };
+    let Some(stack) = MailStack::or_skip(TEST) else { return };
     let model = frontdesk::testing::ensure_model(&frontdesk::models::MINILM).expect("the embedding model");
     let models = model.parent().unwrap().to_path_buf();
     let slack = FakeSlack::start().await.unwrap();

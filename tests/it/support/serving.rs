@@ -5,7 +5,10 @@
 use frontdesk::channel::{ChannelAdapter, InboxSink, Source};
 use frontdesk::engine::Engine;
 use frontdesk::inbox::{Inbox, InboxOptions, Worker};
+use frontdesk::serve::console::StorePolicyConsole;
 use frontdesk::serve::ChannelSet;
+use frontdesk_discord::fake::FakeDiscord;
+use frontdesk_discord::DiscordAdapter;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -34,6 +37,20 @@ pub fn serve(engine: &Arc<Engine>, source: Source, adapter: Arc<dyn ChannelAdapt
         tokio::spawn(async move { adapter.run(sink, shutdown).await })
     };
     Serving { inbox, shutdown, worker, receiving }
+}
+
+/// The Discord channel over `engine`, connected to a fake Discord, its server admins' policy
+/// commands writing the engine's policies; returns once the bot has identified on the fake's
+/// gateway and registered its slash commands.
+pub async fn serve_discord(engine: &Arc<Engine>) -> (FakeDiscord, Serving) {
+    const READY: Duration = Duration::from_secs(20);
+    let fake = FakeDiscord::start().await.unwrap();
+    let console = Arc::new(StorePolicyConsole::new(engine.policies.clone()));
+    let adapter = DiscordAdapter::new(fake.config(), console).unwrap();
+    let serving = serve(engine, frontdesk::channel::Source::Discord, adapter);
+    fake.wait_identified(1, READY).await.unwrap();
+    fake.wait_commands(READY).await.unwrap();
+    (fake, serving)
 }
 
 impl Serving {

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::{webhook_config, SUPPORT};
 use frontdesk_channel::conformance::RecordingInbox;
 use frontdesk_channel::{Attachment, Inbound, Source};
-use frontdesk_email::{EmailAdapter, EmailConfig, Ingested, SmtpConfig, WebhookConfig};
-use secrecy::SecretString;
+use frontdesk_email::{EmailAdapter, Ingested, WebhookMode};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -19,25 +19,8 @@ const REPLY_QUOTED: &[u8] = include_bytes!("../fixtures/reply_quoted.eml");
 const ATTACHMENT: &[u8] = include_bytes!("../fixtures/attachment.eml");
 const LATIN1: &[u8] = include_bytes!("../fixtures/latin1.eml");
 
-const SUPPORT: &str = "support@example.test";
-
 fn adapter() -> Arc<EmailAdapter> {
-    let config = EmailConfig {
-        address: SUPPORT.into(),
-        // Mail comes in by webhook (not used here: the raw mail goes straight to `ingest`).
-        webhook: WebhookConfig {
-            secret: Some(SecretString::from("a-webhook-secret-of-some-length".to_string())),
-            ..WebhookConfig::default()
-        },
-        smtp: SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: 2525,
-            security: frontdesk_email::Security::None,
-            ..SmtpConfig::default()
-        },
-        dkim: frontdesk_email::DkimConfig { verify: false, dns_server: None },
-        ..EmailConfig::default()
-    };
+    let config = webhook_config(WebhookMode::Hmac);
     let tree = sled::Config::new().temporary(true).open().unwrap().open_tree("email").unwrap();
     EmailAdapter::new(config, tree).unwrap()
 }

@@ -4,30 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::webhook_config;
 use frontdesk_channel::conformance::RecordingInbox;
 use frontdesk_channel::ChannelAdapter;
-use frontdesk_email::{EmailAdapter, EmailConfig, HeldMessage, Ingested, SmtpConfig, WebhookConfig};
-use secrecy::SecretString;
+use frontdesk_email::{EmailAdapter, EmailConfig, HeldMessage, Ingested, WebhookMode};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn config() -> EmailConfig {
-    EmailConfig {
-        address: "support@example.test".into(),
-        webhook: WebhookConfig {
-            secret: Some(SecretString::from("a-webhook-secret-of-some-length".to_string())),
-            ..WebhookConfig::default()
-        },
-        smtp: SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: 2525,
-            security: frontdesk_email::Security::None,
-            ..SmtpConfig::default()
-        },
-        dkim: frontdesk_email::DkimConfig { verify: false, dns_server: None },
-        ..EmailConfig::default()
-    }
+    webhook_config(WebhookMode::Hmac)
 }
 
 fn mail(n: usize, body: &str) -> Vec<u8> {

@@ -21,21 +21,16 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn stack(test: &str) -> Option<MailStack> {
-    match (MailStack::from_env(), std::env::var("PEER_PYTHON")) {
-        (Ok(stack), Ok(_)) => Some(stack),
-        (Err(why), _) => {
-            frontdesk_channel::skip::skipped(test, frontdesk_channel::skip::Missing::Peer, &why);
-            None
-        }
-        (_, Err(_)) => {
-            frontdesk_channel::skip::skipped(
-                test,
-                frontdesk_channel::skip::Missing::Peer,
-                "PEER_PYTHON is not set: run `eval \"$(deploy/peers/setup.sh)\"`",
-            );
-            None
-        }
+    let stack = MailStack::or_skip(test)?;
+    if std::env::var_os("PEER_PYTHON").is_none() {
+        frontdesk_channel::skip::skipped(
+            test,
+            frontdesk_channel::skip::Missing::Peer,
+            "PEER_PYTHON is not set: run `eval \"$(deploy/peers/setup.sh)\"`",
+        );
+        return None;
     }
+    Some(stack)
 }
 
 /// Sends a mail with Python's smtplib (tests/peers/send_mail.py).

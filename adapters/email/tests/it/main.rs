@@ -6,4 +6,5 @@ mod fixtures;
 mod ingest;
 mod mail_stack;
 mod scripted_servers;
+mod support;
 mod webhook;

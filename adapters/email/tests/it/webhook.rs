@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use frontdesk_channel::conformance::RecordingInbox;
 use frontdesk_channel::ChannelAdapter;
-use frontdesk_email::{EmailAdapter, EmailConfig, SmtpConfig, WebhookConfig, WebhookMode};
+use frontdesk_email::{EmailAdapter, EmailConfig, WebhookMode};
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,21 +17,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-const SECRET: &str = "a-webhook-secret-of-some-length";
+use crate::support::{webhook_config, WEBHOOK_SECRET as SECRET};
 
 fn config(mode: WebhookMode) -> EmailConfig {
-    EmailConfig {
-        address: "support@example.test".into(),
-        webhook: WebhookConfig { secret: Some(SecretString::from(SECRET.to_string())), mode },
-        smtp: SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: 2525,
-            security: frontdesk_email::Security::None,
-            ..SmtpConfig::default()
-        },
-        dkim: frontdesk_email::DkimConfig { verify: false, dns_server: None },
-        ..EmailConfig::default()
-    }
+    webhook_config(mode)
 }
 
 fn now_secs() -> i64 {
