@@ -35,7 +35,13 @@ pub enum Admission {
     /// Within the workspace's and the sender's limits.
     Admitted,
     /// Over a limit: the customer gets the rate-limit notice instead of an answer.
-    Limited { retry_after_ms: u64 },
+    Limited {
+        retry_after_ms: u64,
+        /// The sender's own quota was used up (not the workspace's). Verdicts stored before
+        /// this field existed read as the workspace's.
+        #[serde(default)]
+        sender: bool,
+    },
 }
 
 impl Admission {
@@ -45,6 +51,7 @@ impl Admission {
             Ok(()) => Admission::Admitted,
             Err(limited) => Admission::Limited {
                 retry_after_ms: u64::try_from(limited.retry_after().as_millis()).unwrap_or(u64::MAX),
+                sender: matches!(limited, Limited::User { .. }),
             },
         }
     }
@@ -147,6 +154,8 @@ pub struct RateLimits {
     workspaces: Keyed<String>,
     overridden: HashMap<String, Keyed<()>>,
     users: Keyed<(String, String)>,
+    /// One handoff a minute per sender over their own quota (see [`RateLimits::first_over_quota`]).
+    over_quota_handoffs: Keyed<(String, String)>,
     /// When idle keys were last dropped, in milliseconds of `clock`.
     forgotten_at_ms: AtomicU64,
 }
@@ -173,6 +182,7 @@ impl RateLimits {
                 clock.clone(),
             ),
             users: RateLimiter::dashmap_with_clock(quota(config.user_per_minute, config.user_burst), clock.clone()),
+            over_quota_handoffs: RateLimiter::dashmap_with_clock(quota(1, 1), clock.clone()),
             overridden,
             clock,
             forgotten_at_ms: AtomicU64::new(0),
@@ -197,11 +207,21 @@ impl RateLimits {
         result.map_err(|not_until| Limited::Workspace { retry_after: wait(not_until.earliest_possible()) })
     }
 
+    /// True the first time in a minute that `author` is over their own quota. Only that message
+    /// hands its conversation to a person (the customer is told, the agents get one card); the
+    /// sender's further messages that minute are recorded and not answered, so a sender writing
+    /// in many new threads at once cannot fill the agents' channel with cards.
+    pub fn first_over_quota(&self, workspace: &WorkspaceId, author: &AuthorId) -> bool {
+        self.over_quota_handoffs.check_key(&(workspace.to_string(), author.to_string())).is_ok()
+    }
+
     /// Forgets idle keys: those whose bucket is full again, indistinguishable from a sender never
     /// seen. `check` does it at most every five minutes (`FORGET_IDLE_EVERY`).
     pub fn shrink(&self) {
         self.users.retain_recent();
         self.users.shrink_to_fit();
+        self.over_quota_handoffs.retain_recent();
+        self.over_quota_handoffs.shrink_to_fit();
         self.workspaces.retain_recent();
         self.workspaces.shrink_to_fit();
     }
@@ -228,6 +248,27 @@ mod tests {
 
     fn ids(w: &str, u: &str) -> (WorkspaceId, AuthorId) {
         (WorkspaceId::new(w).unwrap(), AuthorId::new(u).unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_verdict_says_whose_quota_ran_out_and_old_stored_verdicts_still_read() {
+        let limits = RateLimits::new(&RateLimitConfig {
+            user_per_minute: 1,
+            user_burst: 1,
+            workspace_per_minute: 1,
+            workspace_burst: 2,
+            ..Default::default()
+        });
+        let (w, u) = ids("T1", "U1");
+        assert_eq!(Admission::of(limits.check(&w, &u)), Admission::Admitted);
+        assert!(matches!(Admission::of(limits.check(&w, &u)), Admission::Limited { sender: true, .. }));
+        let (_, other) = ids("T1", "U2");
+        assert_eq!(Admission::of(limits.check(&w, &other)), Admission::Admitted);
+        let (_, third) = ids("T1", "U3");
+        assert!(matches!(Admission::of(limits.check(&w, &third)), Admission::Limited { sender: false, .. }));
+        // Verdicts kept in the inbox before `sender` existed count as the workspace's.
+        let stored: Admission = serde_json::from_str(r#"{"verdict":"limited","retry_after_ms":500}"#).unwrap();
+        assert_eq!(stored, Admission::Limited { retry_after_ms: 500, sender: false });
     }
 
     #[tokio::test(start_paused = true)]

@@ -32,7 +32,13 @@ pub enum TurnReason {
     UnsupportedAnswer,
     LowConfidence,
     AskedForHuman,
+    /// Over the workspace's quota, or the first message this minute over the sender's own:
+    /// a person takes the conversation.
     RateLimited,
+    /// The sender's further messages this minute over their own quota: recorded, not answered
+    /// and not handed off (they were told with the first one), so one sender cannot flood the
+    /// agents' channel with handoff cards.
+    SenderOverQuota,
     PolicyOff,
     SuggestMode,
     LlmUnavailable,
@@ -468,8 +474,15 @@ impl Turn<'_> {
             }
             taken => taken,
         };
-        if let Admission::Limited { retry_after_ms } = admission {
-            tracing::info!(retry_after_ms, "rate limited");
+        if let Admission::Limited { retry_after_ms, sender } = admission {
+            if sender && !self.engine.limits.first_over_quota(&self.inbound.workspace, &self.inbound.author.id) {
+                tracing::info!(retry_after_ms, "over the sender's quota again this minute; recorded, not answered");
+                return ControlFlow::Break(Decided {
+                    traced: true,
+                    ..Decided::quiet(Decision::Ignore, TurnReason::SenderOverQuota)
+                });
+            }
+            tracing::info!(retry_after_ms, sender, "rate limited");
             return ControlFlow::Break(self.hand_off(TurnReason::RateLimited));
         }
         ControlFlow::Continue(())
@@ -1139,7 +1152,9 @@ mod tests {
             let logs = Logs::default();
             let _capture = logs.capture();
             let engine = engine(RateLimitConfig::default());
-            let o = engine.handle_admitted(&message("E1", "conv-7"), Admission::Limited { retry_after_ms: 1000 }).await;
+            let o = engine
+                .handle_admitted(&message("E1", "conv-7"), Admission::Limited { retry_after_ms: 1000, sender: false })
+                .await;
             assert_eq!(o.reason, TurnReason::RateLimited);
             assert_turn_context(&logs.spans_of("rate limited"), &engine, "E1", "limits");
         }

@@ -18,13 +18,21 @@ use std::collections::BTreeMap;
 /// - `suspected_injection`: the message tries to change the assistant's instructions;
 /// - `policy_off`: answering is switched off where the message arrived;
 /// - `rate_limited`: the workspace or the customer is over the rate limit;
+/// - `sender_over_quota`: the customer wrote again this minute after their own quota's handoff;
 /// - `agent_owned`: a person owns the conversation;
 /// - `not_addressed`: the message was not addressed to the assistant.
 ///
 /// Reasons that are not listed (`weak_retrieval`, `model_unsure`, `unsupported_answer`,
 /// `low_confidence`, `llm_unavailable`, `answered`, ...) make a case score-decided.
-pub const RULE_REASONS: [&str; 6] =
-    ["asked_for_human", "suspected_injection", "policy_off", "rate_limited", "agent_owned", "not_addressed"];
+pub const RULE_REASONS: [&str; 7] = [
+    "asked_for_human",
+    "suspected_injection",
+    "policy_off",
+    "rate_limited",
+    "sender_over_quota",
+    "agent_owned",
+    "not_addressed",
+];
 
 /// True when `engine_reason` is one of [`RULE_REASONS`]: the engine escalated by a rule, and no
 /// threshold could have made it answer.

@@ -291,7 +291,7 @@ impl TurnHandler for Limiter {
         if admitted.len() <= self.allowed {
             Admission::Admitted
         } else {
-            Admission::Limited { retry_after_ms: 500 }
+            Admission::Limited { retry_after_ms: 500, sender: false }
         }
     }
 }
@@ -324,7 +324,7 @@ async fn rate_limits_are_taken_on_arrival_and_the_turn_follows_that_verdict() {
             ("E0".to_string(), Admission::Unchecked),
             ("E1".to_string(), Admission::Admitted),
             ("E2".to_string(), Admission::Admitted),
-            ("E3".to_string(), Admission::Limited { retry_after_ms: 500 }),
+            ("E3".to_string(), Admission::Limited { retry_after_ms: 500, sender: false }),
         ]
     );
 }

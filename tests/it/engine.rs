@@ -310,6 +310,54 @@ async fn the_workspace_limit_counts_messages_as_they_arrive_not_as_their_turns_c
     assert!(limited.into_iter().all(|m| m.text.contains("faster than I can answer")), "{delivered:?}");
 }
 
+/// One sender writing in many new threads at once, over their own quota: the first message over
+/// it hands its conversation to a person (one card for the agents); the sender's further
+/// messages that minute are recorded and traced, not answered and not handed off; a minute on,
+/// the next message over the quota hands off again.
+#[tokio::test(start_paused = true)]
+async fn a_sender_over_their_quota_in_many_threads_costs_the_agents_one_card_a_minute() {
+    let limits = RateLimitConfig { user_per_minute: 1, user_burst: 1, ..RateLimitConfig::default() };
+    let Harness { engine, ws, _dir } = harness(limits).await;
+    let agents = [("agents_channel".to_string(), "CAGENTS".to_string())];
+    engine.policies.set(&ws, &Scope::Workspace, &agents).unwrap().unwrap();
+    let ask = |thread: usize| message(&ws, &format!("flood-{thread}"), "U1", "How long is the free trial?");
+    let cards = |o: &frontdesk::engine::TurnOutcome| {
+        o.outbound.iter().filter(|m| matches!(m.kind, OutboundKind::AgentSummary { .. })).count()
+    };
+    let state = |thread: usize| {
+        let key = ConversationKey::new(format!("flood-{thread}")).unwrap();
+        engine.conversations.get(Source::Slack, &ws, &key).unwrap().unwrap()
+    };
+
+    let first = engine.handle(&ask(0)).await;
+    assert_ne!(first.reason, TurnReason::RateLimited, "within the quota");
+    let over = engine.handle(&ask(1)).await;
+    assert_eq!((over.decision, over.reason, cards(&over)), (Decision::Escalate, TurnReason::RateLimited, 1));
+    assert_eq!(state(1).state, ConvState::Escalated);
+    for thread in 2..6 {
+        let again = engine.handle(&ask(thread)).await;
+        assert_eq!((again.decision, again.reason), (Decision::Ignore, TurnReason::SenderOverQuota), "thread {thread}");
+        assert!(again.outbound.is_empty(), "nothing to the customer or the agents: {:?}", again.outbound);
+        let conversation = state(thread);
+        assert_eq!(conversation.state, ConvState::Bot, "the conversation stays with the bot");
+        assert_eq!(conversation.messages.len(), 1, "the message is recorded");
+        let trace = again.trace.expect("the turn is traced");
+        assert_eq!(engine.traces.get(&trace.trace_id).unwrap().unwrap().reason, "sender_over_quota");
+    }
+
+    // Another sender of the workspace is not held back by this one.
+    let other = engine.handle(&message(&ws, "other-0", "U2", "How long is the free trial?")).await;
+    assert_ne!(other.reason, TurnReason::RateLimited);
+    assert_ne!(other.reason, TurnReason::SenderOverQuota);
+
+    // A minute on: one message within the quota, and the next over it hands off again.
+    tokio::time::advance(Duration::from_secs(61)).await;
+    let fresh = engine.handle(&ask(6)).await;
+    assert!(!matches!(fresh.reason, TurnReason::RateLimited | TurnReason::SenderOverQuota), "{:?}", fresh.reason);
+    let over_again = engine.handle(&ask(7)).await;
+    assert_eq!((over_again.reason, cards(&over_again)), (TurnReason::RateLimited, 1));
+}
+
 #[tokio::test]
 async fn an_agent_the_platform_could_not_vouch_for_is_a_customer() {
     let h = harness(RateLimitConfig::default()).await;
