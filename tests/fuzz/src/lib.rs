@@ -102,7 +102,7 @@ fn closed_port() -> u16 {
 pub mod slack {
     //! The Slack adapter in events mode, as `frontdesk serve` runs it for OAuth installs.
     use super::*;
-    use frontdesk_slack::{SlackAdapter, SlackConfig};
+    use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig};
 
     /// The signing secret the harness signs every request with.
     pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -121,7 +121,13 @@ pub mod slack {
                 redirect_url: Some("https://support.example.com/slack/oauth/callback".into()),
                 token_encryption_key: Some(hex::encode([7u8; 32]).into()),
                 api_url: format!("http://127.0.0.1:{}/api", closed_port()),
-                agent_user_ids: Some(vec!["U0AGENT01".into()]),
+                // Agents of the corpus's workspace (a user id: no user-group lookup, which would
+                // call the Web API).
+                agents: [(
+                    "T0FRONT01".to_string(),
+                    SlackAgents { usergroup: None, user_ids: vec!["U0AGENT01".into()] },
+                )]
+                .into(),
                 ..SlackConfig::default()
             };
             let db = sled::Config::new().temporary(true).open().expect("a temporary sled database");
