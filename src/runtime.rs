@@ -122,7 +122,7 @@ pub fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>, SetupError> 
 
 /// Opens the store and the backend, and builds the embedder.
 pub fn open_knowledge(config: &Config) -> Result<KnowledgeBase, SetupError> {
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, &config.store)?;
     let embedder = build_embedder(config)?;
     let retriever: Arc<dyn Retriever> = match config.retrieval.backend {
         BackendKind::Embedded => Arc::new(EmbeddedRetriever::open(&config.data_dir, &store, embedder.dimensions())?),

@@ -930,7 +930,7 @@ impl Turn<'_> {
         let saved = serde_json::to_vec(&recorded).map_err(|e| e.to_string()).and_then(|bytes| {
             self.engine
                 .conversations
-                .put_with_turn(&self.conv, self.inbound.id.as_str(), &bytes)
+                .put_with_turn(&self.conv, self.inbound.id.as_str(), &bytes, self.now)
                 .map_err(|e| e.to_string())
         });
         if let Err(e) = saved {
