@@ -169,6 +169,10 @@ pub struct Trace {
     pub conversation: String,
     pub message_id: String,
     pub started_at_ms: i64,
+    /// Milliseconds between the message's arrival and the start of its turn: time spent
+    /// waiting in the inbox for a turn slot.
+    #[serde(default)]
+    pub waited_ms: i64,
     pub stages: Vec<Stage>,
     pub question: String,
     pub condensed_question: String,

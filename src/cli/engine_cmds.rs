@@ -288,6 +288,9 @@ fn print_trace(t: &Trace) {
     }
     let stages: Vec<String> = t.stages.iter().map(|s| format!("{} {:.1} ms", s.name, s.ms)).collect();
     out::line(format!("  stages:     {}", stages.join(", ")));
+    if t.waited_ms > 0 {
+        out::line(format!("  waited:     {} ms in the inbox for a turn slot", t.waited_ms));
+    }
     if let Some(r) = t.retrieval_confidence {
         out::line(format!(
             "  retrieval confidence {r:.2} (gate), policy {} threshold {:.2}",

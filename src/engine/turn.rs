@@ -259,6 +259,7 @@ impl Engine {
             conversation: inbound.conversation.to_string(),
             message_id: inbound.id.to_string(),
             started_at_ms: now,
+            waited_ms: now.saturating_sub(inbound.received_at_ms).max(0),
             question: crate::conversation::clipped(&inbound.text, crate::conversation::MAX_RECORDED_CHARS),
             policy_mode: format!("{:?}", policy.mode).to_lowercase(),
             threshold: policy.confidence_threshold,
