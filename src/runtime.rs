@@ -99,7 +99,9 @@ pub fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>, SetupError> 
     match config.embedder.kind {
         EmbedderKind::Local => {
             let options = BertOptions { batch_size: config.embedder.batch_size, ..BertOptions::default() };
-            Ok(Arc::new(LazyLocalEmbedder::new(config.models_dir.clone(), options)))
+            let local: Arc<dyn Embedder> = Arc::new(LazyLocalEmbedder::new(config.models_dir.clone(), options));
+            // The CPU is taken in turn by workspace, a small batch per core (embed::fair).
+            Ok(Arc::new(crate::embed::fair::FairEmbedder::per_core(local)))
         }
         EmbedderKind::Remote => {
             let r = config

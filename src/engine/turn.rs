@@ -231,7 +231,9 @@ impl Engine {
     /// a child span: every log line of the turn says which message and trace it belongs to.
     pub async fn handle_admitted(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {
         let span = crate::trace::current_turn_span(inbound);
-        self.turn(inbound, admission).instrument(span).await
+        // The turn's embeddings take their turn at the CPU with other workspaces' (embed::fair).
+        let workspace = format!("{:?}/{}", inbound.source, inbound.workspace);
+        crate::embed::fair::for_workspace(workspace.as_bytes(), self.turn(inbound, admission)).instrument(span).await
     }
 
     async fn turn(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {

@@ -11,7 +11,7 @@ use super::outbox::{from_json, OutboxEntry};
 use super::queue::{self, Inbox, PendingRecord};
 use super::retry::{jitter, retry_delay};
 use super::{Deliverer, TurnHandler};
-use super::fair::FairSlots;
+use crate::fair::FairSlots;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +56,7 @@ impl Worker {
             "inbox worker started"
         );
 
-        let turn_slots = FairSlots::new(options.max_parallel);
+        let turn_slots = FairSlots::with_reserve(options.max_parallel);
         let turns =
             lanes::drive("pending", &shared.pending, &shared.pending_ready, options.rescan_every, &shutdown, |lane| {
                 let turn = Turns {
