@@ -8,8 +8,8 @@ use std::time::Duration;
 #[serde(default)]
 pub struct StoreConfig {
     /// MiB of the state database's page cache (sled's `cache_capacity`). Records beyond it are
-    /// read from disk when needed. The process's resident memory settles at a few times this
-    /// (the cache counts records as stored on disk, larger in memory) plus the models.
+    /// read from disk when needed. sled counts records at their size on disk; in memory they
+    /// take somewhat more.
     pub cache_mib: u64,
     /// Hours an incoming event's dedup record is kept, and with it the record of a delivered
     /// reply and the stored result of the turn: a platform that redelivers an event within this
