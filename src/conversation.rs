@@ -15,7 +15,7 @@
 
 use crate::channel::ids::InvalidId;
 use crate::channel::{Author, AuthorId, ChannelId, ConversationKey, EventId, Inbound, Source, WorkspaceId};
-use crate::store::{Store, StoreError};
+use crate::store::{expiry, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// Who owns a conversation.
@@ -273,16 +273,46 @@ pub fn cli_inbound(
 /// work and the inbox recording the reply, the message is handled again and gets back exactly
 /// the replies (same ids) that the first run decided, instead of a second decision taken on a
 /// conversation the first run already changed.
+///
+/// Both are kept for a while and then purged ([`ConversationStore::purge_expired`]): a turn
+/// result as long as its message's dedup record (a redelivered event is dropped before it gets
+/// here), a conversation until nobody has written in it for the conversation retention.
+/// `turn_results_expiry` and `conversations_expiry` are their time indexes (`store::expiry`);
+/// `conversations_activity` holds each conversation's last write, so that the write that
+/// follows replaces the conversation's index entry instead of adding one.
 #[derive(Clone)]
 pub struct ConversationStore {
     tree: sled::Tree,
     turns: sled::Tree,
+    turns_expiry: sled::Tree,
+    expiry: sled::Tree,
+    activity: sled::Tree,
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgedConversations {
+    pub turn_results: usize,
+    pub conversations: usize,
 }
 
 /// Key of a handled message: source, workspace and platform event id.
 fn turn_key(source: Source, ws: &WorkspaceId, event: &str) -> Vec<u8> {
     let src = serde_json::to_string(&source).unwrap_or_default();
     crate::store::key2(ws.as_str(), &format!("{}\0{event}", src.trim_matches('"')))
+}
+
+/// The system's time, as Unix ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A time stored as 8 big-endian bytes (0 for anything else).
+fn millis(bytes: &[u8]) -> i64 {
+    bytes.try_into().map(i64::from_be_bytes).unwrap_or(0)
 }
 
 fn conv_key(source: Source, ws: &WorkspaceId, key: &ConversationKey) -> Vec<u8> {
@@ -295,9 +325,13 @@ fn conv_key(source: Source, ws: &WorkspaceId, key: &ConversationKey) -> Vec<u8> 
 
 impl ConversationStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
+        let db = store.db();
         Ok(ConversationStore {
-            tree: store.db().open_tree("conversations")?,
-            turns: store.db().open_tree("turn_results")?,
+            tree: db.open_tree("conversations")?,
+            turns: db.open_tree("turn_results")?,
+            turns_expiry: db.open_tree("turn_results_expiry")?,
+            expiry: db.open_tree("conversations_expiry")?,
+            activity: db.open_tree("conversations_activity")?,
         })
     }
 
@@ -315,11 +349,9 @@ impl ConversationStore {
         }
     }
 
-    pub fn put(&self, conv: &Conversation) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(conv)
-            .map_err(|e| StoreError::Corrupt { what: format!("conversation {}", conv.key), message: e.to_string() })?;
-        self.tree.insert(conv_key(conv.source, &conv.workspace, &conv.key), bytes)?;
-        Ok(())
+    /// Saves the conversation, written at `at_ms` (its retention counts from there).
+    pub fn put(&self, conv: &Conversation, at_ms: i64) -> Result<(), StoreError> {
+        self.write(conv, None, at_ms)
     }
 
     /// The stored result of a message handled before, if any.
@@ -327,17 +359,31 @@ impl ConversationStore {
         Ok(self.turns.get(turn_key(source, ws, event))?.map(|v| v.to_vec()))
     }
 
-    /// Saves the conversation and the result of the message that changed it, atomically.
-    pub fn put_with_turn(&self, conv: &Conversation, event: &str, result: &[u8]) -> Result<(), StoreError> {
+    /// Saves the conversation and the result of the message that changed it, atomically;
+    /// both written at `at_ms` (their retention counts from there).
+    pub fn put_with_turn(&self, conv: &Conversation, event: &str, result: &[u8], at_ms: i64) -> Result<(), StoreError> {
+        self.write(conv, Some((event, result)), at_ms)
+    }
+
+    fn write(&self, conv: &Conversation, turn: Option<(&str, &[u8])>, at_ms: i64) -> Result<(), StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
         let bytes = serde_json::to_vec(conv)
             .map_err(|e| StoreError::Corrupt { what: format!("conversation {}", conv.key), message: e.to_string() })?;
         let ck = conv_key(conv.source, &conv.workspace, &conv.key);
-        let tk = turn_key(conv.source, &conv.workspace, event);
-        (&self.tree, &self.turns)
-            .transaction(|(convs, turns)| {
+        let turn = turn.map(|(event, result)| (turn_key(conv.source, &conv.workspace, event), result));
+        let at = at_ms.to_be_bytes();
+        (&self.tree, &self.turns, &self.turns_expiry, &self.expiry, &self.activity)
+            .transaction(|(convs, turns, turns_expiry, expiry, activity)| {
                 convs.insert(ck.as_slice(), bytes.as_slice())?;
-                turns.insert(tk.as_slice(), result)?;
+                // One index entry per conversation: its last write.
+                if let Some(before) = activity.insert(ck.as_slice(), &at[..])? {
+                    expiry.remove(expiry::entry(millis(&before), &ck))?;
+                }
+                expiry.insert(expiry::entry(at_ms, &ck), &[] as &[u8])?;
+                if let Some((tk, result)) = &turn {
+                    turns.insert(tk.as_slice(), *result)?;
+                    turns_expiry.insert(expiry::entry(at_ms, tk), &[] as &[u8])?;
+                }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -345,6 +391,67 @@ impl ConversationStore {
                 TransactionError::Abort(()) => StoreError::Corrupt { what: "turn".into(), message: "aborted".into() },
             })?;
         Ok(())
+    }
+
+    /// Removes the turn results written more than `turn_retention` before `now_ms`, and the
+    /// conversations nobody wrote in for `conversation_retention`. Records written before
+    /// these indexes existed are not in them and stay.
+    pub fn purge_expired(
+        &self,
+        now_ms: i64,
+        turn_retention: std::time::Duration,
+        conversation_retention: std::time::Duration,
+    ) -> Result<PurgedConversations, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let storage = |e: TransactionError<()>| match e {
+            TransactionError::Storage(e) => StoreError::Sled(e),
+            TransactionError::Abort(()) => StoreError::Corrupt { what: "purge".into(), message: "aborted".into() },
+        };
+        let mut purged = PurgedConversations::default();
+        let cut_off = expiry::cut_off(now_ms, turn_retention);
+        loop {
+            let batch = expiry::due(&self.turns_expiry, cut_off)?;
+            if batch.is_empty() {
+                break;
+            }
+            (&self.turns, &self.turns_expiry)
+                .transaction(|(turns, index)| {
+                    for key in &batch {
+                        index.remove(key)?;
+                        if let Some((_, target)) = expiry::parse(key) {
+                            turns.remove(target)?;
+                        }
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                })
+                .map_err(storage)?;
+            purged.turn_results += batch.len();
+        }
+        let cut_off = expiry::cut_off(now_ms, conversation_retention);
+        loop {
+            let batch = expiry::due(&self.expiry, cut_off)?;
+            if batch.is_empty() {
+                break;
+            }
+            let removed = (&self.tree, &self.expiry, &self.activity)
+                .transaction(|(convs, index, activity)| {
+                    let mut removed = 0;
+                    for key in &batch {
+                        index.remove(key)?;
+                        let Some((at_ms, ck)) = expiry::parse(key) else { continue };
+                        // Only the conversation's latest entry counts; a later write replaced it.
+                        if activity.get(ck)?.is_some_and(|last| millis(&last) == at_ms) {
+                            activity.remove(ck)?;
+                            convs.remove(ck)?;
+                            removed += 1;
+                        }
+                    }
+                    Ok::<usize, ConflictableTransactionError<()>>(removed)
+                })
+                .map_err(storage)?;
+            purged.conversations += removed;
+        }
+        Ok(purged)
     }
 
     /// Seeds the conversation of `inbound` with earlier turns, oldest first (`frontdesk ask
@@ -370,7 +477,7 @@ impl ConversationStore {
             conv.record(speaker, &author, text, 0, &format!("history-{i}"));
         }
         conv.customer = Some(inbound.author.id.to_string());
-        self.put(&conv)
+        self.put(&conv, now_ms())
     }
 
     /// Every conversation whose key equals `key`, in any workspace and channel (for
@@ -463,10 +570,48 @@ mod tests {
         let convs = ConversationStore::open(&store).unwrap();
         let mut c = conv();
         c.record(Speaker::Customer, "U1", "hello", 1, "ev1");
-        convs.put(&c).unwrap();
+        convs.put(&c, 1).unwrap();
         let back = convs.get(Source::Slack, &c.workspace, &c.key).unwrap().unwrap();
         assert_eq!(back, c);
         assert!(convs.get(Source::Discord, &c.workspace, &c.key).unwrap().is_none());
         assert_eq!(convs.find("C1:1700.1").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn turn_results_and_idle_conversations_are_purged_after_their_retention() {
+        use std::time::Duration;
+        let store = Store::temporary().unwrap();
+        let convs = ConversationStore::open(&store).unwrap();
+        let ws = WorkspaceId::new("T1").unwrap();
+        let old = conv();
+        let mut busy = conv();
+        busy.key = ConversationKey::new("C1:1700.2").unwrap();
+        convs.put_with_turn(&old, "Ev1", b"one", 1_000).unwrap();
+        convs.put_with_turn(&busy, "Ev2", b"two", 1_000).unwrap();
+        // Written again later: its retention counts from the last write.
+        convs.put_with_turn(&busy, "Ev3", b"three", 50_000).unwrap();
+        let (turns, idle) = (Duration::from_secs(10), Duration::from_secs(100));
+
+        // 20 s after the first turns: their results are past the turn retention.
+        let purged = convs.purge_expired(21_000, turns, idle).unwrap();
+        assert_eq!(purged, PurgedConversations { turn_results: 2, conversations: 0 });
+        assert!(convs.turn_result(Source::Slack, &ws, "Ev1").unwrap().is_none());
+        assert!(convs.turn_result(Source::Slack, &ws, "Ev2").unwrap().is_none());
+        assert!(convs.turn_result(Source::Slack, &ws, "Ev3").unwrap().is_some());
+        assert!(convs.get(Source::Slack, &ws, &old.key).unwrap().is_some(), "still within its retention");
+
+        // 101 s after the first write: the idle conversation goes, the busy one stays.
+        let purged = convs.purge_expired(101_001, turns, idle).unwrap();
+        assert_eq!(purged, PurgedConversations { turn_results: 1, conversations: 1 });
+        assert!(convs.get(Source::Slack, &ws, &old.key).unwrap().is_none());
+        assert!(convs.get(Source::Slack, &ws, &busy.key).unwrap().is_some());
+        // Nothing is left behind in the indexes for the conversation still kept but its one entry.
+        assert_eq!(convs.expiry.len(), 1);
+        assert_eq!(convs.activity.len(), 1);
+        assert_eq!(convs.turns_expiry.len(), 0);
+
+        let purged = convs.purge_expired(150_001, turns, idle).unwrap();
+        assert_eq!(purged.conversations, 1);
+        assert!(convs.tree.is_empty() && convs.expiry.is_empty() && convs.activity.is_empty());
     }
 }

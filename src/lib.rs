@@ -37,6 +37,7 @@ pub mod document;
 pub mod embed;
 pub mod engine;
 pub mod eval;
+pub mod fair;
 pub mod generate;
 pub mod inbox;
 pub mod knowledge;

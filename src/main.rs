@@ -5,6 +5,12 @@ use clap::Parser;
 use frontdesk::cli::{run, Cli};
 use std::process::ExitCode;
 
+/// mimalloc rather than the system's allocator: under load glibc's per-thread arenas kept the
+/// memory of messages long handled (848 MB taken from the system for 345 MB in use after 24,000
+/// messages), so `frontdesk serve` grew with every message and gave nothing back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FRONTDESK_LOG")

@@ -99,7 +99,9 @@ pub fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>, SetupError> 
     match config.embedder.kind {
         EmbedderKind::Local => {
             let options = BertOptions { batch_size: config.embedder.batch_size, ..BertOptions::default() };
-            Ok(Arc::new(LazyLocalEmbedder::new(config.models_dir.clone(), options)))
+            let local: Arc<dyn Embedder> = Arc::new(LazyLocalEmbedder::new(config.models_dir.clone(), options));
+            // The CPU is taken in turn by workspace, a small batch per core (embed::fair).
+            Ok(Arc::new(crate::embed::fair::FairEmbedder::per_core(local)))
         }
         EmbedderKind::Remote => {
             let r = config
@@ -122,7 +124,7 @@ pub fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>, SetupError> 
 
 /// Opens the store and the backend, and builds the embedder.
 pub fn open_knowledge(config: &Config) -> Result<KnowledgeBase, SetupError> {
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_with(&config.data_dir, &config.store)?;
     let embedder = build_embedder(config)?;
     let retriever: Arc<dyn Retriever> = match config.retrieval.backend {
         BackendKind::Embedded => Arc::new(EmbeddedRetriever::open(&config.data_dir, &store, embedder.dimensions())?),

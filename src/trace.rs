@@ -6,8 +6,9 @@
 //! result, the decision, its reason code and the confidence. It holds the customer's question
 //! and the answer (the conversation record holds them too); it never holds keys or tokens.
 
-use crate::store::{key2, prefix1, Store, StoreError};
+use crate::store::{expiry, key2, prefix1, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 /// The name of a turn's tracing span ([`turn_span`]).
 const TURN_SPAN: &str = "turn";
@@ -168,6 +169,10 @@ pub struct Trace {
     pub conversation: String,
     pub message_id: String,
     pub started_at_ms: i64,
+    /// Milliseconds between the message's arrival and the start of its turn: time spent
+    /// waiting in the inbox for a turn slot.
+    #[serde(default)]
+    pub waited_ms: i64,
     pub stages: Vec<Stage>,
     pub question: String,
     pub condensed_question: String,
@@ -221,11 +226,27 @@ impl Trace {
     }
 }
 
-/// Traces in sled: `traces` by id, `trace_index` by conversation.
+/// Traces in sled: `traces` by id, `trace_index` by conversation, `traces_expiry` by the time
+/// the turn started (`store::expiry`), so that traces older than the retention are purged
+/// ([`TraceStore::purge_expired`]).
 #[derive(Clone)]
 pub struct TraceStore {
     traces: sled::Tree,
     index: sled::Tree,
+    expiry: sled::Tree,
+}
+
+/// The trace's entry in `trace_index`: its conversation, then its start and id.
+fn index_key(trace: &Trace) -> Vec<u8> {
+    let sortable = format!("{:020}:{}", trace.started_at_ms.max(0), trace.trace_id);
+    key2(&trace.conversation, &sortable)
+}
+
+fn transaction_error(e: TransactionError<()>) -> StoreError {
+    match e {
+        TransactionError::Storage(e) => StoreError::Sled(e),
+        TransactionError::Abort(()) => StoreError::Corrupt { what: "trace".into(), message: "aborted".into() },
+    }
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -234,14 +255,65 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 impl TraceStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
-        Ok(TraceStore { traces: store.db().open_tree("traces")?, index: store.db().open_tree("trace_index")? })
+        let db = store.db();
+        Ok(TraceStore {
+            traces: db.open_tree("traces")?,
+            index: db.open_tree("trace_index")?,
+            expiry: db.open_tree("traces_expiry")?,
+        })
     }
 
     pub fn put(&self, trace: &Trace) -> Result<(), StoreError> {
-        self.traces.insert(trace.trace_id.as_bytes(), serde_json::to_vec(trace).map_err(corrupt)?)?;
-        let sortable = format!("{:020}:{}", trace.started_at_ms.max(0), trace.trace_id);
-        self.index.insert(key2(&trace.conversation, &sortable), trace.trace_id.as_bytes())?;
-        Ok(())
+        let value = serde_json::to_vec(trace).map_err(corrupt)?;
+        let index_key = index_key(trace);
+        let expiry_key = expiry::entry(trace.started_at_ms, trace.trace_id.as_bytes());
+        (&self.traces, &self.index, &self.expiry)
+            .transaction(|(traces, index, expiry)| {
+                traces.insert(trace.trace_id.as_bytes(), value.as_slice())?;
+                index.insert(index_key.as_slice(), trace.trace_id.as_bytes())?;
+                expiry.insert(expiry_key.as_slice(), &[] as &[u8])?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(transaction_error)
+    }
+
+    /// Removes the traces of turns that started more than `retention` before `now_ms`.
+    /// Returns how many. Traces written before the index existed are not in it and stay.
+    pub fn purge_expired(&self, now_ms: i64, retention: std::time::Duration) -> Result<usize, StoreError> {
+        let cut_off = expiry::cut_off(now_ms, retention);
+        let mut purged = 0;
+        loop {
+            let batch = expiry::due(&self.expiry, cut_off)?;
+            if batch.is_empty() {
+                break;
+            }
+            // Read outside the transaction: a trace's conversation and start never change.
+            let mut index_keys = Vec::with_capacity(batch.len());
+            for key in &batch {
+                let id = expiry::parse(key).map(|(_, id)| id).unwrap_or_default();
+                if let Some(bytes) = self.traces.get(id)? {
+                    if let Ok(trace) = serde_json::from_slice::<Trace>(&bytes) {
+                        index_keys.push(index_key(&trace));
+                    }
+                }
+            }
+            (&self.traces, &self.index, &self.expiry)
+                .transaction(|(traces, index, expiry)| {
+                    for key in &batch {
+                        expiry.remove(key)?;
+                        if let Some((_, id)) = expiry::parse(key) {
+                            traces.remove(id)?;
+                        }
+                    }
+                    for key in &index_keys {
+                        index.remove(key.as_slice())?;
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                })
+                .map_err(transaction_error)?;
+            purged += batch.len();
+        }
+        Ok(purged)
     }
 
     pub fn get(&self, trace_id: &str) -> Result<Option<Trace>, StoreError> {
@@ -309,5 +381,28 @@ mod tests {
         assert!(traces.set_feedback("b", "", "conv1", false).unwrap());
         assert_eq!(traces.get("b").unwrap().unwrap().feedback, Some(false));
         assert!(!traces.set_feedback("nope", "", "conv1", true).unwrap());
+    }
+
+    #[test]
+    fn traces_older_than_the_retention_are_purged_with_their_index() {
+        let store = Store::temporary().unwrap();
+        let traces = TraceStore::open(&store).unwrap();
+        for (id, at) in [("old", 1_000), ("new", 90_000)] {
+            traces
+                .put(&Trace {
+                    trace_id: id.into(),
+                    conversation: "conv1".into(),
+                    started_at_ms: at,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        let retention = std::time::Duration::from_secs(60);
+        assert_eq!(traces.purge_expired(60_000, retention).unwrap(), 0, "both within the retention");
+        assert_eq!(traces.purge_expired(100_000, retention).unwrap(), 1);
+        assert!(traces.get("old").unwrap().is_none());
+        let ids: Vec<String> = traces.for_conversation("conv1").unwrap().into_iter().map(|t| t.trace_id).collect();
+        assert_eq!(ids, vec!["new"]);
+        assert_eq!((traces.index.len(), traces.expiry.len()), (1, 1));
     }
 }

@@ -206,7 +206,8 @@ fn print_policy_layer(scope: &str, layer: &crate::policy::PolicyLayer) -> Result
 
 pub async fn policy(cli: &Cli, action: &PolicyAction) -> Result<(), CliError> {
     let config = cli.load_config()?;
-    let store = crate::store::Store::open(&config.data_dir).map_err(crate::runtime::SetupError::from)?;
+    let store =
+        crate::store::Store::open_with(&config.data_dir, &config.store).map_err(crate::runtime::SetupError::from)?;
     let policies = PolicyStore::open(&store).map_err(crate::runtime::SetupError::from)?;
     let scope_of = |channel: &Option<String>| -> Result<Scope, CliError> {
         Ok(match channel {
@@ -287,6 +288,9 @@ fn print_trace(t: &Trace) {
     }
     let stages: Vec<String> = t.stages.iter().map(|s| format!("{} {:.1} ms", s.name, s.ms)).collect();
     out::line(format!("  stages:     {}", stages.join(", ")));
+    if t.waited_ms > 0 {
+        out::line(format!("  waited:     {} ms in the inbox for a turn slot", t.waited_ms));
+    }
     if let Some(r) = t.retrieval_confidence {
         out::line(format!(
             "  retrieval confidence {r:.2} (gate), policy {} threshold {:.2}",
@@ -331,7 +335,8 @@ fn print_trace(t: &Trace) {
 
 pub async fn trace(cli: &Cli, args: &TraceArgs) -> Result<(), CliError> {
     let config = cli.load_config()?;
-    let store = crate::store::Store::open(&config.data_dir).map_err(crate::runtime::SetupError::from)?;
+    let store =
+        crate::store::Store::open_with(&config.data_dir, &config.store).map_err(crate::runtime::SetupError::from)?;
     let traces = crate::trace::TraceStore::open(&store).map_err(crate::runtime::SetupError::from)?;
     let conversations =
         crate::conversation::ConversationStore::open(&store).map_err(crate::runtime::SetupError::from)?;

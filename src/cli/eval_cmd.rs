@@ -347,7 +347,8 @@ fn write_threshold(config: &crate::config::Config, target: &str, threshold: f32)
         Some(c) => Scope::Channel(ChannelId::new(c).map_err(|e| CliError::Usage(format!("--write-threshold: {e}")))?),
         None => Scope::Workspace,
     };
-    let store = crate::store::Store::open(&config.data_dir).map_err(crate::runtime::SetupError::from)?;
+    let store =
+        crate::store::Store::open_with(&config.data_dir, &config.store).map_err(crate::runtime::SetupError::from)?;
     let policies = PolicyStore::open(&store).map_err(crate::runtime::SetupError::from)?;
     let pairs = vec![("confidence_threshold".to_string(), format!("{threshold:.2}"))];
     match policies.set(&ws, &scope, &pairs).map_err(crate::runtime::SetupError::from)? {

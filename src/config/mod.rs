@@ -22,6 +22,7 @@ pub mod channels;
 pub mod server;
 
 pub use crate::rerank::config::RerankConfig;
+pub use crate::store::config::StoreConfig;
 pub use answering::AnsweringConfig;
 pub use channels::ChannelSections;
 pub use server::ServerConfig;
@@ -49,6 +50,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "answering",
     "rerank",
     "server",
+    "store",
 ];
 
 /// Prefix of environment overrides.
@@ -74,6 +76,8 @@ pub struct Config {
     /// `[rerank]`: optional; the fitted ranker by default.
     pub rerank: RerankConfig,
     pub server: ServerConfig,
+    /// `[store]`: the state database's cache and how long records are kept.
+    pub store: StoreConfig,
     /// The channels' sections, as written: the wiring layer that builds the adapters parses them
     /// (`serve::registry`).
     pub channels: ChannelSections,
@@ -92,6 +96,7 @@ impl Default for Config {
             answering: AnsweringConfig::default(),
             rerank: RerankConfig::default(),
             server: ServerConfig::default(),
+            store: StoreConfig::default(),
             channels: ChannelSections::default(),
         }
     }
@@ -296,6 +301,7 @@ impl Config {
                 "answering" => section(&key, value, &mut problems, |v| config.answering = v),
                 "rerank" => section(&key, value, &mut problems, |v| config.rerank = v),
                 "server" => section(&key, value, &mut problems, |v| config.server = v),
+                "store" => section(&key, value, &mut problems, |v| config.store = v),
                 _ => config.channels.insert(key, value),
             }
         }
@@ -365,6 +371,7 @@ impl Config {
             .chain(self.answering.problems())
             .chain(self.rerank.problems())
             .chain(self.server.problems())
+            .chain(self.store.problems())
         {
             out.push(ConfigProblem { path, message });
         }

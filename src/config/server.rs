@@ -13,7 +13,8 @@ pub struct ServerConfig {
     /// redirect and printed by `frontdesk serve` so the URLs to paste into the platforms'
     /// settings are exact).
     pub public_url: Option<String>,
-    /// Conversations answered at the same time.
+    /// Conversations answered at the same time, shared in turn by workspace; the last free
+    /// slot is kept for a workspace with no turn running.
     pub max_parallel: usize,
     /// Replies being delivered at the same time.
     pub max_parallel_deliveries: usize,

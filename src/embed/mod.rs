@@ -5,6 +5,7 @@
 //! so a dot product is a cosine similarity.
 
 pub mod bert;
+pub mod fair;
 pub mod remote;
 
 use async_trait::async_trait;

@@ -237,7 +237,9 @@ impl Engine {
     /// a child span: every log line of the turn says which message and trace it belongs to.
     pub async fn handle_admitted(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {
         let span = crate::trace::current_turn_span(inbound);
-        self.turn(inbound, admission).instrument(span).await
+        // The turn's embeddings take their turn at the CPU with other workspaces' (embed::fair).
+        let workspace = format!("{:?}/{}", inbound.source, inbound.workspace);
+        crate::embed::fair::for_workspace(workspace.as_bytes(), self.turn(inbound, admission)).instrument(span).await
     }
 
     async fn turn(&self, inbound: &Inbound, admission: Admission) -> TurnOutcome {
@@ -265,6 +267,7 @@ impl Engine {
             conversation: inbound.conversation.to_string(),
             message_id: inbound.id.to_string(),
             started_at_ms: now,
+            waited_ms: now.saturating_sub(inbound.received_at_ms).max(0),
             question: crate::conversation::clipped(&inbound.text, crate::conversation::MAX_RECORDED_CHARS),
             policy_mode: format!("{:?}", policy.mode).to_lowercase(),
             threshold: policy.confidence_threshold,
@@ -943,7 +946,7 @@ impl Turn<'_> {
         let saved = serde_json::to_vec(&recorded).map_err(|e| e.to_string()).and_then(|bytes| {
             self.engine
                 .conversations
-                .put_with_turn(&self.conv, self.inbound.id.as_str(), &bytes)
+                .put_with_turn(&self.conv, self.inbound.id.as_str(), &bytes, self.now)
                 .map_err(|e| e.to_string())
         });
         if let Err(e) = saved {

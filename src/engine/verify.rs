@@ -202,11 +202,17 @@ pub async fn verify(answer: &str, hits: &[Hit], embedder: Option<&dyn Embedder>)
 }
 
 /// Semantic support: each answer sentence against the closest sentence of its cited chunks.
+/// Only the chunks some sentence is compared with are embedded: the cited ones, or all when a
+/// sentence cites none. (Embedding every chunk's sentences was most of a turn's CPU.)
 async fn semantic_support(sentences: &mut [SentenceSupport], hits: &[Hit], embedder: &dyn Embedder) {
     let mut texts: Vec<String> = sentences.iter().map(|s| strip_citations(&s.sentence)).collect();
     let mut owners: Vec<usize> = Vec::new();
     let n_answer = texts.len();
+    let compared = |owner: usize| sentences.iter().any(|s| s.cited.is_empty() || s.cited.contains(&owner));
     for (i, h) in hits.iter().enumerate() {
+        if !compared(i + 1) {
+            continue;
+        }
         for s in split_sentences(&h.text) {
             texts.push(s);
             owners.push(i + 1);
@@ -282,6 +288,40 @@ mod tests {
     fn citations_are_parsed_in_all_common_forms() {
         assert_eq!(citations_in("A [1]. B [2][3]. C [1, 4]."), vec![1, 2, 3, 1, 4]);
         assert_eq!(strip_citations("Refunds take 5 days [1]."), "Refunds take 5 days.");
+    }
+
+    /// Counts the texts it is asked to embed; every text gets the same vector.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Embedder for Counting {
+        fn model_id(&self) -> &str {
+            "counting"
+        }
+        fn dimensions(&self) -> usize {
+            1
+        }
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, crate::embed::EmbedError> {
+            self.0.fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(vec![vec![1.0]; texts.len()])
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_chunks_an_answer_cites_are_embedded() {
+        let hits = vec![
+            hit("Annual plans are refunded within 30 days. Monthly plans are not."),
+            hit("Invoices are sent by email. They can be downloaded too."),
+            hit("Exports run nightly. They keep 90 days."),
+        ];
+        let counting = Counting(Default::default());
+        let v = verify("Annual plans are refunded within 30 days [1].", &hits, Some(&counting)).await;
+        assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1 + 2, "the answer and source 1's sentences");
+        assert_eq!(v.sentences[0].semantic, Some(1.0));
+        // A sentence without a citation is compared with every chunk, so all are embedded.
+        let counting = Counting(Default::default());
+        verify("Annual plans are refunded within 30 days.", &hits, Some(&counting)).await;
+        assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1 + 6);
     }
 
     #[tokio::test]

@@ -16,8 +16,10 @@
 //!    [`InboxOptions::max_parallel`] turns at once, and asks the [`TurnHandler`] (the
 //!    engine) for the replies. Messages of one conversation are handled one after another, in
 //!    the order they arrived. Turn slots are shared fairly: a freed slot goes to the next
-//!    waiting workspace in turn, then to that workspace's longest-waiting conversation (see
-//!    `fair.rs`), so a workspace with a flood of conversations cannot hold up another.
+//!    waiting workspace in turn, then to that workspace's longest-waiting conversation, and
+//!    the last free slot is kept for a workspace with no turn running (see `crate::fair`), so
+//!    a workspace with a flood of conversations cannot hold up another. The embeddings inside
+//!    the turns take the CPU in turn by workspace as well (`embed::fair`).
 //! 3. One sled transaction removes the message from the pending queue and puts its replies in the
 //!    outbox. A crash before that transaction leaves the message pending: it is handled again
 //!    after the restart, and since the first attempt's replies never became visible, the
@@ -60,7 +62,6 @@
 //!
 //! Run one [`Worker`] per store: a second one on the same [`Inbox`] refuses to start.
 
-mod fair;
 mod keys;
 mod lanes;
 mod outbox;
@@ -142,7 +143,7 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxOptions {
     /// Turns handled at the same time (each of a different conversation), shared fairly
-    /// between workspaces.
+    /// between workspaces; one of them is kept for a workspace with no turn running.
     pub max_parallel: usize,
     /// Conversations whose replies are being delivered at the same time. Each delivery in flight
     /// is one reply that a crash may send twice (see the module docs).

@@ -181,7 +181,11 @@ impl Inbox {
             purged += batch.len();
         }
         if purged > 0 {
-            tracing::debug!(purged, "purged expired dedup and delivered records");
+            tracing::info!(
+                purged,
+                retention_hours = s.options.dedup_retention.as_secs() / 3600,
+                "purged expired dedup and delivered records (store.dedup_retention_hours)"
+            );
         }
         Ok(purged)
     }

@@ -5,13 +5,13 @@
 //! delivered records). Everything they need to resume is in the store, so a restarted worker
 //! simply picks up every pending message and every undelivered reply.
 
-use super::fair::FairSlots;
 use super::keys;
 use super::lanes::{self, LaneEnd};
 use super::outbox::{from_json, OutboxEntry};
 use super::queue::{self, Inbox, PendingRecord};
 use super::retry::{jitter, retry_delay};
 use super::{Deliverer, TurnHandler};
+use crate::fair::FairSlots;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +56,7 @@ impl Worker {
             "inbox worker started"
         );
 
-        let turn_slots = FairSlots::new(options.max_parallel);
+        let turn_slots = FairSlots::with_reserve(options.max_parallel);
         let turns =
             lanes::drive("pending", &shared.pending, &shared.pending_ready, options.rescan_every, &shutdown, |lane| {
                 let turn = Turns {
@@ -178,6 +178,8 @@ impl Turns {
     /// replies with the message's completion.
     async fn take_turn(&self, key: &[u8], record: &PendingRecord) -> Step {
         let message = &record.message;
+        let clock = &self.inbox.shared.clock;
+        let started_ms = clock.now_ms();
         // Decided before anything is shown: a customer whose thread a person owns must not see
         // the bot "looking" at a message it will not answer.
         let working = self.handler.works_on(message).await;
@@ -194,7 +196,15 @@ impl Turns {
         }
         match completed {
             Ok(true) => {
-                tracing::debug!(event = %message.id, replies = replies.len(), "turn completed");
+                // Where a message's time goes, for tuning under load: waiting for a turn slot,
+                // then the turn (engine and recording).
+                tracing::debug!(
+                    event = %message.id,
+                    replies = replies.len(),
+                    waited_ms = started_ms.saturating_sub(record.accepted_at_ms),
+                    turn_ms = clock.now_ms().saturating_sub(started_ms),
+                    "turn completed"
+                );
                 Step::Next
             }
             Ok(false) => {
@@ -276,7 +286,17 @@ impl Deliveries {
                 }
             };
             let outcome = match result {
-                Ok(delivered) => self.inbox.record_delivered(&key, &entry, delivered).await.map(|_| None),
+                Ok(delivered) => {
+                    let recorded = self.inbox.record_delivered(&key, &entry, delivered).await;
+                    tracing::debug!(
+                        outbound_id = %entry.outbound.id,
+                        workspace = %entry.outbound.workspace,
+                        in_reply_to = %entry.in_reply_to,
+                        queued_ms = shared.clock.now_ms().saturating_sub(entry.queued_at_ms),
+                        "reply delivered"
+                    );
+                    recorded.map(|_| None)
+                }
                 Err(error) if error.retryable() => Ok(Some(error)),
                 Err(error) => self.inbox.record_dead_reply(&key, &entry, &error).await.map(|_| None),
             };

@@ -3,9 +3,9 @@
 use super::http::{self, Readiness, Routes};
 use super::ChannelSet;
 use crate::channel::InboxSink;
-use crate::config::{Config, ServerConfig};
+use crate::config::{Config, ServerConfig, StoreConfig};
 use crate::engine::Engine;
-use crate::inbox::{Inbox, InboxOptions, TurnHandler, Worker};
+use crate::inbox::{Clock, Inbox, InboxOptions, TurnHandler, Worker};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,7 +40,11 @@ pub struct Server {
     routes: Routes,
     readiness: Arc<Readiness>,
     settings: ServerConfig,
+    retention: StoreConfig,
 }
+
+/// How often the engine's expired records (turn results, traces, idle conversations) are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 impl Server {
     /// Opens the inbox in the engine's store and binds `config.server.listen`.
@@ -53,6 +57,7 @@ impl Server {
         let options = InboxOptions {
             max_parallel: config.server.max_parallel,
             max_parallel_deliveries: config.server.max_parallel_deliveries,
+            dedup_retention: config.store.dedup_retention(),
             ..InboxOptions::default()
         };
         let inbox = Inbox::open(&engine.kb.store, options)?;
@@ -77,6 +82,7 @@ impl Server {
             routes: adapter_routes.into(),
             readiness,
             settings: config.server.clone(),
+            retention: config.store.clone(),
         })
     }
 
@@ -91,7 +97,7 @@ impl Server {
     /// Serves until `shutdown` is cancelled: the adapters receive, the worker answers and
     /// delivers, the HTTP endpoints answer. Returns once all of them have stopped.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
-        let Server { listener, addr, engine, inbox, channels, routes, readiness, settings } = self;
+        let Server { listener, addr, engine, inbox, channels, routes, readiness, settings, retention } = self;
         let sink: Arc<dyn InboxSink> = Arc::new(inbox.clone());
 
         let mut adapters = Vec::new();
@@ -108,6 +114,7 @@ impl Server {
             }));
         }
 
+        let housekeeping = tokio::spawn(purge_engine_records(Arc::clone(&engine), retention, shutdown.clone()));
         let handler: Arc<dyn TurnHandler> = engine;
         let worker = Worker::new(inbox, handler, Arc::new(channels));
         let worker_ready = Arc::clone(&readiness);
@@ -130,6 +137,50 @@ impl Server {
         if let Err(error) = worker.await {
             tracing::error!(%error, "the inbox worker failed");
         }
+        if let Err(error) = housekeeping.await {
+            tracing::error!(%error, "the purge of expired records failed");
+        }
         Ok(())
+    }
+}
+
+/// Purges the engine's records past their retention (`[store]`) at start and then every
+/// [`PURGE_EVERY`], until shutdown.
+async fn purge_engine_records(engine: Arc<Engine>, retention: StoreConfig, shutdown: CancellationToken) {
+    loop {
+        let (engine_now, retention_now) = (Arc::clone(&engine), retention.clone());
+        let purged = tokio::task::spawn_blocking(move || purge_once(&engine_now, &retention_now)).await;
+        if let Err(error) = purged {
+            tracing::error!(%error, "the purge of expired records stopped; it is tried again later");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PURGE_EVERY) => {}
+        }
+    }
+}
+
+fn purge_once(engine: &Engine, retention: &StoreConfig) {
+    let now = crate::inbox::SystemClock.now_ms();
+    match engine.conversations.purge_expired(now, retention.dedup_retention(), retention.conversation_retention()) {
+        Ok(purged) if purged.turn_results + purged.conversations > 0 => tracing::info!(
+            turn_results = purged.turn_results,
+            conversations = purged.conversations,
+            turn_retention_hours = retention.dedup_retention_hours,
+            conversation_retention_days = retention.conversation_retention_days,
+            "purged expired turn results and conversations nobody wrote in (store.dedup_retention_hours, \
+             store.conversation_retention_days)"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not purge expired turn results and conversations; will retry"),
+    }
+    match engine.traces.purge_expired(now, retention.trace_retention()) {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(
+            traces = purged,
+            retention_days = retention.trace_retention_days,
+            "purged expired traces (store.trace_retention_days)"
+        ),
+        Err(error) => tracing::warn!(%error, "could not purge expired traces; will retry"),
     }
 }

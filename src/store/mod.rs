@@ -7,11 +7,14 @@
 //! - `embedding_cache`: vectors by model and text hash, so unchanged text is never re-embedded.
 
 pub mod catalogue;
+pub mod config;
 pub mod embedding_cache;
+pub mod expiry;
 
 pub use catalogue::{Catalogue, DocEntry};
 pub use embedding_cache::EmbeddingCache;
 
+pub use config::StoreConfig;
 use std::path::{Path, PathBuf};
 
 /// A storage operation failed.
@@ -43,11 +46,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) `data_dir/state.sled`.
+    /// Opens (creating if needed) `data_dir/state.sled` with the default `[store]` settings.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, &StoreConfig::default())
+    }
+
+    /// Opens (creating if needed) `data_dir/state.sled` with a page cache of
+    /// `config.cache_mib` (sled's own default, 1 GiB, let a busy server's memory grow past 2 GiB).
+    pub fn open_with(data_dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let path = data_dir.join("state.sled");
         let db =
-            sled::Config::new().path(&path).open().map_err(|source| StoreError::Open { path: path.clone(), source })?;
+            sled_config(config).path(&path).open().map_err(|source| StoreError::Open { path: path.clone(), source })?;
         Ok(Store { db })
     }
 
@@ -73,6 +82,11 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// sled's settings for `config`.
+fn sled_config(config: &StoreConfig) -> sled::Config {
+    sled::Config::new().cache_capacity(config.cache_bytes())
 }
 
 /// `v1/{a}\0{b}`: ids never contain control characters, so `\0` separates them safely.
