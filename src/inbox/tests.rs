@@ -82,6 +82,8 @@ struct Platform {
     hold_until: Mutex<Option<(String, String)>>,
     attempts: Mutex<Vec<(String, Instant)>>,
     delivered: Mutex<Vec<String>>,
+    /// The messages the working sign was shown on (`busy = true`).
+    working_on: Mutex<Vec<String>>,
 }
 
 impl Platform {
@@ -120,6 +122,12 @@ impl Deliverer for Platform {
         }
         self.delivered.lock().unwrap().push(message.id.clone());
         Ok(Delivered { platform_message_id: Some(format!("P-{}", message.id)) })
+    }
+
+    async fn working(&self, message: &Inbound, busy: bool) {
+        if busy {
+            self.working_on.lock().unwrap().push(message.id.to_string());
+        }
     }
 }
 
@@ -304,7 +312,8 @@ async fn rate_limits_are_taken_on_arrival_and_the_turn_follows_that_verdict() {
     // Accepted before any engine is attached: the turn takes the limits itself.
     inbox.accept(slack("c0", "E0")).await.unwrap();
     // Building the worker attaches its engine; the worker runs only later.
-    let worker = Worker::new(inbox.clone(), limiter.clone(), Arc::new(Platform::default()));
+    let platform = Arc::new(Platform::default());
+    let worker = Worker::new(inbox.clone(), limiter.clone(), platform.clone());
     for (conversation, event) in [("c1", "E1"), ("c2", "E2"), ("c3", "E3")] {
         assert!(inbox.accept(slack(conversation, event)).await.unwrap());
     }
@@ -327,6 +336,11 @@ async fn rate_limits_are_taken_on_arrival_and_the_turn_follows_that_verdict() {
             ("E3".to_string(), Admission::Limited { retry_after_ms: 500, sender: false }),
         ]
     );
+    // A message over a limit gets its notice (or nothing) at once: no working sign, which
+    // under a flood would be two more platform calls per message.
+    let mut working_on = platform.working_on.lock().unwrap().clone();
+    working_on.sort();
+    assert_eq!(working_on, vec!["E0", "E1", "E2"]);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use super::queue::{self, Inbox, PendingRecord};
 use super::retry::{jitter, retry_delay};
 use super::{Deliverer, TurnHandler};
 use crate::fair::FairSlots;
+use crate::ratelimit::Admission;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,8 +182,10 @@ impl Turns {
         let clock = &self.inbox.shared.clock;
         let started_ms = clock.now_ms();
         // Decided before anything is shown: a customer whose thread a person owns must not see
-        // the bot "looking" at a message it will not answer.
-        let working = self.handler.works_on(message).await;
+        // the bot "looking" at a message it will not answer. A message over a rate limit gets
+        // its notice (or nothing) at once, so it gets no sign either: under a flood that would
+        // be two more platform calls per message.
+        let working = !matches!(record.admission, Admission::Limited { .. }) && self.handler.works_on(message).await;
         if working {
             self.deliverer.working(message, true).await;
         }
