@@ -16,41 +16,16 @@
 
 use crate::support;
 
-use frontdesk::channel::{ChannelId, ConversationKey, Source, WorkspaceId};
+use frontdesk::channel::{ChannelId, ConversationKey, Source};
 use frontdesk::conversation::ConvState;
-use frontdesk::engine::Engine;
-use frontdesk::inbox::Inbox;
 use frontdesk::policy::Scope;
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, Posted, AGENTS_CHANNEL, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use std::sync::Arc;
 use std::time::Duration;
 use support::engine_harness::{harness_for, Harness};
-use support::serving::serve_discord;
+use support::serving::{discord_handled, serve_discord};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !ready() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until the engine has recorded `text` in the conversation and the inbox is drained:
-/// the message was handled, and whatever it produced was delivered.
-async fn handled(engine: &Engine, inbox: &Inbox, ws: &WorkspaceId, conv: &ConversationKey, text: &str) {
-    until(&format!("{text:?} to be handled"), || {
-        let recorded = engine
-            .conversations
-            .get(Source::Discord, ws, conv)
-            .unwrap()
-            .is_some_and(|c| c.messages.iter().any(|m| m.text.contains(text)));
-        let stats = inbox.stats();
-        recorded && stats.pending_inbound == 0 && stats.pending_outbound == 0
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discord_conversation_from_question_to_handoff_to_claim() {
@@ -119,7 +94,7 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
 
     // The customer writes again: the bot stays silent, the message is kept.
     fake.send_message(thread, &customer, "Thanks, also what about annual plans?", false).unwrap();
-    handled(&engine, &inbox, &ws, &conv, "also what about annual plans").await;
+    discord_handled(WAIT, &engine, &inbox, &ws, &conv, "also what about annual plans").await;
     assert_eq!(fake.posted_in(thread).len(), 3, "the bot must stay silent once an agent owns the thread");
 
     // The agent resolves from the card: the customer is told, the card loses its buttons.
@@ -140,11 +115,11 @@ async fn a_discord_conversation_from_question_to_handoff_to_claim() {
     assert!(posted[0].content.contains("refunded"), "{:?}", posted[0].content);
     let conv2 = ConversationKey::new(format!("{GUILD_ID}:{second}")).unwrap();
     fake.send_message(second, &FakeUser::agent(), "I'll take this one and check your invoice.", false).unwrap();
-    handled(&engine, &inbox, &ws, &conv2, "check your invoice").await;
+    discord_handled(WAIT, &engine, &inbox, &ws, &conv2, "check your invoice").await;
     let conversation = engine.conversations.get(Source::Discord, &ws, &conv2).unwrap().unwrap();
     assert_eq!(conversation.state, ConvState::Agent);
     fake.send_message(second, &customer, "Great, and how long is the free trial?", false).unwrap();
-    handled(&engine, &inbox, &ws, &conv2, "and how long is the free trial").await;
+    discord_handled(WAIT, &engine, &inbox, &ws, &conv2, "and how long is the free trial").await;
     assert_eq!(fake.posted_in(second).len(), 1, "the bot stays silent after the agent took over");
 
     assert_eq!(inbox.stats().dead_letters, 0);

@@ -24,23 +24,9 @@ use frontdesk::policy::Scope;
 use frontdesk_email::fake::{CustomerMail, MailStack, ReceivedMail};
 use frontdesk_email::{EmailAdapter, Security};
 use std::sync::Arc;
-use std::time::Duration;
 use support::engine_harness::{harness_for, Harness};
 use support::serving::serve;
-
-/// A bound on each wait, only so that a broken build fails instead of hanging CI.
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn eventually<T>(what: &str, mut ready: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = ready().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use support::wait::eventually;
 
 fn from_support<'a>(mails: &'a [ReceivedMail], support: &str) -> Vec<&'a ReceivedMail> {
     mails.iter().filter(|m| m.from == support).collect()

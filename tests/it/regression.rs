@@ -12,7 +12,6 @@ use frontdesk::channel::{
 use frontdesk::conversation::ConvState;
 use frontdesk::engine::{Engine, TurnReason};
 use frontdesk::generate::Generator;
-use frontdesk::inbox::Inbox;
 use frontdesk::policy::Scope;
 use frontdesk::prompts::Prompts;
 use frontdesk::ratelimit::RateLimitConfig;
@@ -23,26 +22,11 @@ use frontdesk_email::{DkimConfig, EmailAdapter, EmailConfig, ImapConfig, Ingeste
 use frontdesk_slack::fake::{FakeMessage, FakeSlack, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 use frontdesk_slack::{SlackAdapter, SlackConfig};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use support::engine_harness::Harness;
 use support::engine_harness::{action, agent, harness, harness_for, harness_for_with, message, through_the_inbox};
-use support::serving::{serve, serve_discord};
+use support::serving::{discord_handled, serve, serve_discord};
 use support::unchecked::{leaked_into, model_generator, scripted_model, CASES, QUESTION};
-
-/// A bound on each wait, only so that a broken build fails instead of hanging CI.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Waits (bounded) until `ready` gives a value.
-async fn eventually<T>(what: &str, mut ready: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = ready().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use support::wait::{eventually, WAIT};
 
 // ---------------------------------------------------------------------------------------------
 // Email: where replies go, and who counts as an agent.
@@ -314,21 +298,6 @@ async fn answer_drafts_reached_a_slack_thread_before_verification() {
     serving.stop().await;
 }
 
-/// Waits until the engine has recorded `text` in the Discord conversation and the inbox is
-/// drained: the message was handled, and whatever it produced was delivered.
-async fn handled(engine: &Engine, inbox: &Inbox, ws: &WorkspaceId, conv: &ConversationKey, text: &str) {
-    eventually(&format!("{text:?} to be handled"), async || {
-        let recorded = engine
-            .conversations
-            .get(Source::Discord, ws, conv)
-            .unwrap()
-            .is_some_and(|c| c.messages.iter().any(|m| m.text.contains(text)));
-        let stats = inbox.stats();
-        (recorded && stats.pending_inbound == 0 && stats.pending_outbound == 0).then_some(())
-    })
-    .await;
-}
-
 /// Bug: as on Slack, answer drafts were streamed to the Discord customer (a message created,
 /// then edited) before the turn had decided that the customer should see the answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +317,7 @@ async fn answer_drafts_reached_a_discord_customer_before_verification() {
         let thread = fake.send_message(SUPPORT_CHANNEL, &customer, QUESTION, true).unwrap();
         let card = fake.wait_posted_in(DISCORD_AGENTS, i + 1, WAIT).await.unwrap().remove(i);
         let conv = ConversationKey::new(format!("{GUILD_ID}:{thread}")).unwrap();
-        handled(&engine, &inbox, &ws, &conv, "support team").await;
+        discord_handled(WAIT, &engine, &inbox, &ws, &conv, "support team").await;
         let fields = card.request["embeds"][0].to_string();
         assert!(fields.contains(&case.reason.replace('_', " ")), "{}: {fields}", case.name);
         // The customer was told a person will reply, and nothing else.

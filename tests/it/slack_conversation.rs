@@ -21,25 +21,14 @@ use frontdesk_slack::blocks::{ACTION_CLAIM, ACTION_HELPFUL, ACTION_REQUEST_HUMAN
 use frontdesk_slack::fake::{FakeMessage, FakeSlack, SlackSender, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 use frontdesk_slack::{SlackAdapter, SlackAgents, SlackConfig};
 use std::sync::Arc;
-use std::time::Duration;
 use support::engine_harness::{harness, Harness};
 use support::serving::serve;
+use support::wait::eventually;
 
 const SECRET: &str = "e2e-signing-secret";
 const CUSTOMER_CHANNEL: &str = "CSUPPORT";
 const AGENTS_CHANNEL: &str = "CAGENTS";
 const ESCALATION: &str = "<!subteam^SSUPPORT>";
-
-/// Waits (bounded) until `ready` holds; the bound only keeps a broken build from hanging CI.
-async fn eventually<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1500 {
-        if let Some(v) = ready() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 fn thread_texts(fake: &FakeSlack, root: &FakeMessage) -> Vec<String> {
     fake.thread(CUSTOMER_CHANNEL, &root.ts).iter().map(FakeMessage::all_text).collect()
@@ -67,7 +56,7 @@ async fn a_slack_conversation_from_question_to_resolution() {
     let adapter = SlackAdapter::new(config, store.db().open_tree("slack").unwrap()).unwrap();
     let serving = serve(&engine, Source::Slack, adapter.clone());
     let inbox = serving.inbox.clone();
-    eventually("the adapter receives", || adapter.is_receiving().then_some(())).await;
+    eventually("the adapter receives", async || adapter.is_receiving().then_some(())).await;
     let slack = SlackSender::new(adapter.router(), SECRET);
 
     // 1. The customer asks, mentioning the bot. Slack sends the message twice (message and
@@ -82,7 +71,7 @@ async fn a_slack_conversation_from_question_to_resolution() {
         let a = slack.event_retry(&fake.event_for(&question, kind, id), retry).await;
         assert_eq!(a.status, 200, "{a:?}");
     }
-    let answer = eventually("the answer in the thread", || {
+    let answer = eventually("the answer in the thread", async || {
         fake.thread(CUSTOMER_CHANNEL, &question.ts).into_iter().find(|m| m.button_value(ACTION_HELPFUL).is_some())
     })
     .await;
@@ -96,19 +85,19 @@ async fn a_slack_conversation_from_question_to_resolution() {
     assert_eq!(fake.calls_of("chat.postMessage").len(), 1, "{:?}", fake.calls_of("chat.postMessage"));
     // 👀 came and went on the customer's message.
     assert!(fake.calls_of("reactions.add").iter().any(|c| c.params["timestamp"] == question.ts.as_str()));
-    eventually("the reaction removed", || fake.reactions().is_empty().then_some(())).await;
+    eventually("the reaction removed", async || fake.reactions().is_empty().then_some(())).await;
 
     // 2. "Talk to a person": handoff in the thread with the escalation target, and a card for
     //    the agents.
     let click = fake.click(&answer, "UCUSTOMER", ACTION_REQUEST_HUMAN).unwrap();
     assert_eq!(slack.interaction(&click).await.status, 200);
-    let texts = eventually("the handoff in the thread", || {
+    let texts = eventually("the handoff in the thread", async || {
         let t = thread_texts(&fake, &question);
         (t.len() >= 2).then_some(t)
     })
     .await;
     assert!(texts[1].contains("asked a person from our support team") && texts[1].contains(ESCALATION), "{texts:?}");
-    let card = eventually("the agents' card", || fake.top_level(AGENTS_CHANNEL).into_iter().next()).await;
+    let card = eventually("the agents' card", async || fake.top_level(AGENTS_CHANNEL).into_iter().next()).await;
     let card_text = card.all_text();
     assert!(card_text.contains("<#CSUPPORT>") && card_text.contains("asked_for_human"), "{card_text}");
     assert!(card_text.contains("Can annual plans be refunded within 30 days"), "the customer's question: {card_text}");
@@ -116,14 +105,14 @@ async fn a_slack_conversation_from_question_to_resolution() {
     // 3. An agent claims the conversation from the card: the customer is told in the thread.
     let claim = fake.click(&card, "UAGENT", ACTION_CLAIM).unwrap();
     assert_eq!(slack.interaction(&claim).await.status, 200);
-    let texts = eventually("the joined notice", || {
+    let texts = eventually("the joined notice", async || {
         let t = thread_texts(&fake, &question);
         (t.len() >= 3).then_some(t)
     })
     .await;
     assert!(texts[2].contains("uagent from our support team has joined"), "{texts:?}");
     // The card shows who has it; only Resolve is left on it.
-    let card = eventually("the card marked claimed", || {
+    let card = eventually("the card marked claimed", async || {
         fake.top_level(AGENTS_CHANNEL).into_iter().next().filter(|c| c.all_text().contains("Claimed by <@UAGENT>"))
     })
     .await;
@@ -134,7 +123,7 @@ async fn a_slack_conversation_from_question_to_resolution() {
     let follow_up =
         fake.customer_message(CUSTOMER_CHANNEL, "UCUSTOMER", "How long is the free trial?", Some(&question.ts));
     assert_eq!(slack.event(&fake.event_for(&follow_up, "message", "Ev3")).await.status, 200);
-    eventually("the follow-up handled", || {
+    eventually("the follow-up handled", async || {
         let s = inbox.stats();
         (s.pending_inbound == 0 && s.pending_outbound == 0).then_some(())
     })
@@ -151,14 +140,14 @@ async fn a_slack_conversation_from_question_to_resolution() {
     // 5. The agent resolves it.
     let resolve = fake.click(&card, "UAGENT", ACTION_RESOLVE).unwrap();
     assert_eq!(slack.interaction(&resolve).await.status, 200);
-    let texts = eventually("the resolved notice", || {
+    let texts = eventually("the resolved notice", async || {
         let t = thread_texts(&fake, &question);
         (t.len() >= 4).then_some(t)
     })
     .await;
     assert!(texts[3].contains("marked as resolved"), "{texts:?}");
     assert_eq!(texts.len(), 4);
-    let card = eventually("the card marked resolved", || {
+    let card = eventually("the card marked resolved", async || {
         fake.top_level(AGENTS_CHANNEL).into_iter().next().filter(|c| c.all_text().contains("Resolved by <@UAGENT>"))
     })
     .await;

@@ -33,17 +33,6 @@ pub fn frontdesk_with(config: &Path, models: &Path, env: &[(&str, &str)], args: 
     (out.status.success(), text)
 }
 
-/// Waits (bounded) for `ready`; the bound only keeps a broken build from hanging the run.
-pub async fn eventually<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1500 {
-        if let Some(v) = ready() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 /// `frontdesk serve`, running; its log (stdout and stderr, debug level) goes to a file.
 pub struct Serving {
     child: Child,

@@ -10,8 +10,9 @@
 //! `frontdesk trace` for each conversation and every record in the data store are searched for
 //! each secret's value.
 
-use super::process::{eventually, free_port, frontdesk_with, serve_binary, store_dump, toml_str};
+use super::process::{free_port, frontdesk_with, serve_binary, store_dump, toml_str};
 use crate::support::scripted_llm::{Reply, ScriptedServer};
+use crate::support::wait::eventually_within;
 use frontdesk_discord::fake::{FakeDiscord, FakeUser, AGENTS_CHANNEL, APP_ID, GUILD_ID, SUPPORT_CHANNEL, SUPPORT_ROLE};
 use frontdesk_email::fake::{CustomerMail, MailStack};
 use frontdesk_slack::fake::{FakeSlack, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
@@ -26,6 +27,8 @@ const WEBHOOK_SECRET: &str = "mail-hook-51e0b7c29d3a";
 const LLM_KEY: &str = "sk-llm-0b9e4d71a6c3f825";
 const MEILI_MASTER_KEY: &str = "meili-master-6a1f0e93c2d7";
 const MEILI_SEARCH_KEY: &str = "meili-search-d40b8e17f2a9";
+/// `frontdesk serve` runs as a child process here, slower to answer than the in-process tests.
+const SERVE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 const ADMIN_TOKEN: &str = "admin-token-4f7e0c2b91d8a6e3570b1c9d2e8f4a60";
 const LLM_KEY_VAR: &str = "SECRETS_TEST_LLM_KEY";
 const CHANNEL: &str = "CSECRETS";
@@ -225,8 +228,11 @@ dns_server = {dns}
         .unwrap();
     assert!(webhook.status().is_client_error(), "{}", webhook.status());
 
-    eventually("the Slack answer", || (!slack.thread(CHANNEL, &question.ts).is_empty()).then_some(())).await;
-    eventually("the Discord reply", || {
+    eventually_within(SERVE_WAIT, "the Slack answer", async || {
+        (!slack.thread(CHANNEL, &question.ts).is_empty()).then_some(())
+    })
+    .await;
+    eventually_within(SERVE_WAIT, "the Discord reply", async || {
         discord.posted().iter().any(|p| p.channel_id != SUPPORT_CHANNEL && p.channel_id != AGENTS_CHANNEL).then_some(())
     })
     .await;

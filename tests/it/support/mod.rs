@@ -10,6 +10,7 @@ pub mod engine_harness;
 pub mod scripted_llm;
 pub mod serving;
 pub mod unchecked;
+pub mod wait;
 
 /// The name the test harness knows the test `test` of `module` by (`module_path!()` of the
 /// caller), for re-running that one test in a child process with `--exact`: this binary's

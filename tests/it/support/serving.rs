@@ -2,7 +2,8 @@
 //! that rescans and retries quickly, the worker answering from it, and the adapter receiving
 //! into it. Shared by the whole-conversation tests of each channel.
 
-use frontdesk::channel::{ChannelAdapter, InboxSink, Source};
+use super::wait::eventually_within;
+use frontdesk::channel::{ChannelAdapter, ConversationKey, InboxSink, Source, WorkspaceId};
 use frontdesk::engine::Engine;
 use frontdesk::inbox::{Inbox, InboxOptions, Worker};
 use frontdesk::serve::console::StorePolicyConsole;
@@ -60,4 +61,27 @@ impl Serving {
         tokio::time::timeout(Duration::from_secs(15), self.receiving).await.unwrap().unwrap().unwrap();
         tokio::time::timeout(Duration::from_secs(15), self.worker).await.unwrap().unwrap();
     }
+}
+
+/// Waits, at most `bound`, until the engine has recorded `text` in the Discord conversation
+/// `conv` and the inbox is drained: the message was handled, and whatever it produced was
+/// delivered.
+pub async fn discord_handled(
+    bound: Duration,
+    engine: &Engine,
+    inbox: &Inbox,
+    ws: &WorkspaceId,
+    conv: &ConversationKey,
+    text: &str,
+) {
+    eventually_within(bound, &format!("{text:?} to be handled"), async || {
+        let recorded = engine
+            .conversations
+            .get(Source::Discord, ws, conv)
+            .unwrap()
+            .is_some_and(|c| c.messages.iter().any(|m| m.text.contains(text)));
+        let stats = inbox.stats();
+        (recorded && stats.pending_inbound == 0 && stats.pending_outbound == 0).then_some(())
+    })
+    .await;
 }
